@@ -1,0 +1,385 @@
+"""One compute-in-memory core: RRAM array + 256 neurons, answering the analog bus.
+
+Two entry points share every line of physics:
+
+* :meth:`CoreModel.handle` answers one :class:`rtl.analog_bus.AnalogEvent` at a time
+  (cosimulation and the golden model);
+* :meth:`CoreModel.mvm` runs a whole batch of MVMs through the same step functions, with
+  the batch as the leading axis.
+
+Random draws: the per-event analog noise comes from one seeded stream; a WL pulse
+consumes one vector of 256 standard normals and a comparison two, nothing else draws.
+The event path draws them as the events come; the vectorised path draws the block of
+all events of all vectors at once, in the same order (vector-major), so both paths give
+identical output codes for the same seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rtl.analog_bus import N_LINES, AnalogEvent, EventKind, Level, Mode, ProgOp
+
+from . import config as C
+from ._rng import normals
+from .array import ArrayPlan, settle
+from .device import RRAMDevice
+from .neuron import NeuronBank
+from .params import AnalogParams
+
+_DRAWS = {"WL": 1, "COMPARE": 2}
+
+
+def check_conductance(g, p: AnalogParams, name="conductance_uS") -> np.ndarray:
+    """Validate a (256, 256) conductance matrix in µS within the device range."""
+    a = np.asarray(g)
+    if a.shape != (N_LINES, N_LINES):
+        raise ValueError(f"{name} must have shape (256, 256), got {a.shape}")
+    if a.dtype.kind not in "fiu":
+        raise ValueError(f"{name} must be numeric µS values, got dtype {a.dtype}")
+    a = a.astype(np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    hi = p.g_ceil + 3 * p.g_ceil_sigma
+    if a.min() < 0.0 or a.max() > hi:
+        raise ValueError(f"{name} must be within the physical range 0..{hi:g} µS, "
+                         f"got [{a.min():.4g}, {a.max():.4g}]")
+    return a
+
+
+class CoreModel:
+    """Analog model of one NeuRRAM core.
+
+    Parameters
+    ----------
+    conductance_uS : ndarray (256, 256)
+        Cell conductances ``G[row, col]`` (row = BL/WL, col = SL) in µS, within
+        0 .. ``g_ceil + 3 g_ceil_sigma``.
+    params : AnalogParams, optional
+        Defaults to the calibrated parameters with every non-ideality on.
+    seed : int
+        Seeds the noise stream, the fixed neuron mismatch and the device model.
+
+    Attributes
+    ----------
+    G : ndarray (256, 256)
+        Current conductances (µS); assignable for backdoor loads (validated).
+    device : RRAMDevice
+        The RRAM population (programming, reads, relaxation).
+    power_down : bool
+        Set by ``POWER`` events: a gated core answers comparisons with zeros.
+    """
+
+    def __init__(self, conductance_uS, params: AnalogParams | None = None, seed: int = 0):
+        self.p = params if params is not None else AnalogParams()
+        if not isinstance(self.p, AnalogParams):
+            raise ValueError(f"params must be an AnalogParams, got {type(params).__name__}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self.seed = int(seed)
+        g = check_conductance(conductance_uS, self.p)
+        self.device = RRAMDevice(np.clip(g, self.p.g_floor, None), self.p, seed=[self.seed, 3])
+        self.device.G[...] = g  # keep the exact values loaded (even below g_floor)
+        self.rng = np.random.default_rng([self.seed, 1])
+        self.neurons = NeuronBank(self.p, np.random.default_rng([self.seed, 2]))
+        self.power_down = False
+        self._version = 0
+        self._plans: dict = {}
+        self._prog = None
+        self._z = None
+        self._last_cmp = np.zeros((1, N_LINES), dtype=bool)
+        self._reset_state(1)
+
+    # ---- conductances ------------------------------------------------------------------
+    @property
+    def G(self) -> np.ndarray:
+        return self.device.G
+
+    @G.setter
+    def G(self, value) -> None:
+        self.device.G[...] = check_conductance(value, self.p, "G")
+        self.device.fresh[...] = False
+        self._version += 1
+
+    def elapse(self) -> int:
+        """Let time pass after programming: freshly programmed cells relax."""
+        n = self.device.relax()
+        if n:
+            self._version += 1
+        return n
+
+    def _plan(self, backward: bool, wl_mask: np.ndarray) -> ArrayPlan:
+        key = (backward, wl_mask.tobytes())
+        hit = self._plans.get(key)
+        if hit is not None and hit[0] == self._version:
+            return hit[1]
+        if len(self._plans) > 16:
+            self._plans.clear()
+        # Forward outputs are SLs: keep them in neuron order (SL of neuron k first ...).
+        perm = None if backward else C.NEURON_SL
+        plan = ArrayPlan(self.G, backward, wl_mask, self.p, out_perm=perm)
+        self._plans[key] = (self._version, plan)
+        return plan
+
+    # ---- shared step functions (batch-leading arrays) --------------------------------------
+    def _reset_state(self, batch: int) -> None:
+        self.neurons.reset(batch)
+        self._v_bl = np.zeros((batch, N_LINES))      # BL voltages, line order
+        self._v_sl = np.zeros((batch, N_LINES))      # SL voltages, NEURON order
+        self._a_prev_bl = np.zeros((batch, N_LINES))
+        self._a_prev_sl = np.zeros((batch, N_LINES))  # SL input drive, line order
+
+    def _draw(self, batch: int) -> np.ndarray:
+        if self._z is not None:
+            z = self._z[:, self._zi, :]
+            self._zi += 1
+            return z
+        return normals(self.rng, (batch, N_LINES))
+
+    def _wl_step(self, backward: bool, a: np.ndarray, wl_mask: np.ndarray, vread: float,
+                 width_ns: float) -> None:
+        z = self._draw(a.shape[0])
+        plan = self._plan(backward, wl_mask)
+        if backward:
+            v, a_line = settle(plan, a, self._v_bl, self._a_prev_sl, width_ns, self.p, vread, z)
+            self._v_bl = v
+            self._a_prev_sl = a
+            self._v_sl = a_line[:, C.NEURON_SL]
+        else:
+            v, a_line = settle(plan, a, self._v_sl, self._a_prev_bl, width_ns, self.p, vread, z)
+            self._v_sl = v
+            self._a_prev_bl = a
+            self._v_bl = a_line
+
+    def _sample_step(self, take_sl: bool, driven_v: np.ndarray | None) -> None:
+        """Neurons sample their SL (neuron order) or BL; ``driven_v`` (B,256) with NaN
+        where the sampled line floats, else the driven voltage."""
+        v = self._v_sl if take_sl else self._v_bl
+        c_line = self.p.c_sl if take_sl else self.p.c_bl
+        driven = None
+        if driven_v is not None:
+            driven = ~np.isnan(driven_v[0])
+            v = np.where(driven, driven_v, v)
+        new = self.neurons.sample(v, c_line, driven)
+        if take_sl:
+            self._v_sl = new
+        else:
+            self._v_bl = new
+
+    def _compare_step(self, batch: int) -> np.ndarray:
+        z1 = self._draw(batch)
+        z2 = self._draw(batch)
+        return self.neurons.compare(z1, z2)
+
+    # ---- event path ----------------------------------------------------------------------------
+    def _level_dev(self, levels: np.ndarray, vread: float) -> np.ndarray:
+        lv = np.asarray(levels)
+        out = np.zeros(lv.shape)
+        out[lv == Level.VREF_P] = vread
+        out[lv == Level.VREF_N] = -vread
+        out[lv == Level.GND] = -self.p.vref
+        out[lv == Level.FLOAT] = np.nan
+        return out
+
+    def handle(self, ev: AnalogEvent):
+        """Answer one analog-bus event.
+
+        Returns the 256 comparator bits (bool, neuron-indexed) for ``COMPARE``, the
+        measured conductance (µS, float) for the ``PROG_END`` of a READ, else None.
+        """
+        kind = EventKind(int(ev.kind))
+        if kind == EventKind.POWER:
+            self.power_down = bool(ev.power_down)
+            self._reset_state(1)
+            return None
+        if self.power_down:
+            return np.zeros(N_LINES, dtype=bool) if kind == EventKind.COMPARE else None
+        if kind == EventKind.RESET:
+            if int(ev.mode) in (int(Mode.MVM), int(Mode.NEURON_TEST)):
+                self.elapse()
+            self._reset_state(1)
+        elif kind == EventKind.WL_PULSE:
+            self._event_wl(ev)
+        elif kind == EventKind.SAMPLE:
+            take_sl = bool(ev.sl_sel)
+            vread = self.p.vread_volts(int(ev.vread))
+            if take_sl:
+                lv = np.asarray(ev.sl_drv)[C.NEURON_SL]
+            else:
+                lv = np.asarray(ev.bl_drv)
+            dev = self._level_dev(lv, vread)[None]
+            self._sample_step(take_sl, dev if np.any(~np.isnan(dev)) else None)
+        elif kind == EventKind.INTEG:
+            self.neurons.integrate()
+        elif kind == EventKind.DECR:
+            self.neurons.decrement(self.p.vdecr_volts(int(ev.vdecr)), int(ev.decr_mode))
+        elif kind == EventKind.NOISE:
+            bits = np.asarray(ev.noise, dtype=bool)[None]
+            self.neurons.inject(bits, self.p.vnoise_volts(int(ev.vnoise)))
+        elif kind == EventKind.COMPARE:
+            self._last_cmp = self._compare_step(1)
+            return self._last_cmp[0].copy()
+        elif kind == EventKind.LATCH:
+            # The latch stores the comparator output the neuron still holds.
+            self.neurons.set_latch(self._last_cmp)
+        elif kind == EventKind.PROG_BEGIN:
+            self._prog = ev
+        elif kind == EventKind.PROG_END:
+            return self._event_prog_end(ev)
+        return None
+
+    def _event_wl(self, ev: AnalogEvent) -> None:
+        vread = self.p.vread_volts(int(ev.vread))
+        bl = np.asarray(ev.bl_drv)
+        sl = np.asarray(ev.sl_drv)
+        wl = np.asarray(ev.wl_en, dtype=bool)
+        mode = int(ev.mode)
+        if mode == int(Mode.NEURON_TEST) or not wl.any():
+            # WLs low: the drivers set their own lines, nothing flows through the cells.
+            self._draw(1)
+            dbl = self._level_dev(bl, vread)[None]
+            dsl = self._level_dev(sl[C.NEURON_SL], vread)[None]
+            self._v_bl = np.where(np.isnan(dbl), self._v_bl, dbl)
+            self._v_sl = np.where(np.isnan(dsl), self._v_sl, dsl)
+            return
+        if np.all(sl == Level.FLOAT):
+            backward, a = False, self._level_dev(bl, vread)
+        elif np.all(bl == Level.FLOAT):
+            backward, a = True, self._level_dev(sl, vread)
+        else:
+            raise ValueError("WL_PULSE in MVM mode needs one side (all BLs or all SLs) FLOAT, "
+                             "got driven lines on both sides")
+        a = np.nan_to_num(a, nan=0.0)[None]
+        self._wl_step(backward, a, wl, vread, float(ev.width_ns))
+
+    def _event_prog_end(self, ev: AnalogEvent):
+        begin, self._prog = self._prog, None
+        if begin is None:
+            raise ValueError("PROG_END without a preceding PROG_BEGIN")
+        op = int(begin.prog_op)
+        bl = np.asarray(begin.bl_drv)
+        sl = np.asarray(begin.sl_drv)
+        rows = np.flatnonzero(np.asarray(begin.wl_en, dtype=bool))
+        # A cell sees the pulse when its WL is on and its BL/SL carry VPROG/GND in the
+        # op's polarity (SET/READ: BL at VPROG, SL at GND; RESET: the reverse). Every
+        # such cell is hit, exactly as on the chip.
+        if op == int(ProgOp.RESET):
+            r = rows[bl[rows] == Level.GND]
+            cols = np.flatnonzero(sl == Level.VPROG)
+        else:
+            r = rows[bl[rows] == Level.VPROG]
+            cols = np.flatnonzero(sl == Level.GND)
+        sel = np.ix_(r, cols)
+        if op == int(ProgOp.READ):
+            if r.size == 0 or cols.size == 0:
+                return 0.0
+            # The board ADC measures the total current of the selected cells.
+            return float(np.sum(self.device.read(sel)))
+        if op not in (int(ProgOp.SET), int(ProgOp.RESET)):
+            raise ValueError(f"prog_op must be SET, RESET or READ, got {op!r}")
+        if r.size and cols.size:
+            amp = self.p.prog_volts(int(begin.prog_amp))
+            self.device.apply_pulse("set" if op == int(ProgOp.SET) else "reset", amp,
+                                    max(float(ev.width_ns), 1.0), sel)
+            self._version += 1
+        return None
+
+    # ---- vectorised path ---------------------------------------------------------------------------
+    def mvm(self, inputs, cfg) -> np.ndarray:
+        """Whole MVMs for a batch, through the same steps as :meth:`handle`.
+
+        Parameters
+        ----------
+        inputs : int array (batch, 256) or (256,)
+            Entries of the driven register file (BL file for forward and recurrent, SL
+            file for backward) in the format of docs/architecture.md §5.
+        cfg : CoreConfig-like
+            Controller configuration (see :class:`analog_models.config.CoreConfig`).
+
+        Returns
+        -------
+        int array (batch, 256) of output codes in the destination file's entry order;
+        for two-phase a tuple ``(msb_codes, lsb_codes)``, each routed to its own file.
+        """
+        C.check_config(cfg)
+        x = C.check_entries(inputs)
+        squeeze = x.ndim == 1
+        if squeeze:
+            x = x[None]
+        if x.ndim != 2:
+            raise ValueError(f"inputs must be (batch, 256) or (256,), got shape {x.shape}")
+        B = x.shape[0]
+        if self.power_down:
+            z = np.zeros((B, N_LINES), dtype=np.int64)
+            out = [z] * len(C.segments(cfg))
+            return tuple(out) if cfg.two_phase else out[0]
+        st = C.steps(cfg)
+        n_draw = sum(_DRAWS.get(s[0], 0) for s in st)
+        self._z = normals(self.rng, (B, n_draw, N_LINES))
+        self._zi = 0
+        try:
+            res = self._run_steps(x, cfg, st)
+        finally:
+            self._z = None
+        if squeeze:
+            res = [r[0] for r in res]
+        return tuple(res) if cfg.two_phase else res[0]
+
+    def _run_steps(self, x: np.ndarray, cfg, st) -> list:
+        B = x.shape[0]
+        mode = int(cfg.mode)
+        backward = int(cfg.dir) == int(C.Direction.BWD)
+        wl = C.row_mask(cfg)
+        vread = self.p.vread_volts(int(cfg.vread))
+        vnoise = self.p.vnoise_volts(int(cfg.vnoise))
+        width = float(cfg.wl_ns)
+        take_sl = (not backward) if mode == int(Mode.MVM) else backward
+        nseg = len(C.segments(cfg))
+        ns = int(cfg.noise_steps)
+        # The LFSR runs on from one MVM (and segment) to the next: vector b, segment g,
+        # step i uses step (b * nseg + g) * ns + i of the sequence loaded from the seeds.
+        noise = (C.lfsr_bits(int(cfg.seed_a), int(cfg.seed_b), B * nseg * ns)
+                 .reshape(B, nseg, ns, N_LINES) if cfg.stoch and ns else None)
+        seg = -1
+        results, bits = [], []
+        driven_v = None
+        cmp = None
+        for s in st:
+            kind = s[0]
+            if kind == "RESET":
+                if mode in (int(Mode.MVM), int(Mode.NEURON_TEST)):
+                    self.elapse()
+                self._reset_state(B)
+                bits = []
+                seg += 1
+            elif kind == "WL":
+                d = C.plane_signs(x, cfg, s[2]).astype(np.float64)
+                if not backward:
+                    d[:, int(cfg.n_rows):] = 0.0
+                a = d * vread
+                if mode == int(Mode.NEURON_TEST):
+                    self._draw(B)
+                    if backward:
+                        self._v_sl = a[:, C.NEURON_SL]
+                    else:
+                        self._v_bl = a
+                    driven_v = self._v_sl if backward else self._v_bl
+                else:
+                    self._wl_step(backward, a, wl, vread, width)
+            elif kind == "SAMPLE":
+                self._sample_step(take_sl, driven_v)
+            elif kind == "INTEG":
+                self.neurons.integrate()
+            elif kind == "NOISE":
+                self.neurons.inject(noise[:, seg, s[1]], vnoise)
+            elif kind == "COMPARE":
+                cmp = self._compare_step(B)
+                bits.append(cmp)
+            elif kind == "LATCH":
+                self.neurons.set_latch(cmp)
+            elif kind == "DECR":
+                self.neurons.decrement(self.p.vdecr_volts(s[1]), 0)
+            elif kind == "WR" and s[2] == C.segments(cfg)[s[1]][2] - 1:
+                codes = C.output_codes(np.stack(bits, axis=1), int(cfg.act))
+                results.append(C.route(codes, cfg, s[1]))
+        return results

@@ -1,0 +1,132 @@
+"""The voltage-mode neuron, vectorised over 256 neurons and a batch.
+
+One amplifier per neuron does four operations (paper, Methods; Extended Data Fig. 4):
+
+* **sample**: the neuron's Csample (precharged to Vref) is connected to its output line
+  (parasitic ``C_line``); charge sharing leaves both at
+  ``(C_line v_line + Csample v_cs) / (C_line + Csample)``. Each sample therefore also
+  *removes* charge from the floating line (``sample_depletion``): the 2^(n-1) samples of
+  the n-th bit-plane see a geometrically decaying line voltage. A driven line (neuron
+  test) is simply copied. kT/C noise of Csample is added per sample (``thermal``).
+* **integrate**: the amplifier moves Csample's charge onto Cinteg: the integrator
+  voltage grows by ``(Csample / Cinteg) v_cs`` and Csample returns to Vref. The
+  amplifier output saturates at ``±integ_headroom`` (headroom clipping, ``adc``).
+  A fixed per-neuron charge-injection offset is added each integration.
+* **charge-decrement**: Csample is charged to ``Vref ∓ Vdecr`` (subtract when the
+  latched comparison is positive) and integrated: the binary search of the ADC.
+* **compare**: the feedback is opened and the amplifier compares against Vref; the
+  decision has a fixed per-neuron offset and input noise (``adc``).
+
+Noise bookkeeping: kT/C noise is independent per charge transfer, so instead of one
+draw per sample the variance is accumulated and realised in one draw at the next
+comparison (a sum of independent Gaussians is Gaussian). Every comparison consumes
+exactly two standard-normal vectors from the core's noise stream.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .params import AnalogParams
+
+
+class NeuronBank:
+    """State of the 256 neurons of a core for a batch of ``B`` independent MVMs.
+
+    Parameters
+    ----------
+    params : AnalogParams
+    rng_fixed : numpy.random.Generator
+        Draws the fixed per-neuron mismatch (comparator offset, charge injection).
+    n : int
+        Number of neurons (256 in a core).
+    """
+
+    def __init__(self, params: AnalogParams, rng_fixed: np.random.Generator, n: int = 256):
+        self.p = params
+        self.n = n
+        self.offset = params.cmp_offset_sigma * rng_fixed.standard_normal(n)
+        self.inj = params.inj_offset_sigma * rng_fixed.standard_normal(n)
+        self.reset(1)
+
+    def reset(self, batch: int) -> None:
+        """Init: Csample at Vref, Cinteg discharged, latches cleared."""
+        shape = (batch, self.n)
+        self.v_int = np.zeros(shape)
+        self.v_cs = np.zeros(shape)
+        self.var_cs = 0.0          # kT/C variance currently on Csample (same for all)
+        self.pend_var = 0.0        # accumulated kT/C variance on Cinteg, realised at compare
+        self.latch = np.zeros(shape, dtype=bool)
+
+    # ---- operations -------------------------------------------------------------------
+    def sample(self, v_line: np.ndarray, c_line: float, driven: np.ndarray | None) -> np.ndarray:
+        """Share charge with the neurons' lines; returns the lines' new voltages.
+
+        ``driven`` (256,) bool marks lines held by a driver (their voltage is copied).
+        """
+        p = self.p
+        if p.sample_depletion:
+            shared = (c_line * v_line + p.c_sample * self.v_cs) / (c_line + p.c_sample)
+            new_line = shared
+        else:
+            # Ideal sampling: Csample acquires the line's share without depleting it.
+            shared = (c_line * v_line + p.c_sample * self.v_cs) / (c_line + p.c_sample)
+            new_line = v_line
+        if driven is not None and driven.any():
+            shared = np.where(driven, v_line, shared)
+            new_line = np.where(driven, v_line, new_line)
+        self.v_cs = shared
+        self.var_cs = p.ktc_var() if p.thermal else 0.0
+        return new_line
+
+    def integrate(self) -> None:
+        """Move Csample's charge onto Cinteg (with clipping and injection offset)."""
+        p = self.p
+        g = p.gain
+        self.v_int = self.v_int + g * self.v_cs
+        self.pend_var = self.pend_var + g * g * self.var_cs
+        if p.adc:
+            self.v_int = self.v_int + self.inj
+            np.clip(self.v_int, -p.integ_headroom, p.integ_headroom, out=self.v_int)
+        self.v_cs = np.zeros_like(self.v_cs)
+        self.var_cs = 0.0
+
+    def decrement(self, vdecr: float, mode: int) -> None:
+        """Charge Csample to Vref -/+ Vdecr for the next integration.
+
+        ``mode`` 0: subtract where the latch holds 1 (positive), add elsewhere;
+        1 force add; 2 force subtract.
+        """
+        if mode == 0:
+            self.v_cs = np.where(self.latch, -vdecr, vdecr)
+        elif mode == 1:
+            self.v_cs = np.full_like(self.v_cs, vdecr)
+        elif mode == 2:
+            self.v_cs = np.full_like(self.v_cs, -vdecr)
+        else:
+            raise ValueError(f"decr_mode must be 0, 1 or 2, got {mode!r}")
+        self.var_cs = self.p.ktc_var() if self.p.thermal else 0.0
+
+    def inject(self, bits: np.ndarray, vnoise: float) -> None:
+        """One stochastic step: +Vnoise (bit 1) or -Vnoise (bit 0) integrated."""
+        self.v_int = self.v_int + self.p.gain * vnoise * np.where(bits, 1.0, -1.0)
+        if self.p.adc:
+            np.clip(self.v_int, -self.p.integ_headroom, self.p.integ_headroom, out=self.v_int)
+
+    def compare(self, z1: np.ndarray, z2: np.ndarray) -> np.ndarray:
+        """Comparator decisions (True = integrated charge positive).
+
+        ``z1`` realises the accumulated kT/C noise on Cinteg (permanent), ``z2`` the
+        comparator's own input noise (this decision only).
+        """
+        p = self.p
+        if np.any(self.pend_var):
+            self.v_int = self.v_int + np.sqrt(self.pend_var) * z1
+            self.pend_var = 0.0
+        x = self.v_int
+        if p.adc:
+            x = x + self.offset + p.cmp_noise_sigma * z2
+        return x > 0
+
+    def set_latch(self, bits: np.ndarray) -> None:
+        self.latch = np.asarray(bits, dtype=bool)

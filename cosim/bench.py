@@ -1,0 +1,124 @@
+"""``neurram bench``: speed of the cosimulation, the golden model and the analog model.
+
+Measures, in one run:
+
+* ``build.cold_s``: Verilator + C++ build of the one-core chip into an empty directory;
+  ``build.unchanged_s``: the same ``build_core()`` call again (cache hit, nothing rebuilt).
+* ``cosim.raw_cycles_per_s``: the same build clocked with no Python in the loop.
+* ``cosim.mvm_per_s``, ``cosim.wakeups_per_mvm``, ``cosim.cycles_per_mvm``: full
+  256x256 forward MVM transactions at 4-bit in / 6-bit out over SPI (load 256 inputs, run,
+  read 256 outputs) with the analog adapter answering the bus.
+* ``cosim.overhead_vs_raw`` = transaction wall time / (cycles_per_mvm / raw_cycles_per_s).
+* ``cosim.ratio_vs_golden`` = cosim time / golden-model time for the same transactions
+  (the golden model's codes must equal the cosimulation's: ``cosim.golden_match``).
+* the keys of ``analog_models.bench.run()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def measure_build(fresh: bool = True) -> dict:
+    from cosim import runner
+
+    out = {}
+    if fresh:
+        tmp = Path(tempfile.mkdtemp(prefix="cold-", dir=runner.BUILD_ROOT.parent
+                                    if runner.BUILD_ROOT.parent.exists() else None))
+        try:
+            t0 = time.perf_counter()
+            runner.build_core(1, waves=False, fresh_dir=tmp / "core1")
+            out["build.cold_s"] = time.perf_counter() - t0
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    runner.build_core(1, waves=False)   # make sure the cached build exists
+    t0 = time.perf_counter()
+    b = runner.build_core(1, waves=False)
+    out["build.unchanged_s"] = time.perf_counter() - t0
+    out["_build"] = b
+    return out
+
+
+def measure_cosim(build, n_mvm: int, seed: int) -> dict:
+    from cosim import runner
+
+    tdir = Path(tempfile.mkdtemp(prefix="bench-", dir=runner.BUILD_ROOT))
+    out_json = tdir / "bench_raw.json"
+    saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    try:
+        xml = runner.run_cocotb("cosim.tb.bench_tb", build, seed=seed, test_dir=tdir,
+                                extra_env={"NEURRAM_BENCH_OUT": str(out_json),
+                                           "NEURRAM_BENCH_MVMS": str(n_mvm)})
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = saved
+    raw = json.loads(out_json.read_text()) if out_json.exists() else {}
+    if not runner.results_ok(xml) or "cosim_s" not in raw:
+        raise RuntimeError(f"bench simulation failed (run dir {tdir})")
+    n = raw["n_mvm"]
+    raw_cps = raw["raw_cycles"] / raw["raw_s"]
+    t_mvm = raw["cosim_s"] / n
+    cycles = raw["cycles"] / n
+    return {
+        "cosim.mvm_per_s": 1.0 / t_mvm,
+        "cosim.wakeups_per_mvm": raw["wakeups"] / n,
+        "cosim.raw_cycles_per_s": raw_cps,
+        "cosim.cycles_per_mvm": cycles,
+        "cosim.overhead_vs_raw": t_mvm / (cycles / raw_cps),
+        "cosim.ratio_vs_golden": raw["cosim_s"] / raw["golden_s"],
+        "cosim.golden_mvm_per_s": n / raw["golden_s"],
+        "cosim.golden_match": raw["golden_match"],
+        "cosim.n_mvm": n,
+        "cosim.seed": raw["seed"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="neurram bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--json", type=Path, help="write the results here (e.g. build/bench.json)")
+    ap.add_argument("--mvms", type=int, default=20, help="MVM transactions to time (default 20)")
+    ap.add_argument("--seed", type=int, default=1, help="seed of inputs and analog models")
+    ap.add_argument("--no-cold", action="store_true", help="skip the cold build measurement")
+    ap.add_argument("--no-analog", action="store_true", help="skip analog_models.bench")
+    args = ap.parse_args(argv)
+
+    res: dict = {}
+    b = measure_build(fresh=not args.no_cold)
+    build = b.pop("_build")
+    res.update(b)
+    res.update(measure_cosim(build, args.mvms, args.seed))
+    if not args.no_analog:
+        try:
+            from analog_models import bench as abench
+        except ImportError as e:   # the analog side's bench is its own deliverable
+            print(f"analog_models.bench unavailable: {e}", file=sys.stderr)
+        else:
+            res.update(abench.run())
+
+    goals = {"cosim.mvm_per_s": (">=", 50), "cosim.wakeups_per_mvm": ("<=", 500),
+             "cosim.overhead_vs_raw": ("<=", 1.5), "build.cold_s": ("<=", 60),
+             "build.unchanged_s": ("<=", 5)}
+    width = max(len(k) for k in res)
+    print(f"{'metric':<{width}}  {'value':>14}  goal")
+    for k, v in res.items():
+        goal = goals.get(k)
+        gtxt = f"{goal[0]} {goal[1]}" if goal else ""
+        vtxt = f"{v:14.4g}" if isinstance(v, float) else f"{v!s:>14}"
+        print(f"{k:<{width}}  {vtxt}  {gtxt}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(res, indent=2, sort_keys=True))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The test board beside the chip: bias DACs and the conductance-measuring ADC.
+
+On the paper's board the bias voltages come from board DACs and a cell's conductance is
+measured by a board ADC while the chip applies a READ pulse (SPEC §5). Here:
+
+* :meth:`Board.dac` sets a board DAC. ``vref`` is the reference voltage itself; the
+  ``*_fs`` DACs are the full-scale references of the chip's on-chip code DACs (VREAD,
+  VDECR, VNOISE and the programming amplitude), so they change the volts per code the
+  analog models use. The same :class:`Board` class serves the cosimulation and the golden
+  model, so both see identical analog parameters.
+* :meth:`Board.adc_reading` is called with the analog model's answer to the ``PROG_END``
+  of a READ pulse (the cell current already converted to µS and quantised to the board
+  ADC's LSB by the model); :meth:`Board.adc_uS` returns the last reading of a core.
+"""
+
+from __future__ import annotations
+
+import math
+
+# DAC name -> (AnalogParams field, scale from the DAC volts to the field, code bits).
+DACS = {
+    "vref": ("vref", 1.0, None),
+    "vread_fs": ("vread_lsb", 1.0, 8),
+    "vdecr_fs": ("vdecr_lsb", 1.0, 12),
+    "vnoise_fs": ("vnoise_lsb", 1.0, 8),
+    "vprog_fs": ("prog_lsb", 1.0, 8),
+}
+
+
+class Board:
+    """Board DACs and ADC for the cores of one chip.
+
+    Parameters
+    ----------
+    models : list
+        The cores' analog models; each must expose a mutable ``params``
+        (:class:`analog_models.params.AnalogParams`).
+    """
+
+    def __init__(self, models: list):
+        self.models = list(models)
+        self._adc: dict[int, float] = {}
+        self.dac_volts: dict[str, float] = {}
+        self.n_reads = 0
+
+    def dac(self, name: str, volts: float) -> None:
+        """Set board DAC ``name`` (one of :data:`DACS`) to ``volts``."""
+        if name not in DACS:
+            raise ValueError(f"unknown board DAC {name!r}; choose from {', '.join(DACS)}")
+        if not isinstance(volts, (int, float)) or not math.isfinite(volts) or volts <= 0:
+            raise ValueError(f"board DAC {name!r} needs a positive finite voltage, got {volts!r}")
+        field, scale, bits = DACS[name]
+        value = float(volts) * scale
+        if bits is not None:
+            value /= 2 ** bits       # full scale -> volts per code
+        for m in self.models:
+            m.params = m.params.replace(**{field: value})
+        self.dac_volts[name] = float(volts)
+
+    def adc_reading(self, core: int, uS: float) -> None:
+        self._adc[core] = float(uS)
+        self.n_reads += 1
+
+    def adc_uS(self, core: int) -> float:
+        """Conductance (µS) measured during the last READ pulse of ``core``."""
+        if core not in self._adc:
+            raise RuntimeError(f"core {core}: no READ pulse has been measured yet")
+        return self._adc[core]

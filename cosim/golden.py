@@ -1,0 +1,277 @@
+"""The golden chip: a pure-Python transaction-level model of the NeuRRAM chip.
+
+Composition (each piece is the golden model its RTL block is tested against):
+
+* :class:`rtl.frame.FrameModel`: SPI frames, the chip control registers, SPI_ERR.
+* per core a :class:`GoldenCore`: the core's :class:`rtl.regblock.RegisterModel`, the BL
+  and SL :class:`rtl.regfile.RegisterFileModel` files, the LFSR, and the controller's
+  transaction-level model ``rtl.controller.ControllerModel.run``, whose analog-bus events
+  go to the same ``analog_models.CoreModel`` the cosimulation's adapters call, made by the
+  same :func:`make_core_models` with the same seeds. Both sides therefore feed identical
+  event sequences to identical models and must produce identical output codes.
+
+An operation runs to completion at the moment its start command is written (the model
+has no clock); STATUS then reads done. :meth:`GoldenChip.spi` is ``Transport.spi``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rtl.analog_bus import N_LINES, AnalogEvent, EventKind
+
+CORE_SEED_STRIDE = 1_000_003   # seed of core i = seed * stride + i (both sides use this)
+
+
+# --------------------------------------------------------------------------------------
+# Analog models shared by cosim and golden
+# --------------------------------------------------------------------------------------
+
+def core_seed(seed: int, core: int) -> int:
+    return (int(seed) * CORE_SEED_STRIDE + int(core)) & 0x7FFFFFFF
+
+
+def initial_conductance(params, seed: int) -> np.ndarray:
+    """The as-formed state of a fresh array: cells spread over [g_min, g_max] (seeded).
+
+    A fresh chip holds no weights; an arbitrary but reproducible state makes an MVM on
+    an unprogrammed core non-trivial, so a missing programming step shows in the results.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x6E72]))
+    return rng.uniform(params.g_min, params.g_max, size=(N_LINES, N_LINES))
+
+
+def make_core_models(n_cores: int, params=None, seed: int = 0) -> list:
+    """One ``analog_models.CoreModel`` per core, seeded per core from ``seed``."""
+    from analog_models import CoreModel
+    from analog_models.params import AnalogParams
+
+    params = params if params is not None else AnalogParams()
+    models = []
+    for i in range(n_cores):
+        s = core_seed(seed, i)
+        models.append(CoreModel(initial_conductance(params, s), params, seed=s))
+    return models
+
+
+def get_conductance(model) -> np.ndarray:
+    for name in ("conductance", "get_conductance"):
+        fn = getattr(model, name, None)
+        if callable(fn):
+            return np.array(fn(), dtype=float)
+    for name in ("G", "G_uS", "g"):
+        if hasattr(model, name):
+            return np.array(getattr(model, name), dtype=float)
+    raise AttributeError(f"{type(model).__name__} exposes no conductance matrix")
+
+
+def set_conductance(model, g_uS) -> None:
+    g = np.asarray(g_uS, dtype=float)
+    if g.shape != (N_LINES, N_LINES):
+        raise ValueError(f"conductance must be {N_LINES}x{N_LINES}, got {g.shape}")
+    for name in ("set_conductance", "backdoor_set_conductance"):
+        fn = getattr(model, name, None)
+        if callable(fn):
+            fn(g)
+            return
+    raise AttributeError(f"{type(model).__name__} has no set_conductance")
+
+
+class RecordingModel:
+    """Wraps an analog model, keeping every event it is handed (scoreboard aid)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.events: list[AnalogEvent] = []
+
+    def handle(self, ev):
+        self.events.append(ev)
+        return self.model.handle(ev)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+# --------------------------------------------------------------------------------------
+# One core
+# --------------------------------------------------------------------------------------
+
+class GoldenCore:
+    """Register semantics of one core, its register files and its controller.
+
+    Implements the per-core half of :class:`rtl.frame.FrameTarget`.
+    """
+
+    def __init__(self, index: int, model, board):
+        from rtl import regmap
+        from rtl.lfsr import LfsrModel
+        from rtl.regblock import RegisterModel
+        from rtl.regfile import RegisterFileModel
+
+        self.index = index
+        self.model = model
+        self.board = board
+        self.regs = RegisterModel(regmap.core_map())
+        self.files = [RegisterFileModel(), RegisterFileModel()]
+        self.lfsr = LfsrModel()
+        self.busy = False
+        self.runs = 0
+        self._status(done=0, err=0)
+
+    # ---- status ------------------------------------------------------------------
+    def _status(self, **fields):
+        for name, value in fields.items():
+            self.regs.set_hw("STATUS", name, int(value))
+        enabled = self.regs.get("power", "enable")
+        self.regs.set_hw("STATUS", "busy", int(self.busy))
+        self.regs.set_hw("STATUS", "clk_gated", int(not self.busy))
+        self.regs.set_hw("STATUS", "pwr_gated", int(not enabled))
+
+    # ---- FrameTarget -------------------------------------------------------------
+    def reg_write(self, addr: int, data: int) -> None:
+        was_enabled = self.regs.get("power", "enable")
+        self.regs.write(addr, data)
+        pulses = self.regs.pulses
+        enabled = self.regs.get("power", "enable")
+        if enabled != was_enabled:
+            self.model.handle(AnalogEvent(EventKind.POWER, power_down=not enabled))
+        if ("cmd", "lfsr_load") in pulses:
+            self.lfsr.load(self.regs.get("seed_a", "seed"), self.regs.get("seed_b", "seed"))
+        if ("cmd", "abort") in pulses:
+            self.busy = False
+        if ("cmd", "start") in pulses:
+            self.start()
+        self._status()
+
+    def reg_read(self, addr: int) -> int:
+        self._status()
+        return self.regs.read(addr)
+
+    def rf_stage(self, file, index, value):
+        self.files[file].stage(index, value)
+
+    def rf_commit(self):
+        for f in self.files:
+            f.commit()
+
+    def rf_abort(self):
+        for f in self.files:
+            f.abort()
+
+    def rf_read(self, file, index):
+        return self.files[file].read(index)
+
+    # ---- operations --------------------------------------------------------------
+    def config(self):
+        from rtl.controller import CoreConfig
+
+        return CoreConfig.from_registers(self.regs)
+
+    def start(self) -> None:
+        """Start CTRL.mode; a refused start sets STATUS.err and leaves done alone."""
+        from rtl.controller import ControllerModel
+
+        cfg = self.config()
+        err = cfg.error(enabled=bool(self.regs.get("power", "enable")), busy=self.busy)
+        if err:
+            self._status(err=err)
+            return
+        self._status(err=0, done=0)
+        self.runs += 1
+        bl = self.files[0].live.copy()
+        sl = self.files[1].live.copy()
+        out = ControllerModel(lfsr=self.lfsr).run(cfg, bl, sl, self.model)
+        self._writeback(out)
+        self.busy = False
+        self._status(done=1)
+
+    def _writeback(self, out) -> None:
+        bl, sl = out[0], out[1]
+        for f, new in zip(self.files, (bl, sl)):
+            f.live = np.asarray(new, dtype=np.int64).copy()
+
+
+# --------------------------------------------------------------------------------------
+# The chip
+# --------------------------------------------------------------------------------------
+
+class _Targets:
+    """Adapts the list of cores to :class:`rtl.frame.FrameTarget` (core index first)."""
+
+    def __init__(self, cores):
+        self.cores = cores
+
+    def reg_write(self, core, addr, data):
+        self.cores[core].reg_write(addr, data)
+
+    def reg_read(self, core, addr):
+        return self.cores[core].reg_read(addr)
+
+    def rf_stage(self, core, file, index, value):
+        self.cores[core].rf_stage(file, index, value)
+
+    def rf_commit(self, core):
+        self.cores[core].rf_commit()
+
+    def rf_abort(self, core):
+        self.cores[core].rf_abort()
+
+    def rf_read(self, core, file, index):
+        return self.cores[core].rf_read(file, index)
+
+    def busy(self, core):
+        return self.cores[core].busy
+
+    def start(self, core):
+        self.cores[core].start()
+        self.cores[core]._status()
+
+
+class GoldenChip:
+    """Transaction-level chip: ``spi(mosi) -> miso`` plus the board.
+
+    Parameters
+    ----------
+    n_cores : int
+    params : analog_models.params.AnalogParams, optional
+    seed : int
+        Analog-model seed (the cosimulation uses the same seed for the same models).
+    record : bool
+        Keep every analog event of core ``i`` in ``chip.events(i)``.
+    """
+
+    def __init__(self, n_cores: int = 1, params=None, seed: int = 0, record: bool = False):
+        from cosim.board import Board
+        from rtl.frame import FrameModel
+
+        if not isinstance(n_cores, int) or not 1 <= n_cores <= 48:
+            raise ValueError(f"n_cores must be an int in 1..48, got {n_cores!r}")
+        self.n_cores = n_cores
+        self.seed = seed
+        models = make_core_models(n_cores, params, seed)
+        self.board = Board(models)
+        if record:
+            models = [RecordingModel(m) for m in models]
+        self.models = models
+        self.cores = [GoldenCore(i, models[i], self.board) for i in range(n_cores)]
+        self.frames = FrameModel(_Targets(self.cores), n_cores)
+        self.time_ns = 0.0
+
+    def spi(self, mosi: bytes, extra_bits: int = 0, partial_byte: int = 0) -> bytes:
+        return self.frames.transfer(bytes(mosi), extra_bits=extra_bits, partial_byte=partial_byte)
+
+    def wait_ns(self, ns: float) -> None:
+        self.time_ns += float(ns)
+
+    @property
+    def spi_err(self) -> int:
+        return self.frames.err_code
+
+    def events(self, core: int = 0) -> list:
+        return self.models[core].events
+
+    def conductance(self, core: int) -> np.ndarray:
+        return get_conductance(self.models[core])
+
+    def set_conductance(self, core: int, g_uS) -> None:
+        set_conductance(self.models[core], g_uS)

@@ -1,0 +1,80 @@
+"""Python side of the testbench SPI master (``cosim/hdl/tb_spi_master.v``).
+
+One Python wake-up per 32-bit word: Python hands the shifter a word, the HDL produces the
+SCLK / CS_N / MOSI waveform and captures MISO, and ``tb_spi_done`` changes when the word
+is out (after CS_N has risen and settled, for the frame's last word).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cocotb.triggers import Timer
+
+
+@dataclass
+class WakeCounter:
+    """Counts Python wake-ups (every trigger the harness awaits)."""
+
+    n: int = 0
+
+
+class SpiMaster:
+    """Async SPI frames through the HDL shifter.
+
+    ``half`` is the SCLK half period in clk cycles (2 = SCLK at clk/4, the fastest the chip
+    allows; 1 = too fast, for the bad-input tests). ``late`` samples MISO on SCLK's falling
+    edge instead of the rising one.
+    """
+
+    def __init__(self, dut, wakes: WakeCounter | None = None, half: int = 2, late: bool = False):
+        self.dut = dut
+        self.wakes = wakes or WakeCounter()
+        self.half = half
+        self.late = late
+        self._req = int(dut.tb_spi_req.value) if dut.tb_spi_req.value.is_resolvable else 0
+        self.frames = 0
+        self.bytes = 0
+
+    async def _word(self, tx: int, nbits: int, last: bool, half: int, late: bool) -> int:
+        d = self.dut
+        d.tb_spi_tx.value = (tx << (32 - nbits)) & 0xFFFFFFFF
+        d.tb_spi_nbits.value = nbits
+        d.tb_spi_last.value = int(last)
+        d.tb_spi_half.value = half
+        d.tb_spi_late.value = int(late)
+        self._req = (self._req + 1) & 0xFF
+        d.tb_spi_req.value = self._req
+        await d.tb_spi_done.value_change
+        self.wakes.n += 1
+        return int(d.tb_spi_rx.value) & ((1 << nbits) - 1)
+
+    async def frame(self, mosi: bytes, half: int | None = None, late: bool | None = None,
+                    nbits: int | None = None) -> bytes:
+        """CS low, ``mosi``, CS high; returns MISO (same length).
+
+        ``nbits`` (< 8*len) releases CS after that many bits: a frame cut mid-byte.
+        """
+        half = self.half if half is None else half
+        late = self.late if late is None else late
+        total = 8 * len(mosi) if nbits is None else nbits
+        if not 0 < total <= 8 * len(mosi):
+            raise ValueError(f"nbits {nbits!r} out of range for {len(mosi)} bytes")
+        bits = int.from_bytes(mosi, "big") >> (8 * len(mosi) - total) if mosi else 0
+        out = 0
+        pos = 0
+        while pos < total:
+            n = min(32, total - pos)
+            word = (bits >> (total - pos - n)) & ((1 << n) - 1)
+            rx = await self._word(word, n, pos + n >= total, half, late)
+            out = (out << n) | rx
+            pos += n
+        self.frames += 1
+        self.bytes += len(mosi)
+        out <<= 8 * len(mosi) - total
+        return out.to_bytes(len(mosi), "big")
+
+    async def idle(self, ns: float) -> None:
+        if ns > 0:
+            await Timer(round(ns * 1000), unit="ps")
+            self.wakes.n += 1

@@ -1,0 +1,94 @@
+"""cocotb side of ``neurram bench``: raw simulator speed and full MVM transactions.
+
+``raw_speed``: the clock runs in the simulation with no Python in the loop (one Timer),
+giving the build's raw cycles/s. ``mvm_transactions``: full 256x256 forward MVMs at 4-bit
+in / 6-bit out over SPI (RF_WRITE of 256 inputs, start, STATUS poll, RF_READ of 256
+outputs) with the analog adapter answering the bus; the same transactions then run on
+the golden model in this process, with the same seed, and must give the same codes.
+Results go to the JSON file named by ``$NEURRAM_BENCH_OUT``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import cocotb
+import numpy as np
+from cocotb.triggers import Timer
+
+from cosim.harness import ChipTB
+from cosim.mvmjob import MvmSetup, run_mvm_async, setup_frames
+
+N_MVM = int(os.environ.get("NEURRAM_BENCH_MVMS", "20"))
+RAW_CYCLES = int(os.environ.get("NEURRAM_BENCH_RAW_CYCLES", "300000"))
+
+
+def _out(update: dict) -> None:
+    path = os.environ["NEURRAM_BENCH_OUT"]
+    data = json.loads(open(path).read()) if os.path.exists(path) else {}
+    data.update(update)
+    with open(path, "w") as fh:
+        json.dump(data, fh)
+
+
+@cocotb.test(timeout_time=100, timeout_unit="ms")
+async def raw_speed(dut):
+    """Cycles/s of the build with the clock alone (Python wakes once)."""
+    dut.rst.value = 1
+    await Timer(50, unit="ns")
+    dut.rst.value = 0
+    c0 = int(dut.tb_cycles.value)
+    t0 = time.perf_counter()
+    await Timer(RAW_CYCLES * 10, unit="ns")
+    dt = time.perf_counter() - t0
+    n = int(dut.tb_cycles.value) - c0
+    assert n == RAW_CYCLES
+    dut._log.info("raw: %d cycles in %.3f s", n, dt)
+    _out({"raw_cycles": n, "raw_s": dt})
+
+
+@cocotb.test(timeout_time=2000, timeout_unit="ms")
+async def mvm_transactions(dut):
+    """Full MVM transactions: cosim vs golden, speed, wake-ups, cycles."""
+    from cosim.golden import GoldenChip
+
+    seed = int(cocotb.RANDOM_SEED) & 0xFFFF
+    dut._log.info("bench seed %d (numpy inputs and analog models)", seed)
+    rng = np.random.default_rng(seed)
+    setup = MvmSetup(in_bits=4, out_bits=6)
+    tb = ChipTB(dut, seed=seed)
+    await tb.init()
+    golden = GoldenChip(tb.n_cores, seed=seed)
+    g = rng.uniform(1.0, 40.0, size=(256, 256))
+    tb.set_conductance(0, g)
+    golden.set_conductance(0, g)
+    for f in setup_frames(setup):
+        await tb.frame(f)
+        golden.spi(f)
+    xs = rng.integers(-7, 8, size=(N_MVM + 1, 256))
+    # Warm-up transaction: calibrates the host's wait before its first STATUS poll.
+    await run_mvm_async(tb, setup, xs[0])
+    golden_codes = []
+    t_gold = 0.0
+    codes = []
+    w0, c0 = tb.wakes.n, tb.cycles()
+    t0 = time.perf_counter()
+    for x in xs[1:]:
+        codes.append(await run_mvm_async(tb, setup, x))
+    t_cosim = time.perf_counter() - t0
+    wakes = tb.wakes.n - w0
+    cycles = tb.cycles() - c0
+    from cosim.mvmjob import run_mvm_golden
+
+    run_mvm_golden(golden, setup, xs[0])
+    t1 = time.perf_counter()
+    for x in xs[1:]:
+        golden_codes.append(run_mvm_golden(golden, setup, x))
+    t_gold = time.perf_counter() - t1
+    tb.check_adapters()
+    match = all(np.array_equal(a, b) for a, b in zip(codes, golden_codes))
+    _out({"n_mvm": N_MVM, "cosim_s": t_cosim, "golden_s": t_gold, "wakeups": wakes,
+          "cycles": cycles, "golden_match": bool(match), "seed": seed})
+    assert match, "cosim and golden output codes differ"

@@ -1,0 +1,738 @@
+"""SPI frame decoder (docs/architecture.md §2, docs/spi.md) and its golden model.
+
+:class:`FrameDecoder` sits behind :class:`rtl.spi.SpiSlave`: it decodes the bytes of each
+frame, drives one :class:`rtl.bus.RegBusSignature` bus per core, holds the chip control
+registers (its own :class:`rtl.regblock.RegBlock` on ``neurram_chip``) and detects every
+malformed frame. A bad frame changes nothing but ``SPI_ERR``; writes commit only when CS
+rises on an exactly complete frame.
+
+:class:`FrameModel` is the golden model: ``transfer(mosi) -> miso`` on a target object
+that provides the per-core register and register-file operations.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Protocol
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from . import regmap
+from .bus import RegBusSignature
+from .regblock import RegBlock, RegisterModel
+
+MAX_CORES = 48
+HEADER_RF = 6   # op core file start count-1 width
+
+
+class Op(enum.IntEnum):
+    REG_WRITE = regmap.OPCODES["REG_WRITE"]
+    REG_READ = regmap.OPCODES["REG_READ"]
+    RF_WRITE = regmap.OPCODES["RF_WRITE"]
+    RF_READ = regmap.OPCODES["RF_READ"]
+
+
+class SpiErr(enum.IntEnum):
+    """Codes of ``SPI_ERR.code`` (the ``spi_err_e`` enum of rtl/regmap.rdl)."""
+
+    OK = 0
+    BAD_OPCODE = 1
+    ADDR_RANGE = 2
+    CS_MID_BYTE = 3
+    SHORT_FRAME = 4
+    BAD_WIDTH = 5
+    READ_BROADCAST = 6
+    WRITE_RO = 7
+    EXTRA_BYTES = 8
+
+
+def _check_enum_against_rdl():
+    vals = {v.name: v.value for v in regmap.chip_map().reg("SPI_ERR").field("code").enum}
+    mine = {e.name: e.value for e in SpiErr}
+    if vals != mine:
+        raise AssertionError(f"SpiErr {mine} differs from rtl/regmap.rdl {vals}")
+
+
+_check_enum_against_rdl()
+
+
+def _check_n_cores(n_cores):
+    if not isinstance(n_cores, int) or isinstance(n_cores, bool):
+        raise TypeError(f"n_cores must be an int, not {n_cores!r}")
+    if not 1 <= n_cores <= MAX_CORES:
+        raise ValueError(f"n_cores must be 1..{MAX_CORES}, not {n_cores!r}")
+
+
+def _rom_bit(m: Module, index, addrs, name: str) -> Signal:
+    """1 when ``index`` is one of ``addrs`` (a small combinational ROM)."""
+    out = Signal(name=name)
+    with m.Switch(index):
+        for a in sorted(addrs):
+            with m.Case(a):
+                m.d.comb += out.eq(1)
+    return out
+
+
+class FrameDecoder(wiring.Component):
+    """Frame decoder, chip control registers and per-core register buses.
+
+    Parameters
+    ----------
+    n_cores : int
+        Number of cores, 1..48.
+
+    Members
+    -------
+    rx_data : In(8), rx_valid : In(1), tx_load : In(1), cs_start : In(1), cs_end : In(1), cs_partial : In(1)
+        From :class:`rtl.spi.SpiSlave` (same names).
+    tx_data : Out(8)
+        To :class:`rtl.spi.SpiSlave`: the byte after the one being shifted out (0 unless
+        the frame returns data there).
+    bus : Out(RegBusSignature()).array(n_cores)
+        One register bus per core (initiator side).
+    busy : In(n_cores)
+        Busy flag of each core (the BUSY0-2 registers).
+    start : Out(n_cores)
+        One-cycle start pulse of every core selected in CORE_SEL0-2, the cycle after a
+        committed write of CHIP_CMD.start_sel.
+    err_code : Out(4), err_count : Out(8)
+        The SPI_ERR register (sticky code of the last bad frame, bad-frame count).
+    done : Out(1)
+        One-cycle pulse when a frame has been fully handled (after CS rose); ``done_err``
+        is that frame's error code (0 = good).
+    done_err : Out(4)
+
+    Timing assumptions (met by SpiSlave at SCLK <= clk/4): bytes arrive at least 32 clk
+    cycles apart, and a new frame's first byte arrives at least 16 cycles after the
+    previous frame's CS rise.
+    """
+
+    def __init__(self, n_cores: int):
+        _check_n_cores(n_cores)
+        self.n_cores = n_cores
+        super().__init__({
+            "rx_data": In(8),
+            "rx_valid": In(1),
+            "tx_load": In(1),
+            "tx_data": Out(8),
+            "cs_start": In(1),
+            "cs_end": In(1),
+            "cs_partial": In(1),
+            "bus": Out(RegBusSignature()).array(n_cores),
+            "busy": In(n_cores),
+            "start": Out(n_cores),
+            "err_code": Out(4),
+            "err_count": Out(8),
+            "done": Out(1),
+            "done_err": Out(4),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.n_cores
+        core_map, chip_map = regmap.core_map(), regmap.chip_map()
+        m.submodules.chip_regs = chip = RegBlock(chip_map)
+
+        # ---- frame state
+        active = Signal()            # between cs_start and the end of the frame's handling
+        idx = Signal(11)             # bytes received in this frame (saturating)
+        err = Signal(4)              # first error of this frame
+        op = Signal(8)
+        core = Signal(8)
+        is_chip = Signal()
+        tsel = Signal(n)             # cores addressed by this frame (broadcast: all)
+        addr = Signal(8)
+        wdata = Signal(16)
+        rf_sel = Signal()
+        rf_start = Signal(8)
+        count = Signal(9)
+        width = Signal(4)
+        flen = Signal(11)            # length of the complete frame in bytes
+        end_req = Signal()
+        end_partial = Signal()
+
+        # ---- strobes (registered) and their shared data
+        we = Signal()
+        re = Signal()
+        rf_we = Signal()
+        rf_re = Signal()
+        rf_commit = Signal()
+        abort_all = Signal()
+        rf_index = Signal(8)
+        rf_wdata = Signal(10)
+        m.d.sync += [we.eq(0), re.eq(0), rf_we.eq(0), rf_re.eq(0), rf_commit.eq(0),
+                     abort_all.eq(0), self.done.eq(0)]
+
+        for i, b in enumerate(self.bus):
+            sel = tsel[i] & ~is_chip
+            m.d.comb += [
+                b.addr.eq(addr),
+                b.wdata.eq(wdata),
+                b.we.eq(we & sel),
+                b.re.eq(re & sel),
+                b.rf_sel.eq(rf_sel),
+                b.rf_index.eq(rf_index),
+                b.rf_wdata.eq(rf_wdata),
+                b.rf_we.eq(rf_we & sel),
+                b.rf_re.eq(rf_re & sel),
+                b.rf_commit.eq(rf_commit & sel),
+                b.rf_abort.eq(abort_all),
+            ]
+        m.d.comb += [
+            chip.addr.eq(addr),
+            chip.wdata.eq(wdata),
+            chip.we.eq(we & is_chip),
+            chip.re.eq(re & is_chip),
+        ]
+
+        # The addressed core's read data (only one core is addressed by a read).
+        core_idx = Signal(range(n))
+        for i in range(n):
+            with m.If(tsel[i]):
+                m.d.comb += core_idx.eq(i)
+        rdata = Signal(16)
+        rf_rdata = Signal(10)
+        m.d.comb += [
+            rdata.eq(Mux(is_chip, chip.rdata, Array(b.rdata for b in self.bus)[core_idx])),
+            rf_rdata.eq(Array(b.rf_rdata for b in self.bus)[core_idx]),
+        ]
+
+        # ---- chip control registers
+        err_code = Signal(4)
+        err_count = Signal(8)
+        core_sel = Signal(48)
+        busy48 = Signal(48)
+        m.d.comb += [
+            self.err_code.eq(err_code),
+            self.err_count.eq(err_count),
+            chip.hw.n_cores.n.eq(n),
+            chip.hw.spi_err.code.eq(err_code),
+            chip.hw.spi_err.count.eq(err_count),
+            busy48.eq(self.busy),
+            chip.hw.busy0.mask.eq(busy48[0:16]),
+            chip.hw.busy1.mask.eq(busy48[16:32]),
+            chip.hw.busy2.mask.eq(busy48[32:48]),
+            core_sel.eq(Cat(chip.hw.core_sel0.mask, chip.hw.core_sel1.mask, chip.hw.core_sel2.mask)),
+            self.start.eq(Mux(chip.hw.chip_cmd.start_sel, core_sel[:n], 0)),
+        ]
+        with m.If(chip.hw.chip_cmd.clear_err):
+            m.d.sync += [err_code.eq(0), err_count.eq(0)]
+
+        # ---- MISO side: the byte after the one being shifted out
+        tx_full = Signal()
+        lo_byte = Signal(8)
+        lo_valid = Signal()
+        rd_wait = Signal()           # a register read was issued; data next-next cycle
+        rd_cap = Signal()
+        m.d.sync += rd_cap.eq(re)
+        with m.If(self.tx_load):
+            m.d.sync += [self.tx_data.eq(Mux(lo_valid, lo_byte, 0)), tx_full.eq(lo_valid),
+                         lo_valid.eq(0)]
+
+        # ---- register-file burst write: unpack entries from the bit stream
+        ubuf = Signal(17)
+        ubits = Signal(5)
+        remaining = Signal(9)
+        unpacking = Signal()
+        can_emit = Signal()
+        m.d.comb += can_emit.eq(unpacking & (remaining != 0) & (ubits >= width))
+        with m.If(can_emit & ~self.rx_valid):
+            shifted = Signal(17)
+            m.d.comb += shifted.eq(ubuf >> (ubits - width)[:5])
+            mask = Signal(10)
+            m.d.comb += mask.eq(~(Const(0x3FF, 10) << width))
+            m.d.sync += [
+                rf_we.eq(1),
+                rf_wdata.eq(shifted[:10] & mask),
+                rf_index.eq(rf_index + 1),
+                ubits.eq(ubits - width),
+                remaining.eq(remaining - 1),
+            ]
+
+        # ---- register-file burst read: pack entries into bytes
+        packing = Signal()
+        pbuf = Signal(17)
+        pbits = Signal(5)
+        premaining = Signal(9)
+        pfirst = Signal()            # the first read uses rf_start itself
+        p_inflight = Signal()
+        p_cap = Signal()
+        m.d.sync += p_cap.eq(rf_re)
+        m.d.comb += p_inflight.eq(rf_re | p_cap)
+        fill_ok = Signal()
+        m.d.comb += fill_ok.eq(packing & ~tx_full & ~self.tx_load & ~self.cs_start)
+        extract = Signal()
+        flush = Signal()
+        m.d.comb += [
+            extract.eq(fill_ok & (pbits >= 8)),
+            flush.eq(fill_ok & (pbits != 0) & (pbits < 8) & (premaining == 0) & ~p_inflight),
+        ]
+        with m.If(packing):
+            bits_after = Signal(5)
+            m.d.comb += bits_after.eq(pbits - Mux(extract, 8, 0) - Mux(flush, pbits, 0)
+                                      + Mux(p_cap, width, 0))
+            with m.If(p_cap):
+                wmask = Signal(10)
+                m.d.comb += wmask.eq(~(Const(0x3FF, 10) << width))
+                m.d.sync += pbuf.eq((pbuf << width) | (rf_rdata & wmask))
+            m.d.sync += pbits.eq(bits_after)
+            with m.If(extract):
+                m.d.sync += [self.tx_data.eq(pbuf >> (pbits - 8)[:5]), tx_full.eq(1)]
+            with m.Elif(flush):
+                m.d.sync += [self.tx_data.eq(pbuf << (8 - pbits)[:4]), tx_full.eq(1)]
+            # one read every 2 cycles while the buffer holds less than a byte (<= 17 bits)
+            with m.If((premaining != 0) & ~rf_re & (bits_after < 8)):
+                m.d.sync += [
+                    rf_re.eq(1),
+                    rf_index.eq(Mux(pfirst, rf_start, rf_index + 1)),
+                    pfirst.eq(0),
+                    premaining.eq(premaining - 1),
+                ]
+
+        # register read data to MISO: d_hi for the byte after next, d_lo after it
+        with m.If(rd_cap & rd_wait):
+            m.d.sync += [
+                self.tx_data.eq(rdata[8:16]), tx_full.eq(1),
+                lo_byte.eq(rdata[0:8]), lo_valid.eq(1), rd_wait.eq(0),
+            ]
+
+        # ---- byte decoding
+        b = self.rx_data
+        mapped_core = _rom_bit(m, b, [r.addr for r in core_map.registers], "mapped_core")
+        writable_core = _rom_bit(m, b, [r.addr for r in core_map.registers if r.sw_writable],
+                                 "writable_core")
+        mapped_chip = _rom_bit(m, b, [r.addr for r in chip_map.registers], "mapped_chip")
+        writable_chip = _rom_bit(m, b, [r.addr for r in chip_map.registers if r.sw_writable],
+                                 "writable_chip")
+        is_write = Signal()
+        is_reg = Signal()
+        m.d.comb += [
+            is_write.eq((op == Op.REG_WRITE) | (op == Op.RF_WRITE)),
+            is_reg.eq((op == Op.REG_WRITE) | (op == Op.REG_READ)),
+        ]
+        data_bits = Signal(12)
+        m.d.comb += data_bits.eq(count * b[:4])
+
+        def fail(code):
+            m.d.sync += err.eq(code)
+
+        with m.If(self.rx_valid & active & ~end_req):
+            with m.If(idx != 2047):
+                m.d.sync += idx.eq(idx + 1)
+            with m.If(err == 0):
+                with m.Switch(idx):
+                    with m.Case(0):
+                        m.d.sync += op.eq(b)
+                        with m.Switch(b):
+                            with m.Case(Op.REG_WRITE):
+                                m.d.sync += flen.eq(5)
+                            with m.Case(Op.REG_READ):
+                                m.d.sync += flen.eq(6)
+                            with m.Case(Op.RF_WRITE, Op.RF_READ):
+                                m.d.sync += flen.eq(HEADER_RF)
+                            with m.Default():
+                                fail(SpiErr.BAD_OPCODE)
+                    with m.Case(1):
+                        m.d.sync += [core.eq(b), is_chip.eq(b == regmap.CORE_CHIP)]
+                        m.d.sync += tsel.eq(Cat(*[(b == i) | (b == regmap.CORE_BROADCAST)
+                                                  for i in range(n)]))
+                        with m.If(b == regmap.CORE_BROADCAST):
+                            with m.If(~is_write):
+                                fail(SpiErr.READ_BROADCAST)
+                        with m.Elif(b == regmap.CORE_CHIP):
+                            with m.If(~is_reg):
+                                fail(SpiErr.ADDR_RANGE)
+                        with m.Elif(b >= n):
+                            fail(SpiErr.ADDR_RANGE)
+                    with m.Case(2):
+                        with m.If(is_reg):
+                            m.d.sync += addr.eq(b)
+                            mapped = Mux(is_chip, mapped_chip, mapped_core)
+                            writable = Mux(is_chip, writable_chip, writable_core)
+                            with m.If(~mapped):
+                                fail(SpiErr.ADDR_RANGE)
+                            with m.Elif((op == Op.REG_WRITE) & ~writable):
+                                fail(SpiErr.WRITE_RO)
+                            with m.Elif(op == Op.REG_READ):
+                                m.d.sync += [re.eq(1), rd_wait.eq(1)]
+                        with m.Else():
+                            m.d.sync += rf_sel.eq(b[0])
+                            with m.If(b > 1):
+                                fail(SpiErr.ADDR_RANGE)
+                    with m.Case(3):
+                        with m.If(op == Op.REG_WRITE):
+                            m.d.sync += wdata[8:16].eq(b)
+                        with m.Elif(~is_reg):
+                            m.d.sync += rf_start.eq(b)
+                    with m.Case(4):
+                        with m.If(op == Op.REG_WRITE):
+                            m.d.sync += wdata[0:8].eq(b)
+                        with m.Elif(~is_reg):
+                            m.d.sync += count.eq(b + 1)
+                            with m.If((rf_start + b)[8]):
+                                fail(SpiErr.ADDR_RANGE)
+                    with m.Case(5):
+                        with m.If(op == Op.REG_WRITE):
+                            fail(SpiErr.EXTRA_BYTES)
+                        with m.Elif(~is_reg):
+                            m.d.sync += width.eq(b[:4])
+                            with m.If((b == 0) | (b > regmap.RF_MAX_WIDTH)):
+                                fail(SpiErr.BAD_WIDTH)
+                            with m.Elif(op == Op.RF_WRITE):
+                                m.d.sync += [
+                                    flen.eq(HEADER_RF + ((data_bits + 7) >> 3)),
+                                    unpacking.eq(1), ubits.eq(0), remaining.eq(count),
+                                    rf_index.eq(rf_start - 1),
+                                ]
+                            with m.Else():
+                                m.d.sync += [
+                                    flen.eq(HEADER_RF + 1 + ((data_bits + 7) >> 3)),
+                                    packing.eq(1), pbits.eq(0), premaining.eq(count),
+                                    pfirst.eq(1),
+                                ]
+                    with m.Default():
+                        with m.If(op == Op.REG_WRITE):
+                            fail(SpiErr.EXTRA_BYTES)
+                        with m.Elif(op == Op.RF_WRITE):
+                            with m.If(idx >= flen):
+                                fail(SpiErr.EXTRA_BYTES)
+                            with m.Else():
+                                m.d.sync += [ubuf.eq(Cat(b, ubuf[:9])), ubits.eq(ubits + 8)]
+
+        # ---- frame start / end
+        start_req = Signal()         # a frame began while the previous one was being finished
+        with m.If(self.cs_start & end_req):
+            m.d.sync += start_req.eq(1)
+        with m.If((self.cs_start | start_req) & ~end_req):
+            m.d.sync += [
+                start_req.eq(0),
+                active.eq(1), idx.eq(0), err.eq(0), end_req.eq(0),
+                op.eq(0), core.eq(0), is_chip.eq(0), tsel.eq(0),
+                unpacking.eq(0), packing.eq(0), rd_wait.eq(0), lo_valid.eq(0),
+                self.tx_data.eq(0), tx_full.eq(0), flen.eq(1),
+            ]
+        with m.If(self.cs_end & active):
+            m.d.sync += [
+                end_req.eq(1), end_partial.eq(self.cs_partial), packing.eq(0),
+                self.tx_data.eq(0), tx_full.eq(0), lo_valid.eq(0), rd_wait.eq(0),
+            ]
+        with m.If(end_req & ~can_emit):
+            code = Signal(4)
+            m.d.comb += code.eq(Mux(err != 0, err,
+                                Mux(end_partial, SpiErr.CS_MID_BYTE,
+                                    Mux((idx != 0) & (idx < flen), SpiErr.SHORT_FRAME, 0))))
+            m.d.sync += [active.eq(0), end_req.eq(0), unpacking.eq(0),
+                         self.done.eq(1), self.done_err.eq(code)]
+            with m.If(code != 0):
+                m.d.sync += [err_code.eq(code), abort_all.eq(1)]
+                with m.If(err_count != 255):
+                    m.d.sync += err_count.eq(err_count + 1)
+            with m.Elif(idx != 0):
+                with m.If(op == Op.REG_WRITE):
+                    m.d.sync += we.eq(1)
+                with m.Elif(op == Op.RF_WRITE):
+                    m.d.sync += rf_commit.eq(1)
+        return m
+
+
+# ---------------------------------------------------------------------------------------
+# Golden model
+
+class FrameTarget(Protocol):
+    """What :class:`FrameModel` drives: the cores (0..n_cores-1)."""
+
+    def reg_write(self, core: int, addr: int, data: int) -> None: ...
+    def reg_read(self, core: int, addr: int) -> int: ...
+    def rf_stage(self, core: int, file: int, index: int, value: int) -> None: ...
+    def rf_commit(self, core: int) -> None: ...
+    def rf_abort(self, core: int) -> None: ...
+    def rf_read(self, core: int, file: int, index: int) -> int: ...
+    # optional: busy(core) -> bool, start(core) -> None (CHIP_CMD.start_sel)
+
+
+class FrameModel:
+    """Golden model of :class:`FrameDecoder` (+ :class:`rtl.spi.SpiSlave`) at frame level.
+
+    ``transfer(mosi, extra_bits=0, partial_byte=0)`` is one CS-low period: ``mosi`` whole
+    bytes, then ``extra_bits`` MSBs of ``partial_byte``; it returns the MISO bytes (a
+    partial last byte MSB-aligned). The register-file stages happen during the frame and
+    are committed or aborted at its end, exactly as the RTL does, so a target that models
+    the live/shadow slots sees the same calls.
+    """
+
+    def __init__(self, target, n_cores: int):
+        _check_n_cores(n_cores)
+        self.target = target
+        self.n_cores = n_cores
+        self.chip = RegisterModel(regmap.chip_map())
+        self.chip.set_hw("N_CORES", "n", n_cores)
+        self.last_err = 0
+
+    @property
+    def err_code(self) -> int:
+        return self.chip.get("spi_err", "code")
+
+    @property
+    def err_count(self) -> int:
+        return self.chip.get("spi_err", "count")
+
+    def _chip_read(self, addr):
+        busy = 0
+        if hasattr(self.target, "busy"):
+            for c in range(self.n_cores):
+                busy |= int(bool(self.target.busy(c))) << c
+        for k in range(3):
+            self.chip.set_hw(f"BUSY{k}", "mask", (busy >> (16 * k)) & 0xFFFF)
+        return self.chip.read(addr)
+
+    def _chip_write(self, addr, data):
+        self.chip.write(addr, data)
+        if ("chip_cmd", "clear_err") in self.chip.pulses:
+            self.chip.set_hw("SPI_ERR", "code", 0)
+            self.chip.set_hw("SPI_ERR", "count", 0)
+        if ("chip_cmd", "start_sel") in self.chip.pulses and hasattr(self.target, "start"):
+            sel = (self.chip.get("core_sel0", "mask") | self.chip.get("core_sel1", "mask") << 16
+                   | self.chip.get("core_sel2", "mask") << 32)
+            for c in range(self.n_cores):
+                if sel >> c & 1:
+                    self.target.start(c)
+
+    def transfer(self, mosi: bytes, extra_bits: int = 0, partial_byte: int = 0) -> bytes:
+        mosi = bytes(mosi)
+        if not 0 <= extra_bits < 8:
+            raise ValueError(f"extra_bits must be 0..7, not {extra_bits!r}")
+        t = self.target
+        n = self.n_cores
+        err = 0
+        out = bytearray(len(mosi) + 1)
+        op = core = None
+        targets: list[int] = []
+        is_chip = False
+        flen = 1
+        addr = 0
+        wdata = 0
+        rf_file = rf_start = count = width = 0
+        ubuf = ubits = 0
+        staged = 0
+        for i, b in enumerate(mosi):
+            if err:
+                continue
+            if i == 0:
+                op = b
+                if b == Op.REG_WRITE:
+                    flen = 5
+                elif b == Op.REG_READ:
+                    flen = 6
+                elif b in (Op.RF_WRITE, Op.RF_READ):
+                    flen = HEADER_RF
+                else:
+                    err = SpiErr.BAD_OPCODE
+            elif i == 1:
+                core = b
+                is_write = op in (Op.REG_WRITE, Op.RF_WRITE)
+                is_reg = op in (Op.REG_WRITE, Op.REG_READ)
+                is_chip = b == regmap.CORE_CHIP
+                if b == regmap.CORE_BROADCAST:
+                    targets = list(range(n))
+                    if not is_write:
+                        err = SpiErr.READ_BROADCAST
+                elif is_chip:
+                    if not is_reg:
+                        err = SpiErr.ADDR_RANGE
+                elif b >= n:
+                    err = SpiErr.ADDR_RANGE
+                else:
+                    targets = [b]
+            elif op in (Op.REG_WRITE, Op.REG_READ):
+                amap = regmap.chip_map() if is_chip else regmap.core_map()
+                if i == 2:
+                    addr = b
+                    if not amap.mapped(b):
+                        err = SpiErr.ADDR_RANGE
+                    elif op == Op.REG_WRITE and not amap.writable(b):
+                        err = SpiErr.WRITE_RO
+                    elif op == Op.REG_READ:
+                        word = self._chip_read(b) if is_chip else t.reg_read(core, b)
+                        if 4 < len(out):
+                            out[4] = word >> 8
+                        if 5 < len(out):
+                            out[5] = word & 0xFF
+                elif op == Op.REG_WRITE:
+                    if i == 3:
+                        wdata = b << 8
+                    elif i == 4:
+                        wdata |= b
+                    else:
+                        err = SpiErr.EXTRA_BYTES
+            else:
+                if i == 2:
+                    rf_file = b & 1
+                    if b > 1:
+                        err = SpiErr.ADDR_RANGE
+                elif i == 3:
+                    rf_start = b
+                elif i == 4:
+                    count = b + 1
+                    if rf_start + count > regmap.RF_ENTRIES:
+                        err = SpiErr.ADDR_RANGE
+                elif i == 5:
+                    width = b
+                    if b == 0 or b > regmap.RF_MAX_WIDTH:
+                        err = SpiErr.BAD_WIDTH
+                        continue
+                    nbytes = (count * width + 7) // 8
+                    if op == Op.RF_WRITE:
+                        flen = HEADER_RF + nbytes
+                    else:
+                        flen = HEADER_RF + 1 + nbytes
+                        bits = 0
+                        nbits = 0
+                        for k in range(count):
+                            v = t.rf_read(core, rf_file, rf_start + k) & ((1 << width) - 1)
+                            bits = (bits << width) | v
+                            nbits += width
+                        bits <<= nbytes * 8 - nbits
+                        for k in range(nbytes):
+                            pos = HEADER_RF + 1 + k
+                            if pos < len(out):
+                                out[pos] = (bits >> (8 * (nbytes - 1 - k))) & 0xFF
+                elif op == Op.RF_WRITE:
+                    if i >= flen:
+                        err = SpiErr.EXTRA_BYTES
+                        continue
+                    ubuf = (ubuf << 8) | b
+                    ubits += 8
+                    while ubits >= width and staged < count:
+                        v = (ubuf >> (ubits - width)) & ((1 << width) - 1)
+                        ubits -= width
+                        ubuf &= (1 << ubits) - 1
+                        for c in targets:
+                            t.rf_stage(c, rf_file, rf_start + staged, v)
+                        staged += 1
+        nb = len(mosi)
+        if err:
+            code = int(err)
+        elif extra_bits:
+            code = SpiErr.CS_MID_BYTE
+        elif nb != 0 and nb < flen:
+            code = SpiErr.SHORT_FRAME
+        else:
+            code = 0
+        self.last_err = int(code)
+        if code:
+            self.chip.set_hw("SPI_ERR", "code", int(code))
+            self.chip.set_hw("SPI_ERR", "count", min(self.err_count + 1, 255))
+            for c in range(n):
+                t.rf_abort(c)
+        elif nb:
+            if op == Op.REG_WRITE:
+                if is_chip:
+                    self._chip_write(addr, wdata)
+                else:
+                    for c in targets:
+                        t.reg_write(c, addr, wdata)
+            elif op == Op.RF_WRITE:
+                for c in targets:
+                    t.rf_commit(c)
+        miso = bytes(out[:nb])
+        if extra_bits:
+            keep = (0xFF << (8 - extra_bits)) & 0xFF
+            miso += bytes([out[nb] & keep])
+        return miso
+
+
+class CoreTargetModel:
+    """A :class:`FrameTarget` of plain golden models: per core a
+    :class:`rtl.regblock.RegisterModel` and two :class:`rtl.regfile.RegisterFileModel`
+    (BL, SL). Used by the bus-side tests; the lead's golden chip plugs in full cores."""
+
+    def __init__(self, n_cores: int):
+        from .regfile import RegisterFileModel
+        _check_n_cores(n_cores)
+        self.regs = [RegisterModel(regmap.core_map()) for _ in range(n_cores)]
+        self.files = [[RegisterFileModel(), RegisterFileModel()] for _ in range(n_cores)]
+        self.started = [0] * n_cores
+        self.busy_flags = [False] * n_cores
+
+    def reg_write(self, core, addr, data):
+        self.regs[core].write(addr, data)
+
+    def reg_read(self, core, addr):
+        return self.regs[core].read(addr)
+
+    def rf_stage(self, core, file, index, value):
+        self.files[core][file].stage(index, value)
+
+    def rf_commit(self, core):
+        for f in self.files[core]:
+            f.commit()
+
+    def rf_abort(self, core):
+        for f in self.files[core]:
+            f.abort()
+
+    def rf_read(self, core, file, index):
+        return self.files[core][file].read(index)
+
+    def busy(self, core):
+        return self.busy_flags[core]
+
+    def start(self, core):
+        self.started[core] += 1
+
+
+# ---------------------------------------------------------------------------------------
+# Frame builders (host side), shared by the tests and usable by the firmware
+
+def pack_entries(values, width: int) -> bytes:
+    """Entries as the MSB-first bit stream of a burst, zero-padded to a whole byte."""
+    if not 1 <= width <= regmap.RF_MAX_WIDTH:
+        raise ValueError(f"width must be 1..{regmap.RF_MAX_WIDTH}, not {width!r}")
+    acc = 0
+    nbits = 0
+    for v in values:
+        v = int(v)
+        if not 0 <= v < (1 << width):
+            raise ValueError(f"entry {v!r} does not fit {width} bits")
+        acc = (acc << width) | v
+        nbits += width
+    nbytes = (nbits + 7) // 8
+    return (acc << (nbytes * 8 - nbits)).to_bytes(nbytes, "big") if nbytes else b""
+
+
+def unpack_entries(data: bytes, count: int, width: int) -> list[int]:
+    """Inverse of :func:`pack_entries`."""
+    if not 1 <= width <= regmap.RF_MAX_WIDTH:
+        raise ValueError(f"width must be 1..{regmap.RF_MAX_WIDTH}, not {width!r}")
+    nbytes = (count * width + 7) // 8
+    if len(data) < nbytes:
+        raise ValueError(f"{count} entries of {width} bits need {nbytes} bytes, got {len(data)}")
+    acc = int.from_bytes(bytes(data[:nbytes]), "big") >> (nbytes * 8 - count * width)
+    mask = (1 << width) - 1
+    return [(acc >> (width * (count - 1 - i))) & mask for i in range(count)]
+
+
+def frame_reg_write(core: int, addr: int, data: int) -> bytes:
+    return bytes([Op.REG_WRITE, core, addr, (data >> 8) & 0xFF, data & 0xFF])
+
+
+def frame_reg_read(core: int, addr: int) -> bytes:
+    """6 bytes; the register is in the last two MISO bytes."""
+    return bytes([Op.REG_READ, core, addr, 0, 0, 0])
+
+
+def frame_rf_write(core: int, file: int, start: int, values, width: int) -> bytes:
+    values = list(values)
+    if not 1 <= len(values) <= regmap.RF_ENTRIES:
+        raise ValueError(f"1..256 entries per burst, not {len(values)!r}")
+    return bytes([Op.RF_WRITE, core, file, start, len(values) - 1, width]) + pack_entries(values, width)
+
+
+def frame_rf_read(core: int, file: int, start: int, count: int, width: int) -> bytes:
+    """Header, dummy byte and one 0 byte per data byte; data is MISO[7:]."""
+    if not 1 <= count <= regmap.RF_ENTRIES:
+        raise ValueError(f"1..256 entries per burst, not {count!r}")
+    nbytes = (count * width + 7) // 8
+    return bytes([Op.RF_READ, core, file, start, count - 1, width, 0]) + bytes(nbytes)
