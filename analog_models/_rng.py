@@ -44,9 +44,9 @@ def _norm_ppf(p: np.ndarray) -> np.ndarray:
 
 _TABLE = _norm_ppf((np.arange(65536) + 0.5) / 65536.0)
 # Normalise the table's variance exactly to 1 (the discretisation loses ~1e-4 of it).
-_TABLE = _TABLE / np.sqrt(np.mean(_TABLE**2))
+_TABLE = (_TABLE / np.sqrt(np.mean(_TABLE**2))).astype(np.float32)
 
 
 def normals(rng: np.random.Generator, shape) -> np.ndarray:
-    """Standard-normal values (float64) drawn from ``rng`` through the quantile table."""
+    """Standard-normal values (float32) drawn from ``rng`` through the quantile table."""
     return _TABLE[rng.integers(0, 65536, size=shape, dtype=np.uint16)]

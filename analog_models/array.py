@@ -113,6 +113,15 @@ class ArrayPlan:
                 setattr(self, name, getattr(self, name)[out_perm])
             if self.fb is not None:
                 self.fb = np.ascontiguousarray(self.fb[np.ix_(out_perm, out_perm)])
+        # One matrix for the whole linear part: target = a @ m_lin, where
+        # m_lin = (geff + (geff / D) @ fb) / D folds the output-voltage feedback in.
+        m = self.geff * self.inv_denom
+        if self.fb is not None:
+            m = m + (m @ self.fb) * self.inv_denom
+        self.m_lin = np.ascontiguousarray(m)
+        # Read-noise variance in float32: it only scales a noise term.
+        self.noise_var32 = (None if self.noise_var is None else
+                            np.ascontiguousarray((self.noise_var * self.inv_denom**2).astype(np.float32)))
 
 
 def wire_factor(gin: np.ndarray, r_wire: float) -> np.ndarray:
@@ -153,11 +162,9 @@ def settle(plan: ArrayPlan, a: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarra
         scale = np.where(a > 0, (1.0 - droop_p / vread)[:, None],
                          (1.0 - droop_n / vread)[:, None])
         a = a * np.clip(scale, 0.0, 1.0)
-    target = (a @ plan.geff) * plan.inv_denom
-    if plan.fb is not None:
-        target = target + (target @ plan.fb) * plan.inv_denom
-    if z is not None and plan.noise_var is not None:
-        var = ((a * a) @ plan.noise_var) * plan.inv_denom**2
+    target = a @ plan.m_lin
+    if z is not None and plan.noise_var32 is not None:
+        var = (a * a).astype(np.float32) @ plan.noise_var32
         target = target + np.sqrt(var) * z
     v0 = v_prev
     if p.coupling:

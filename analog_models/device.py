@@ -12,8 +12,10 @@ Physics (compact, phenomenological; parameters in :class:`~analog_models.params.
 * **Cycle-to-cycle stochasticity**: every step is multiplied by a lognormal factor
   (``step_sigma``) and receives an additive Gaussian jitter (``step_jitter``), so a cell
   can overshoot and the write-verify loop bounces, as in the paper's Extended Data Fig. 3b.
-* **Read**: the board ADC measures ``G`` plus read noise (``read_noise_rel * G`` and
-  ``read_noise_abs`` in quadrature), quantised to ``board_adc_lsb``.
+* **Read**: the board ADC measures ``G`` plus read noise (``board_noise_rel * G`` and
+  ``board_noise_abs`` in quadrature; a read averages over microseconds, so it is quieter
+  than the 10 ns WL pulse of an MVM, whose noise is ``read_noise_*`` in array.py),
+  quantised to ``board_adc_lsb``.
 * **Relaxation**: a freshly programmed cell jumps once, within the first second, by a
   Gaussian of std ``relax_floor + relax_peak * x * exp(1 - x)``, ``x = (G0 - g_floor) /
   relax_g_peak`` (peaks near 12 µS as the paper measured) and mean ``relax_mean_shift``.
@@ -123,7 +125,7 @@ class RRAMDevice:
         idx = (slice(None),) if index is None else index
         g = np.asarray(self.G[idx], dtype=np.float64)
         if noisy and self.p.read_noise:
-            sd = np.hypot(self.p.read_noise_rel * g, self.p.read_noise_abs)
+            sd = np.hypot(self.p.board_noise_rel * g, self.p.board_noise_abs)
             g = g + sd * self.rng.standard_normal(np.shape(g))
         if self.p.board_adc_lsb > 0:
             g = np.round(g / self.p.board_adc_lsb) * self.p.board_adc_lsb

@@ -76,7 +76,7 @@ class NeuronBank:
             shared = np.where(driven, v_line, shared)
             new_line = np.where(driven, v_line, new_line)
         self.v_cs = shared
-        self.var_cs = p.ktc_var() if p.thermal else 0.0
+        self.var_cs = p.sample_var() if p.thermal else 0.0
         return new_line
 
     def integrate(self) -> None:

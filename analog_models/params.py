@@ -64,15 +64,17 @@ class AnalogParams:
     c_bl: float = 450.0          #: BL parasitic: 256 RRAM top electrodes + wire (choice)
     c_sl: float = 550.0          #: SL parasitic: 256 access-transistor sources + wire (choice)
     c_cross: float = 0.02        #: BL-SL crossing capacitance per cell (coupling)
-    c_wl_overlap: float = 0.01   #: WL to output-line overlap capacitance per cell
+    c_wl_overlap: float = 0.004  #: WL to output-line overlap capacitance per cell
     v_wl: float = 3.3            #: V, WL swing (thick-oxide access transistors)
 
     # ---- neuron -------------------------------------------------------------------------
-    integ_headroom: float = 0.165     #: V, linear swing of the integrator around Vref
+    integ_headroom: float = 0.11      #: V, linear swing of the integrator around Vref
     cmp_offset_sigma: float = 4.0e-3  #: V, fixed comparator offset per neuron
     inj_offset_sigma: float = 0.3e-3  #: V per integration, fixed charge-injection offset
-    cmp_noise_sigma: float = 1.6e-3   #: V, comparator input noise per decision
+    cmp_noise_sigma: float = 0.5e-3   #: V, comparator input noise per decision
     temperature: float = 300.0        #: K (kT/C noise)
+    sample_noise_sigma: float = 3.2e-3  #: V on Csample per sample of a floating line: switch
+                                        #: charge-injection randomness + line crosstalk
 
     # ---- array drivers and wires (Ω) ------------------------------------------------
     r_write: float = 150.0       #: per input line: transmission gate + routing
@@ -81,8 +83,10 @@ class AnalogParams:
     r_wire: float = 1.0          #: BL / SL wire resistance per cell pitch
 
     # ---- RRAM read noise ------------------------------------------------------------------
-    read_noise_rel: float = 0.02   #: relative conductance fluctuation per read
-    read_noise_abs: float = 0.15   #: µS, absolute conductance fluctuation per read
+    read_noise_rel: float = 0.05   #: relative conductance fluctuation in one 10 ns WL pulse
+    read_noise_abs: float = 0.15   #: µS, absolute conductance fluctuation per WL pulse
+    board_noise_rel: float = 0.01  #: relative noise of a board-ADC read (µs averaging)
+    board_noise_abs: float = 0.10  #: µS, absolute noise of a board-ADC read
 
     # ---- weight mapping (paper) ---------------------------------------------------------
     g_min: float = 1.0     #: µS
@@ -191,8 +195,14 @@ class AnalogParams:
         return c_line / (c_line + self.c_sample)
 
     def ktc_var(self) -> float:
-        """Variance (V²) of the kT/C noise left on Csample by one sampling."""
+        """Variance (V²) of the kT/C noise left on Csample by one charge transfer."""
         return BOLTZMANN * self.temperature / (self.c_sample * 1e-15)
+
+    def sample_var(self) -> float:
+        """Variance (V²) of the noise of sampling a floating line onto Csample: kT/C plus
+        ``sample_noise_sigma`` (a DECR charges Csample from the low-impedance DAC and
+        only gets kT/C)."""
+        return self.ktc_var() + self.sample_noise_sigma**2
 
 
 def _code(code, bits: int, name: str) -> int:

@@ -27,13 +27,22 @@ DACS = {
 }
 
 
+def apply_params(model, params) -> None:
+    """Give a live CoreModel (and its parts) new parameters; cached array plans are dropped."""
+    for obj in (model, getattr(model, "neurons", None), getattr(model, "device", None)):
+        if obj is not None and hasattr(obj, "p"):
+            obj.p = params
+    if hasattr(model, "_plans"):
+        model._plans.clear()
+
+
 class Board:
     """Board DACs and ADC for the cores of one chip.
 
     Parameters
     ----------
     models : list
-        The cores' analog models; each must expose a mutable ``params``
+        The cores' analog models; each must expose its parameters as ``p``
         (:class:`analog_models.params.AnalogParams`).
     """
 
@@ -54,7 +63,7 @@ class Board:
         if bits is not None:
             value /= 2 ** bits       # full scale -> volts per code
         for m in self.models:
-            m.params = m.params.replace(**{field: value})
+            apply_params(m, m.p.replace(**{field: value}))
         self.dac_volts[name] = float(volts)
 
     def adc_reading(self, core: int, uS: float) -> None:

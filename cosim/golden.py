@@ -55,26 +55,16 @@ def make_core_models(n_cores: int, params=None, seed: int = 0) -> list:
 
 
 def get_conductance(model) -> np.ndarray:
-    for name in ("conductance", "get_conductance"):
-        fn = getattr(model, name, None)
-        if callable(fn):
-            return np.array(fn(), dtype=float)
-    for name in ("G", "G_uS", "g"):
-        if hasattr(model, name):
-            return np.array(getattr(model, name), dtype=float)
-    raise AttributeError(f"{type(model).__name__} exposes no conductance matrix")
+    """A copy of the model's true conductances (µS)."""
+    return np.array(model.G, dtype=float)
 
 
 def set_conductance(model, g_uS) -> None:
+    """Backdoor load (no programming pulses); validated by the model."""
     g = np.asarray(g_uS, dtype=float)
     if g.shape != (N_LINES, N_LINES):
         raise ValueError(f"conductance must be {N_LINES}x{N_LINES}, got {g.shape}")
-    for name in ("set_conductance", "backdoor_set_conductance"):
-        fn = getattr(model, name, None)
-        if callable(fn):
-            fn(g)
-            return
-    raise AttributeError(f"{type(model).__name__} has no set_conductance")
+    model.G = g
 
 
 class RecordingModel:
@@ -97,14 +87,16 @@ class RecordingModel:
 # --------------------------------------------------------------------------------------
 
 class GoldenCore:
-    """Register semantics of one core, its register files and its controller.
+    """Register semantics of one core, its register files and its controller model.
 
-    Implements the per-core half of :class:`rtl.frame.FrameTarget`.
+    Implements the per-core half of :class:`rtl.frame.FrameTarget`. The controller model
+    (``rtl.controller.ControllerModel``) keeps what survives between operations (LFSR,
+    power gate, err/done) and plays each start; its events go to the analog model.
     """
 
     def __init__(self, index: int, model, board):
         from rtl import regmap
-        from rtl.lfsr import LfsrModel
+        from rtl.controller import ControllerModel
         from rtl.regblock import RegisterModel
         from rtl.regfile import RegisterFileModel
 
@@ -113,32 +105,27 @@ class GoldenCore:
         self.board = board
         self.regs = RegisterModel(regmap.core_map())
         self.files = [RegisterFileModel(), RegisterFileModel()]
-        self.lfsr = LfsrModel()
+        self.ctrl = ControllerModel()
         self.busy = False
         self.runs = 0
-        self._status(done=0, err=0)
+        self._status()
 
-    # ---- status ------------------------------------------------------------------
-    def _status(self, **fields):
-        for name, value in fields.items():
-            self.regs.set_hw("STATUS", name, int(value))
-        enabled = self.regs.get("power", "enable")
+    def _status(self):
         self.regs.set_hw("STATUS", "busy", int(self.busy))
+        self.regs.set_hw("STATUS", "done", int(self.ctrl.done))
+        self.regs.set_hw("STATUS", "err", int(self.ctrl.err))
+        # Operations complete at once here, so the controller clock is always gated
+        # when the host can look.
         self.regs.set_hw("STATUS", "clk_gated", int(not self.busy))
-        self.regs.set_hw("STATUS", "pwr_gated", int(not enabled))
+        self.regs.set_hw("STATUS", "pwr_gated", int(self.ctrl.power_down))
 
     # ---- FrameTarget -------------------------------------------------------------
     def reg_write(self, addr: int, data: int) -> None:
-        was_enabled = self.regs.get("power", "enable")
         self.regs.write(addr, data)
-        pulses = self.regs.pulses
-        enabled = self.regs.get("power", "enable")
-        if enabled != was_enabled:
-            self.model.handle(AnalogEvent(EventKind.POWER, power_down=not enabled))
+        pulses = set(self.regs.pulses)
+        self.ctrl.set_power(bool(self.regs.get("power", "enable")), self.model.handle)
         if ("cmd", "lfsr_load") in pulses:
-            self.lfsr.load(self.regs.get("seed_a", "seed"), self.regs.get("seed_b", "seed"))
-        if ("cmd", "abort") in pulses:
-            self.busy = False
+            self.ctrl.load_lfsr(self.regs.get("seed_a", "seed"), self.regs.get("seed_b", "seed"))
         if ("cmd", "start") in pulses:
             self.start()
         self._status()
@@ -165,30 +152,20 @@ class GoldenCore:
     def config(self):
         from rtl.controller import CoreConfig
 
-        return CoreConfig.from_registers(self.regs)
+        return CoreConfig.from_registers(self.regs.values)
 
-    def start(self) -> None:
-        """Start CTRL.mode; a refused start sets STATUS.err and leaves done alone."""
-        from rtl.controller import ControllerModel
-
-        cfg = self.config()
-        err = cfg.error(enabled=bool(self.regs.get("power", "enable")), busy=self.busy)
-        if err:
-            self._status(err=err)
-            return
-        self._status(err=0, done=0)
-        self.runs += 1
+    def start(self) -> int:
+        """One start command (CMD.start or CHIP_CMD.start_sel); returns STATUS.err."""
         bl = self.files[0].live.copy()
         sl = self.files[1].live.copy()
-        out = ControllerModel(lfsr=self.lfsr).run(cfg, bl, sl, self.model)
-        self._writeback(out)
-        self.busy = False
-        self._status(done=1)
-
-    def _writeback(self, out) -> None:
-        bl, sl = out[0], out[1]
-        for f, new in zip(self.files, (bl, sl)):
-            f.live = np.asarray(new, dtype=np.int64).copy()
+        err = self.ctrl.run(self.config(), bl, sl, self.model.handle)
+        if not err:
+            self.runs += 1
+            # The neurons write the live slots directly (pending stages are untouched).
+            self.files[0].live = bl
+            self.files[1].live = sl
+        self._status()
+        return err
 
 
 # --------------------------------------------------------------------------------------
@@ -224,7 +201,6 @@ class _Targets:
 
     def start(self, core):
         self.cores[core].start()
-        self.cores[core]._status()
 
 
 class GoldenChip:

@@ -102,8 +102,29 @@ def status_fields(word: int) -> dict:
 _wait_ns: dict[tuple, float] = {}
 
 
-async def run_mvm_async(tb, s: MvmSetup, x, timeout_ns: float = 5e6) -> np.ndarray:
-    """Load ``x``, start, wait for done, read the outputs (cosim, async)."""
+def random_inputs(s: MvmSetup, rng, n: int | None = None) -> np.ndarray:
+    """Random integer inputs in the full range of the configured input format."""
+    shape = (256,) if n is None else (n, 256)
+    if s.in_signed and s.in_bits > 1:
+        lim = (1 << (s.in_bits - 1)) - 1
+        return rng.integers(-lim, lim + 1, size=shape)
+    return rng.integers(0, 1 << s.in_bits, size=shape)
+
+
+def result_frames(s: MvmSetup, both: bool) -> list[tuple[int, int]]:
+    """(file, width) reads that fetch the results: the output file at out_bits, plus
+    (``both``) the LSB segment of a two-phase MVM from the input file."""
+    out = [(out_file(s), s.out_bits)]
+    if both and s.two_phase:
+        out.append((s.in_file, s.out_bits_lsb))
+    return out
+
+
+async def run_mvm_async(tb, s: MvmSetup, x, timeout_ns: float = 5e6, both: bool = False):
+    """Load ``x``, start, wait for done, read the outputs (cosim, async).
+
+    Returns the output codes, or with ``both`` a list of code arrays (see
+    :func:`result_frames`)."""
     await tb.frame(ll.encode_rf_write(s.core, s.in_file, 0, input_codes(s, x), s.in_bits))
     await tb.frame(start_frame(s))
     key = (s.in_bits, s.out_bits, s.two_phase, s.noise_steps, s.mode)
@@ -124,16 +145,22 @@ async def run_mvm_async(tb, s: MvmSetup, x, timeout_ns: float = 5e6) -> np.ndarr
     if key not in _wait_ns:
         # A host calibrates its first poll on the operation's duration.
         _wait_ns[key] = max(0.0, (tb.cycles() - t0) * 10.0 - 300.0)
-    miso = await tb.frame(ll.encode_rf_read(s.core, out_file(s), 0, 256, s.out_bits))
-    return ll.decode_rf_read(miso, 256, s.out_bits)
+    res = []
+    for f, w in result_frames(s, both):
+        miso = await tb.frame(ll.encode_rf_read(s.core, f, 0, 256, w))
+        res.append(ll.decode_rf_read(miso, 256, w))
+    return res if both else res[0]
 
 
-def run_mvm_golden(chip, s: MvmSetup, x) -> np.ndarray:
+def run_mvm_golden(chip, s: MvmSetup, x, both: bool = False):
     """The same transaction on a :class:`cosim.golden.GoldenChip`."""
     chip.spi(ll.encode_rf_write(s.core, s.in_file, 0, input_codes(s, x), s.in_bits))
     chip.spi(start_frame(s))
     st = status_fields(ll.decode_reg_read(chip.spi(status_frame(s))))
     if st["err"]:
         raise RuntimeError(f"start refused: STATUS.err = {st['err']}")
-    miso = chip.spi(ll.encode_rf_read(s.core, out_file(s), 0, 256, s.out_bits))
-    return ll.decode_rf_read(miso, 256, s.out_bits)
+    res = []
+    for f, w in result_frames(s, both):
+        miso = chip.spi(ll.encode_rf_read(s.core, f, 0, 256, w))
+        res.append(ll.decode_rf_read(miso, 256, w))
+    return res if both else res[0]

@@ -49,8 +49,13 @@ MAKE_FLAGS = [
     "CFG_CXXFLAGS_COROUTINES=-fcoroutines", "CFG_CXXFLAGS_STD=-std=gnu++20",
     "CFG_LDLIBS_THREADS=-pthread",
     # -Os is verilated.mk's default; -O2 on the model runs noticeably faster.
-    "OPT_FAST=-O2", "OPT_SLOW=-O1", "OPT_GLOBAL=-O2",
+    # -O0 on the "slow" (construction / initial) code, which runs once.
+    "OPT_FAST=-O2", "OPT_SLOW=-O0", "OPT_GLOBAL=-O2",
 ]
+# The Verilator runtime objects (verilated.o, verilated_vpi.o, verilated_timing.o, ...) do
+# not depend on the design: they are compiled once per flag set and copied into every
+# new build directory (set NEURRAM_COSIM_NO_RUNTIME_CACHE=1 for a fully cold build).
+RUNTIME_CACHE = "runtime"
 _PUBLIC_ALL = "--public" + "-flat-rw"  # never spelled out: see the project rules
 
 
@@ -219,7 +224,10 @@ def _runner_cls():
             if self.waves:
                 vcmd = ["--trace-fst" if a == "--trace" else a for a in vcmd]
             make = list(cmds[1]) + MAKE_FLAGS
-            return [vcmd, make]
+            if os.environ.get("NEURRAM_COSIM_NO_RUNTIME_CACHE", "0") not in ("", "0"):
+                return [vcmd, make]
+            rt = [sys.executable, "-m", "cosim.runner", "--runtime"]
+            return [vcmd, rt + ["seed", str(self.build_dir)], make, rt + ["save", str(self.build_dir)]]
 
         def _waves_file(self):
             return "dump.fst"
@@ -330,6 +338,43 @@ def build_design(name: str, verilog: str, waves: bool | None = None, n_cores: in
     return b
 
 
+def _runtime_dir(bdir: Path) -> Path:
+    classes = (bdir / "Vtop_classes.mk").read_text()
+    flags = [ln for ln in classes.splitlines() if "verilated" in ln or (
+        ln.startswith("VM_") and not ln.startswith(("VM_CLASSES", "VM_SUPPORT", "VM_USER")))]
+    key = _sha("\n".join(flags), " ".join(MAKE_FLAGS), _verilator_version())
+    return BUILD_ROOT / RUNTIME_CACHE / key
+
+
+def runtime_seed(bdir: Path) -> None:
+    """Copy cached runtime objects into a fresh build dir (newer than Vtop.mk)."""
+    rdir = _runtime_dir(bdir)
+    if not (rdir / "ok").exists():
+        return
+    now = time.time()
+    for f in rdir.glob("verilated*"):
+        shutil.copy2(f, bdir / f.name)
+        os.utime(bdir / f.name, (now + 1, now + 1))
+
+
+def runtime_save(bdir: Path) -> None:
+    rdir = _runtime_dir(bdir)
+    if (rdir / "ok").exists():
+        return
+    tmp = rdir.with_name(rdir.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for f in bdir.glob("verilated*.o"):
+        shutil.copy2(f, tmp / f.name)
+        d = f.with_suffix(".d")
+        if d.exists():
+            shutil.copy2(d, tmp / d.name)
+    (tmp / "ok").write_text("")
+    try:
+        tmp.rename(rdir)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)   # another process saved it first
+
+
 # --------------------------------------------------------------------------------------
 # The chip
 # --------------------------------------------------------------------------------------
@@ -431,3 +476,11 @@ def results_ok(xml_path: Path) -> bool:
 
     n, failed = get_results(Path(xml_path))
     return n > 0 and failed == 0
+
+
+if __name__ == "__main__":
+    # Build helper steps run between Verilator and make (see FastVerilator).
+    if len(sys.argv) == 4 and sys.argv[1] == "--runtime":
+        (runtime_seed if sys.argv[2] == "seed" else runtime_save)(Path(sys.argv[3]))
+    else:
+        raise SystemExit("usage: python -m cosim.runner --runtime seed|save BUILD_DIR")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
+from analog_models import normalisation
 from analog_models.params import AnalogParams
 from firmware.lowlevel import (N_LINES, Chip, RegFile, _check_int, decode_outputs,
                                encode_inputs)
@@ -72,7 +73,8 @@ class WriteVerifyConfig:
         Iterative programming passes (3): every pass re-reads every cell and
         re-programs those outside the window (conductance relaxation).
     settle_ns : float
-        Chip time to wait between passes (relaxation happens within ~1 s on the chip).
+        Chip time to wait before each re-measuring pass, so that the conductance
+        relaxation (mostly within the first second, SPEC §5) has happened: 1 s.
     gmin, gmax : float
         Allowed target range (µS): 1 and 40 (CNNs).
     """
@@ -88,7 +90,7 @@ class WriteVerifyConfig:
     read_v: float = 0.2
     read_width_ns: float = 1000.0
     passes: int = 3
-    settle_ns: float = 0.0
+    settle_ns: float = 1e9
     gmin: float = 1.0
     gmax: float = 40.0
 
@@ -266,9 +268,10 @@ class Normaliser:
     output line, whose voltage is the conductance-weighted average of the inputs
     (SPEC §4). One sample adds ``gain * share * (V_line - Vref)`` to the integrator
     (``gain = Csample/Cinteg``, ``share = C_line/(C_line+Csample)``), so the integrated
-    voltage is ``gain*share*Vread * sum_i x_i G_ij / sum_i G_ij``. The binary search
-    reads it in steps of the Vdecr DAC (``vdecr >> (c-1)`` in cycle ``c``). Multiplying
-    back by the sum of conductances recovers ``sum_i x_i G_ij``.
+    voltage is about ``gain*c*Vread * sum_i x_i G_ij / sum_i G_ij`` (``c`` the plane gain
+    of :mod:`analog_models.normalisation`). The binary search reads it in steps of the
+    Vdecr DAC (``vdecr >> (c-1)`` in cycle ``c``). Multiplying back by the sum of
+    conductances recovers ``sum_i x_i G_ij``.
     """
 
     def __init__(self, params: AnalogParams | None = None):
@@ -299,6 +302,13 @@ class Normaliser:
             out = np.where(lsb_units > 0, out, 0.0)
         return out
 
+    def lsb_volts(self, out_bits: int, vdecr: int) -> float:
+        """Integrated voltage of one output LSB: the last decrement step (k >= 2)."""
+        k = out_bits
+        if k == 1:
+            return 2 * self.p.gain * self.p.vdecr_volts(vdecr)
+        return self.p.gain * self.p.vdecr_volts(vdecr >> (k - 2))
+
     def full_scale(self, out_bits: int, vdecr: int) -> float:
         """Largest integrated voltage a conversion resolves (the ADC full scale)."""
         k = out_bits
@@ -307,17 +317,11 @@ class Normaliser:
         return float(sum(self.p.gain * self.p.vdecr_volts(vdecr >> (c - 1)) for c in range(1, k))
                      + self.p.gain * self.p.vdecr_volts(vdecr >> (k - 2)) / 2)
 
-    def volts_per_dot(self, vread: int, direction: str) -> float:
-        """Integrated volts per unit of ``sum_i x_i G_ij / sum_i G_ij``."""
-        c_line = self.p.c_bl if direction == "BWD" else self.p.c_sl
-        return self.p.gain * self.p.share(c_line) * self.p.vread_volts(vread)
-
-    def to_dot(self, volts, gsum, vread: int, direction: str) -> np.ndarray:
-        """Integrated volts -> ``sum_i x_i G_ij`` (µS per input unit)."""
-        return np.asarray(volts) * np.asarray(gsum) / self.volts_per_dot(vread, direction)
-
-    def from_dot(self, dot, gsum, vread: int, direction: str) -> np.ndarray:
-        return np.asarray(dot) * self.volts_per_dot(vread, direction) / np.asarray(gsum)
+    def volts_per_dot(self, vread: int, direction: str, n_planes: int) -> float:
+        """Integrated volts per unit of ``sum_i x_i G_ij / sum_i G_ij`` for a segment of
+        ``n_planes`` input bit-planes (includes the per-sample charge share and, when the
+        analog model has it, sample depletion: :func:`analog_models.normalisation.vint_scale`)."""
+        return normalisation.vint_scale(self.p, int(n_planes), int(vread), backward=direction == "BWD")
 
 
 def _segment_file(cfg: MvmConfig, seg: str) -> RegFile:
@@ -360,12 +364,14 @@ class Calibration:
     vread: int
     vdecr: int
     offset: np.ndarray         #: per output, subtracted from ``dot`` (µS·input units)
-    rmse: float                #: on the calibration data, after offset removal
+    gain: float                #: block gain, ``dot`` is divided by it after the offsets
+    rmse: float                #: on the calibration data, after offset and gain correction
     grid: list                 #: (vread, vdecr, rmse) of every point tried
     clip_fraction: float       #: fraction of outputs at the largest magnitude code
 
     def summary(self) -> dict:
-        return {"vread": self.vread, "vdecr": self.vdecr, "rmse": round(self.rmse, 4),
+        return {"vread": self.vread, "vdecr": self.vdecr, "gain": round(self.gain, 4),
+                "rmse": round(self.rmse, 4),
                 "clip_fraction": round(self.clip_fraction, 4), "points": len(self.grid)}
 
 
@@ -404,7 +410,8 @@ class MidLevel:
         self.norm = Normaliser(params)
         self.progress = bool(progress)
         self.g_known: dict[int, np.ndarray] = {}
-        self.offsets: dict[tuple, np.ndarray] = {}
+        #: block key -> (per-output offset, gain) recorded by :meth:`calibrate`
+        self.offsets: dict[tuple, tuple] = {}
         #: when True every MVM's raw output codes are appended to :attr:`codes_log`
         #: (used to compare backends code for code)
         self.record_codes = False
@@ -519,7 +526,7 @@ class MidLevel:
                     self.chip.transport.wait_ns(wv.settle_ns)
                 # iterative programming: re-measure every cell, re-program the ones outside
                 for i in tqdm(range(n), desc=f"{desc} verify {p + 1}", disable=not self.progress or n < 500,
-                              leave=False):
+                              leave=False, mininterval=2.0):
                     rep.final[i] = self.chip.read_cell(core, rows[i], cols[i], amp_v=wv.read_v,
                                                        width_ns=wv.read_width_ns)
                 rep.ok = np.abs(rep.final - targets) <= wv.tol_uS
@@ -528,7 +535,7 @@ class MidLevel:
                     break
             rep.reprogrammed.append(int(todo.size))
             for i in tqdm(todo, desc=f"{desc} pass {p + 1}/{wv.passes}", unit="cell",
-                          disable=not self.progress or todo.size < 500, leave=False):
+                          disable=not self.progress or todo.size < 500, leave=False, mininterval=2.0):
                 g, pulses, rev, to = self._write_verify_cell(core, int(rows[i]), int(cols[i]),
                                                              float(targets[i]), wv)
                 rep.final[i] = g
@@ -575,7 +582,7 @@ class MidLevel:
         cols = np.asarray(cols, dtype=np.int64)
         kn = self.known(core)
         cells = [(r, c) for r in rows for c in cols if not (only_unknown and np.isfinite(kn[r, c]))]
-        for r, c in tqdm(cells, desc="measure", disable=not self.progress or len(cells) < 500, leave=False):
+        for r, c in tqdm(cells, desc="measure", disable=not self.progress or len(cells) < 500, leave=False, mininterval=2.0):
             kn[r, c] = self.chip.read_cell(core, int(r), int(c), amp_v=read_v, width_ns=width_ns)
         return kn[np.ix_(rows, cols)]
 
@@ -661,6 +668,7 @@ class MidLevel:
         cfg, (r0, nr, c0, nc), gsum, *_ = job_prep
         segs = cfg.segments()
         volts = np.zeros(raw.shape[:1] + (N_LINES,))
+        ratio = np.zeros(raw.shape[:1] + (N_LINES,))   # sum x G / sum G per line
         perm = neuron_of_sl(np.arange(N_LINES))
         natural = RegFile.BL if cfg.direction == "BWD" else RegFile.SL
         for si, (name, m, k) in enumerate(segs):
@@ -669,16 +677,16 @@ class MidLevel:
                 # written through the other switch: entry k holds neuron k's result in the
                 # BL file, neuron sl^-1(j)'s in the SL file; neuron k serves BL k and SL sl(k)
                 v = v[:, perm]
-            weight = (1 << cfg.lsb_bits) if (name == "msb") else 1
+            weight = (1 << cfg.lsb_bits) if (name == "msb") else 1   # host shift-and-add
             volts += weight * v
+            ratio += weight * v / self.norm.volts_per_dot(cfg.vread, cfg.direction, m)
         if cfg.direction == "BWD":
             lines = volts[:, r0:r0 + nr]
-            dot_lines = self.norm.to_dot(lines, gsum, cfg.vread, "BWD")
+            dot_lines = ratio[:, r0:r0 + nr] * gsum
             if cfg.diff:
                 return lines[:, 0::2] - lines[:, 1::2], dot_lines[:, 0::2] - dot_lines[:, 1::2]
             return lines, dot_lines
-        lines = volts[:, c0:c0 + nc]
-        return lines, self.norm.to_dot(lines, gsum, cfg.vread, cfg.direction)
+        return volts[:, c0:c0 + nc], ratio[:, c0:c0 + nc] * gsum
 
     def _run_batch(self, jobs: list[_Job], parallel: bool, desc: str | None = None):
         chip = self.chip
@@ -694,7 +702,7 @@ class MidLevel:
             self._configure(j.core, p[0], p[7])
         exp = max(self.expected_ns(p[0]) for p in preps)
         show = self.progress and desc is not None and batch * len(jobs) >= 200
-        for b in tqdm(range(batch), desc=desc, unit="vec", disable=not show, leave=False):
+        for b in tqdm(range(batch), desc=desc, unit="vec", disable=not show, leave=False, mininterval=2.0):
             for j, p in zip(jobs, preps):
                 cfg = p[0]
                 chip.load_rf(j.core, p[5], p[4][b], width=cfg.in_bits)
@@ -712,9 +720,9 @@ class MidLevel:
             self.codes_log.extend(raws)
         for j, p, raw in zip(jobs, preps, raws):
             volts, dot = self._decode(p, raw)
-            off = self.offsets.get(self._offset_key(j))
-            if off is not None:
-                dot = dot - off
+            corr = self.offsets.get(self._offset_key(j))
+            if corr is not None:
+                dot = (dot - corr[0]) / corr[1]
             results.append(MvmResult(raw, volts, dot, p[0], j.core))
         return results
 
@@ -773,7 +781,8 @@ class MidLevel:
 
     def calibrate(self, core: int, x_calib, cfg: MvmConfig, *, rows=(0, N_LINES), cols=(0, N_LINES),
                   vread_codes=None, vdecr_factors=(0.6, 0.8, 1.0, 1.25, 1.6),
-                  percentile: float = 99.5, record_offsets: bool = True) -> Calibration:
+                  percentile: float = 99.5, record_offsets: bool = True,
+                  fit_gain: bool = True) -> Calibration:
         """Model-driven calibration of one layer's operating point (SPEC §8a).
 
         The model (host conductance knowledge) predicts the integrated voltages of the
@@ -782,6 +791,9 @@ class MidLevel:
         ``percentile`` of them. A small grid around it is then measured on the chip and
         the point with the lowest RMSE against the model wins; per-output mean errors
         there are recorded as ADC offsets and cancelled in later MVMs of this block.
+        With ``fit_gain`` a single gain of the block (the least-squares slope of measured
+        against model, i.e. what IR drop and charge sharing leave of the normalisation)
+        is recorded and divided out as well (our addition to the paper's offsets).
 
         Returns
         -------
@@ -810,18 +822,19 @@ class MidLevel:
                 xs = xr
             ratio = xs @ kn / gsum
         seg_scale = max(((1 << cfg.lsb_bits) if cfg.is_two_phase else 1), 1)
+        planes = cfg.segments()[0][1]
         amp = np.percentile(np.abs(ratio), percentile) / seg_scale
         amp = max(float(amp), 1e-9)
         if vread_codes is None:
-            vmax = min(p.vread_max, p.integ_headroom / max(self.norm.volts_per_dot(1, cfg.direction)
-                                                            / p.vread_volts(1) * amp, 1e-12))
+            per_v = self.norm.volts_per_dot(1, cfg.direction, planes) / p.vread_volts(1)
+            vmax = min(p.vread_max, 0.8 * p.integ_headroom / max(per_v * amp, 1e-12))
             vr = int(np.clip(p.vread_code(vmax), 1, 255))
             vread_codes = sorted({vr, max(1, int(vr * 0.7))})
         grid = []
         best = None
         for vr in vread_codes:
             _check_int("vread", vr, 1, 255)
-            v_sig = self.norm.volts_per_dot(vr, cfg.direction) * amp
+            v_sig = self.norm.volts_per_dot(vr, cfg.direction, planes) * amp
             # full scale of a k-bit conversion is ~2 * gain * vdecr
             vd0 = v_sig / (2 * p.gain) / p.vdecr_lsb
             for f in vdecr_factors:
@@ -830,18 +843,26 @@ class MidLevel:
                 key = (core, tuple(rows), tuple(cols), cfg.direction)
                 self.offsets.pop(key, None)
                 res = self.mvm(core, x_calib, c, rows=rows, cols=cols, desc=None)
-                err = res.dot - ideal
+                gain = 1.0
+                if fit_gain:
+                    dm = res.dot - res.dot.mean(axis=0)
+                    di = ideal - ideal.mean(axis=0)
+                    den = float(np.sum(di * di))
+                    gain = float(np.sum(dm * di) / den) if den > 0 else 1.0
+                    if not np.isfinite(gain) or gain <= 0.05:
+                        gain = 1.0
+                err = res.dot - gain * ideal
                 off = err.mean(axis=0) if record_offsets else np.zeros(err.shape[1])
-                rmse = float(np.sqrt(np.mean((err - off) ** 2)))
+                rmse = float(np.sqrt(np.mean(((res.dot - off) / gain - ideal) ** 2)))
                 k = c.out_bits
                 out_lines = slice(r0, r0 + nr) if cfg.direction == "BWD" else slice(c0, c0 + nc)
                 mags = res.codes[:, 0, out_lines] & ((1 << (k - 1)) - 1) if k > 1 else np.zeros(1)
                 clip = float(np.mean(mags == (1 << (k - 1)) - 1)) if k > 1 else 0.0
                 grid.append((vr, vd, rmse))
                 if best is None or rmse < best[2]:
-                    best = (vr, vd, rmse, off, clip)
-        vr, vd, rmse, off, clip = best
+                    best = (vr, vd, rmse, off, clip, gain)
+        vr, vd, rmse, off, clip, gain = best
         key = (core, tuple(rows), tuple(cols), cfg.direction)
-        if record_offsets:
-            self.offsets[key] = off
-        return Calibration(vr, vd, off, rmse, grid, clip)
+        if record_offsets or fit_gain:
+            self.offsets[key] = (off, gain)
+        return Calibration(vr, vd, off, gain, rmse, grid, clip)

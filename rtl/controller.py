@@ -592,7 +592,7 @@ class Controller(wiring.Component):
             a.mode.eq(mode_r), a.power_down.eq(power_down),
             a.ev_seq.eq(ev_seq), a.ev_kind.eq(ev_kind),
             a.bl_drv.eq(bl_drv), a.sl_drv.eq(sl_drv),
-            a.wl_en.eq(row_mask & (pg.pulse | prog_pulse).replicate(N_LINES)),
+            a.wl_en.eq(Mux(pg.pulse | prog_pulse, row_mask, 0)),
             a.bl_sel.eq(bl_sel), a.sl_sel.eq(sl_sel),
             a.vread.eq(cfg.vread), a.vnoise.eq(cfg.vnoise),
             a.vdecr.eq(vdecr), a.decr_mode.eq(DecrMode.LATCH),
@@ -610,18 +610,20 @@ class Controller(wiring.Component):
         def event(kind):
             m.d.comb += [emit.eq(1), emit_kind.eq(kind)]
 
-        in_flat = Signal(ENTRY_BITS * N_LINES)
-        m.d.comb += in_flat.eq(Mux(in_sl, self.sl_q.as_value(), self.bl_q.as_value()))
-        # Whole-vector shifts keep bit (sign / base) of every entry at bit 10*i: no per-entry
-        # multiplexers.
+        # Wide datapath values are plain expressions used only inside the FSM branch that
+        # registers them, never comb signals: the line logic is then evaluated only in the
+        # cycle that loads it (in the Amaranth simulator every comb statement of a module
+        # re-runs on any input change; Verilator inlines single-use terms into the flop).
+        in_flat = Mux(in_sl, self.sl_q.as_value(), self.bl_q.as_value())
+        # Whole-vector shifts bring bit (sign / base) of every entry to bit 10*i: no
+        # per-entry multiplexers.
         sign_pos = Signal(4)
         base = Signal(3)
-        in_sign_sh = Signal(ENTRY_BITS * N_LINES)
         m.d.comb += [
             sign_pos.eq(cfg.in_bits - 1),
             base.eq(Mux(seg | ~cfg.two_phase, 0, cfg.split)),
-            in_sign_sh.eq(in_flat >> sign_pos),
         ]
+        in_sign_sh = in_flat >> sign_pos
 
         all_ones = (1 << N_LINES) - 1
         vref_all = _interleave3(Const(all_ones, N_LINES), Const(0, N_LINES), Const(0, N_LINES))
@@ -657,9 +659,8 @@ class Controller(wiring.Component):
 
 
         # Row select of the WL pulses: thermometer code of n_rows, computed once at start.
-        thermo = Signal(N_LINES)
-        m.d.comb += thermo.eq(Mux(cfg.n_rows >= N_LINES, all_ones,
-                                  ((Const(1, N_LINES + 1) << cfg.n_rows) - 1)[:N_LINES]))
+        thermo = Mux(cfg.n_rows >= N_LINES, all_ones,
+                     ((Const(1, N_LINES + 1) << cfg.n_rows) - 1)[:N_LINES])
 
         def finish(ok: bool):
             m.d.sync += [
@@ -675,28 +676,17 @@ class Controller(wiring.Component):
         on_diff = Cat(*[sr[ENTRY_BITS * (i & ~1)] for i in range(N_LINES)])
         sg_diff = Cat(*[sgn[i & ~1] for i in range(N_LINES)])
         odd = Const(int("10" * (N_LINES // 2), 2), N_LINES)
-        on_v = Signal(N_LINES)
-        pos_v = Signal(N_LINES)
-        m.d.comb += [
-            on_v.eq(Mux(cfg.diff_in, on_diff, on_bits)),
-            pos_v.eq(Mux(signed, Mux(cfg.diff_in, sg_diff, sgn), all_ones)
-                     ^ Mux(cfg.diff_in, odd, 0)),
-        ]
+        on_v = Mux(cfg.diff_in, on_diff, on_bits)
+        pos_v = (Mux(signed, Mux(cfg.diff_in, sg_diff, sgn), all_ones)
+                 ^ Mux(cfg.diff_in, odd, 0))
         levels = _interleave3(~(on_v & pos_v), on_v, Const(0, N_LINES))
 
         # Output bit of each neuron from the comparator sample (see output_bit).
         act = cfg.act
         bit_sign = Mux(act == Activation.TANH, ~r_cmp, r_cmp)
-        bit_mag = Signal(N_LINES)
-        with m.Switch(act):
-            with m.Case(Activation.NONE):
-                m.d.comb += bit_mag.eq(~(r_cmp ^ s_cmp))
-            with m.Case(Activation.RELU):
-                m.d.comb += bit_mag.eq(r_cmp & s_cmp)
-            with m.Default():
-                m.d.comb += bit_mag.eq(r_cmp)
-        bit_n = Signal(N_LINES)
-        m.d.comb += bit_n.eq(Mux(c == 0, bit_sign, bit_mag))
+        bit_mag = Mux(act == Activation.NONE, ~(r_cmp ^ s_cmp),
+                      Mux(act == Activation.RELU, r_cmp & s_cmp, r_cmp))
+        bit_n = Mux(c == 0, bit_sign, bit_mag)
 
         # Programming drivers from the one-hot files: bit 0 of each entry selects a line.
         bl_hot = Cat(*[self.bl_q[i][0] for i in range(N_LINES)])

@@ -14,7 +14,7 @@ slots directly.
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -58,8 +58,11 @@ class RegisterFile(wiring.Component):
     wr_data : In(256)
         Per-entry bit written by ``wr_en``.
 
-    Priority on a live slot within one cycle: ``dec_load`` > ``wr_clear`` > ``wr_en`` >
-    ``commit`` (the hardware ports own the file while the core runs).
+    Several strobes in one cycle act in the order ``commit``, ``wr_en``, ``wr_clear``,
+    ``dec_load``, each on the result of the previous (so the decoder load wins, a clear
+    zeroes the masked entries, a write-back bit overrides the committed value of that
+    bit). ``stage_we`` in the same cycle as ``commit`` / ``abort`` stays pending.
+    ``wr_bit`` >= 10 writes nothing.
     """
 
     def __init__(self):
@@ -83,50 +86,62 @@ class RegisterFile(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        live = [Signal(ENTRY_BITS, name=f"live_{i}") for i in range(N_ENTRIES)]
-        shadow = [Signal(ENTRY_BITS, name=f"shadow_{i}") for i in range(N_ENTRIES)]
-        pending = Signal(N_ENTRIES)
+        # Entry-major wide vectors (entry i at bits [10i+9:10i]): q is the live vector
+        # itself, and every update is a handful of wide operations under one enable, so
+        # idle cycles cost almost nothing in Verilator and in the Python simulator.
+        live = Signal(ENTRY_BITS * N_ENTRIES)
+        shadow = Signal(ENTRY_BITS * N_ENTRIES)
+        pending = Signal(ENTRY_BITS * N_ENTRIES)   # all 10 bits of a pending entry set
 
-        # One-hot decodes as shifts: one wide operation per cycle instead of 256 compares.
-        stage_hot = Signal(N_ENTRIES)
-        dec_hot = Signal(N_ENTRIES)
-        m.d.comb += [
-            stage_hot.eq(self.stage_we.as_unsigned() << self.index),
-            dec_hot.eq(Cat(1) << self.dec_addr),
-        ]
-        bit_hot = Signal(ENTRY_BITS)
-        m.d.comb += bit_hot.eq(Cat(1) << self.wr_bit)
-        clear_hot = Signal(N_ENTRIES)
-        set_hot = Signal(N_ENTRIES)
-        commit_hot = Signal(N_ENTRIES)
-        m.d.comb += [
-            clear_hot.eq(Mux(self.wr_clear, self.wr_mask, 0)),
-            set_hot.eq(Mux(self.wr_en & ~self.wr_clear, self.wr_mask, 0)),
-            commit_hot.eq(Mux(self.commit, pending, 0)),
-        ]
+        def spread(bits):
+            """Bit i of ``bits`` to bit 10i."""
+            return Cat(*[Cat(bits[i], Const(0, ENTRY_BITS - 1)) for i in range(N_ENTRIES)])
 
-        m.d.sync += pending.eq(Mux(self.commit | self.abort, 0, pending) | stage_hot)
+        def expand(bits):
+            """Bit i of ``bits`` to bits [10i+9:10i]."""
+            return Cat(*[bits[i].replicate(ENTRY_BITS) for i in range(N_ENTRIES)])
 
-        # The per-entry logic sits under one enable each, so an idle cycle (most of them)
-        # evaluates two conditions instead of 512 small update chains.
+        # Entry positions as shifts (not word_select, which lowers to a 256-way switch
+        # that is slow to build in the simulator).
+        index_bit = Signal(12)
+        dec_bit = Signal(12)
+        m.d.comb += [index_bit.eq(self.index * ENTRY_BITS), dec_bit.eq(self.dec_addr * ENTRY_BITS)]
+        entry_sel = Signal(ENTRY_BITS * N_ENTRIES)
+        m.d.comb += entry_sel.eq(Const((1 << ENTRY_BITS) - 1, ENTRY_BITS) << index_bit)
+
         with m.If(self.stage_we):
-            for i in range(N_ENTRIES):
-                with m.If(stage_hot[i]):
-                    m.d.sync += shadow[i].eq(self.wdata)
-        with m.If(self.dec_load | self.wr_clear | self.wr_en | self.commit):
-            for i in range(N_ENTRIES):
-                with m.If(self.dec_load):
-                    m.d.sync += live[i].eq(dec_hot[i])
-                with m.Elif(clear_hot[i]):
-                    m.d.sync += live[i].eq(0)
-                with m.Elif(set_hot[i]):
-                    m.d.sync += live[i].eq((live[i] & ~bit_hot) | Mux(self.wr_data[i], bit_hot, 0))
-                with m.Elif(commit_hot[i]):
-                    m.d.sync += live[i].eq(shadow[i])
+            m.d.sync += [
+                shadow.eq((shadow & ~entry_sel) | (self.wdata << index_bit)),
+                pending.eq(Mux(self.commit | self.abort, 0, pending) | entry_sel),
+            ]
+        with m.Elif(self.commit | self.abort):
+            m.d.sync += pending.eq(0)
 
-        m.d.comb += self.q.as_value().eq(Cat(*live))
+        # Sequential semantics within one cycle: commit, then write-back, then clear,
+        # then the decoder load (each acting on the result of the previous).
+        # (named intermediates keep the expression trees small)
+        wide = ENTRY_BITS * N_ENTRIES
+        committed, wr_sel, wr_val, written, clear_sel, cleared = (
+            Signal(wide, name=n) for n in ("committed", "wr_sel", "wr_val", "written",
+                                           "clear_sel", "cleared"))
+        wr_ok = Signal()
+        m.d.comb += [
+            committed.eq(Mux(self.commit, (live & ~pending) | (shadow & pending), live)),
+            wr_ok.eq(self.wr_en & (self.wr_bit < ENTRY_BITS)),
+            wr_sel.eq(spread(self.wr_mask) << self.wr_bit),
+            wr_val.eq(spread(self.wr_mask & self.wr_data) << self.wr_bit),
+            written.eq(Mux(wr_ok, (committed & ~wr_sel) | wr_val, committed)),
+            clear_sel.eq(expand(self.wr_mask)),
+            cleared.eq(Mux(self.wr_clear, written & ~clear_sel, written)),
+        ]
+        with m.If(self.dec_load):
+            m.d.sync += live.eq(Const(1, 1) << dec_bit)
+        with m.Elif(self.commit | self.wr_en | self.wr_clear):
+            m.d.sync += live.eq(cleared)
+
+        m.d.comb += self.q.as_value().eq(live)
         with m.If(self.re):
-            m.d.sync += self.rdata.eq(Array(live)[self.index])
+            m.d.sync += self.rdata.eq(live >> index_bit)
         return m
 
 
@@ -155,10 +170,9 @@ class RegisterFileModel:
         live = self.live.copy()
         if commit:
             live[self.pending] = self.shadow[self.pending]
-        if wr_en and not wr_clear and wr_bit < ENTRY_BITS:
+        if wr_en and wr_bit < ENTRY_BITS:
             b = 1 << wr_bit
-            # from the old live value: write-back overrides a commit of the same entry
-            live[mask] = (self.live[mask] & ~b) | np.where(bits[mask], b, 0)
+            live[mask] = (live[mask] & ~b) | np.where(bits[mask], b, 0)
         if wr_clear:
             live[mask] = 0
         if dec_load:

@@ -21,6 +21,14 @@ class FakeTransport(Transport):
         self.regs = np.zeros((n_cores, 256), dtype=np.int64)
         self.regs[:, 0] = 0x4E43
         self.regs[:, 1] = 0x100
+        self.regs[:, 2] = 0x5364      # BITS reset: in 4, out 6, split 3, out_lsb 5
+        self.regs[:, 3] = 256
+        self.regs[:, 4] = 100
+        self.regs[:, 5] = 2048
+        self.regs[:, 6] = (24 << 8) | (1 << 4) | 10
+        self.regs[:, 8] = 0xACE1
+        self.regs[:, 9] = 0x1D0F
+        self.regs[:, 12] = 100
         self.regs[:, 15] = 1
         self.chip = np.zeros(256, dtype=np.int64)
         self.chip[0] = 0x4E52
@@ -83,3 +91,66 @@ class FakeTransport(Transport):
 
     def board_adc_uS(self, core: int) -> float:
         return 12.5
+
+
+class ModelTransport(FakeTransport):
+    """FakeTransport whose started operations run ``analog_models.CoreModel``.
+
+    Interim stand-in used only while the golden chip is incomplete: register semantics
+    are the fake's, the analog answers are the analog models' vectorised path.
+    """
+
+    def __init__(self, n_cores=1, params=None, seed=0):
+        super().__init__(n_cores)
+        from analog_models import CoreModel
+        from analog_models.params import AnalogParams
+
+        self.p = params or AnalogParams()
+        self.models = [CoreModel(np.full((256, 256), self.p.g_min), self.p, seed=seed + c)
+                       for c in range(n_cores)]
+        self.adc = {}
+
+    def _field(self, c, reg, name):
+        from firmware import registers as R
+        r = getattr(R, reg)
+        return getattr(r, name.upper()).get(int(self.regs[c, r.ADDR]))
+
+    def _start(self, c):
+        from analog_models.config import CoreConfig, route
+        super()._start(c)
+        f = lambda reg, name: self._field(c, reg, name)
+        mode = f("CTRL", "mode")
+        if mode == 1:
+            row, col = f("PROG_ADDR", "row"), f("PROG_ADDR", "col")
+            op, amp = f("PROG", "op"), f("PROG", "amp") * 0.01
+            width = f("PROG_WIDTH", "cycles") * 10.0
+            dev = self.models[c].device
+            if op == 2:
+                self.adc[c] = float(dev.read((np.array([row]), np.array([col])))[0])
+            else:
+                dev.apply_pulse("set" if op == 0 else "reset", amp, width, (np.array([row]), np.array([col])))
+            return
+        cfg = CoreConfig(mode=mode, dir=f("CTRL", "dir"), act=f("CTRL", "act"), stoch=bool(f("CTRL", "stoch")),
+                         diff_in=bool(f("CTRL", "diff_in")), in_signed=bool(f("CTRL", "in_signed")),
+                         two_phase=bool(f("CTRL", "two_phase")), in_bits=f("BITS", "in_bits"),
+                         out_bits=f("BITS", "out_bits"), split=f("BITS", "split"),
+                         out_bits_lsb=f("BITS", "out_bits_lsb"), n_rows=f("ROWS", "n_rows"),
+                         vread=f("VREAD", "code"), vdecr=f("VDECR", "code"), wl_ns=f("TIMING", "wl_ns"))
+        src = 1 if cfg.dir == 1 else 0
+        out = self.models[c].mvm(self.rf[c, src].copy(), cfg)
+        outs = out if cfg.two_phase else (out,)
+        for si, o in enumerate(outs):
+            if cfg.two_phase:
+                dst = (1 - src) if si == 0 else src
+            else:
+                dst = 1 if cfg.dir == 0 else 0
+            self.rf[c, dst] = o
+
+    def board_adc_uS(self, core):
+        return self.adc[core]
+
+    def backdoor_set_conductance(self, core, g):
+        self.models[core].G = g
+
+    def backdoor_get_conductance(self, core):
+        return self.models[core].G.copy()

@@ -16,11 +16,11 @@ def _load(mid, rows, cols, seed=0, core=0):
     return g
 
 
-def _lsb_dot(mid, cfg, gsum, k=None, vdecr=None):
+def _lsb_dot(mid, cfg, gsum, k=None, planes=None):
     """Dot-product value of one output LSB (what exact quantisation allows as error)."""
     k = k or cfg.out_bits
-    fs = mid.norm.full_scale(k, vdecr or cfg.vdecr)
-    return fs / 2 ** (k - 1) / mid.norm.volts_per_dot(cfg.vread, cfg.direction) * gsum
+    planes = planes or cfg.mag_bits
+    return mid.norm.lsb_volts(k, cfg.vdecr) / mid.norm.volts_per_dot(cfg.vread, cfg.direction, planes) * gsum
 
 
 def test_write_verify_paper_defaults(mid_real):
@@ -56,13 +56,14 @@ def test_write_verify_rejects_bad_targets_before_writing(mid_real):
     assert mid.chip.frames == n
 
 
-@pytest.mark.parametrize("in_bits,out_bits,signed", [(4, 6, True), (1, 4, False), (2, 8, True),
-                                                     (3, 10, True), (8, 3, False)])
-def test_forward_mvm_exact_on_ideal_core(mid_ideal, in_bits, out_bits, signed):
+@pytest.mark.parametrize("in_bits,out_bits,signed,vread", [
+    (4, 6, True, 100), (1, 4, False, 100), (2, 8, True, 100), (3, 10, True, 100), (8, 3, False, 4),
+    (5, 7, True, 40), (7, 5, True, 10)])
+def test_forward_mvm_exact_on_ideal_core(mid_ideal, in_bits, out_bits, signed, vread):
     mid = mid_ideal
     _load(mid, 64, 48)
     cfg = MvmConfig(in_bits=in_bits, out_bits=out_bits, signed=signed, two_phase=False,
-                    vdecr=4095 if in_bits >= 4 else 1024)
+                    vdecr=2048 if in_bits >= 4 else 1024, vread=vread)
     hi = (1 << (in_bits - 1)) - 1 if (signed and in_bits > 1) else (1 << in_bits) - 1
     lo = -hi if (signed and in_bits > 1) else 0
     x = np.random.default_rng(1).integers(lo, hi + 1, size=(6, 64))
@@ -70,7 +71,7 @@ def test_forward_mvm_exact_on_ideal_core(mid_ideal, in_bits, out_bits, signed):
     ideal = mid.ideal_dot(0, x, cfg, (0, 128), (0, 48))
     gsum = mid.known(0)[:128, :48].sum(axis=0)
     lsb = _lsb_dot(mid, cfg, gsum)
-    fs = mid.norm.full_scale(out_bits, cfg.vdecr) / mid.norm.volts_per_dot(cfg.vread, "FWD") * gsum
+    fs = mid.norm.full_scale(out_bits, cfg.vdecr) / mid.norm.volts_per_dot(cfg.vread, "FWD", cfg.mag_bits) * gsum
     inside = np.abs(ideal) < fs - lsb
     # an ideal core quantises exactly: half an LSB of error where not clipped
     assert np.all(np.abs(res.dot - ideal)[inside] <= 0.5 * np.broadcast_to(lsb, ideal.shape)[inside] + 1e-6)
@@ -80,13 +81,13 @@ def test_forward_mvm_exact_on_ideal_core(mid_ideal, in_bits, out_bits, signed):
 def test_two_phase_shift_and_add(mid_ideal):
     mid = mid_ideal
     _load(mid, 32, 16, seed=2)
-    cfg = MvmConfig(in_bits=6, out_bits=8, out_bits_lsb=6, vdecr=4095)
+    cfg = MvmConfig(in_bits=6, out_bits=8, out_bits_lsb=6, vdecr=2048)
     assert cfg.is_two_phase and cfg.segments() == [("msb", 2, 8), ("lsb", 3, 6)]
     x = np.random.default_rng(2).integers(-31, 32, size=(5, 32))
     res = mid.mvm(0, x, cfg, rows=(0, 64), cols=(0, 16))
     ideal = mid.ideal_dot(0, x, cfg, (0, 64), (0, 16))
     gsum = mid.known(0)[:64, :16].sum(axis=0)
-    tol = 8 * 0.5 * _lsb_dot(mid, cfg, gsum) + 0.5 * _lsb_dot(mid, cfg, gsum, k=6)
+    tol = 8 * 0.5 * _lsb_dot(mid, cfg, gsum, planes=2) + 0.5 * _lsb_dot(mid, cfg, gsum, k=6, planes=3)
     assert np.all(np.abs(res.dot - ideal) <= tol + 1e-6)
     # without shift-and-add (MSB only) the error would be far larger
     assert np.abs(ideal).max() > 4 * tol.max()
@@ -95,7 +96,7 @@ def test_two_phase_shift_and_add(mid_ideal):
 def test_backward_differential_output(mid_ideal):
     mid = mid_ideal
     _load(mid, 40, 30, seed=4)
-    cfg = MvmConfig(in_bits=4, out_bits=8, direction="BWD", vdecr=4095)
+    cfg = MvmConfig(in_bits=4, out_bits=8, direction="BWD", vdecr=2048)
     x = np.random.default_rng(4).integers(-7, 8, size=(4, 30))
     res = mid.mvm(0, x, cfg, rows=(0, 80), cols=(0, 30))
     ideal = mid.ideal_dot(0, x, cfg, (0, 80), (0, 30))
@@ -109,7 +110,7 @@ def test_backward_differential_output(mid_ideal):
 def test_recurrent_routes_through_bl_file(mid_ideal):
     mid = mid_ideal
     _load(mid, 20, 40, seed=6)
-    fwd = MvmConfig(in_bits=4, out_bits=7, vdecr=4095)
+    fwd = MvmConfig(in_bits=4, out_bits=7, vdecr=2048)
     x = np.random.default_rng(6).integers(-7, 8, size=(3, 20))
     a = mid.mvm(0, x, fwd, rows=(0, 40), cols=(0, 40))
     b = mid.mvm(0, x, fwd.replace(direction="REC"), rows=(0, 40), cols=(0, 40))
@@ -121,7 +122,7 @@ def test_parallel_equals_sequential():
     mid = golden_mid(n_cores=3, ideal=True)
     for c in range(3):
         _load(mid, 16, 16, seed=c, core=c)
-    cfg = MvmConfig(in_bits=4, out_bits=6, vdecr=4095)
+    cfg = MvmConfig(in_bits=4, out_bits=6, vdecr=2048)
     xs = [np.random.default_rng(10 + c).integers(-7, 8, size=(3, 16)) for c in range(3)]
     par = mid.mvm_parallel([(c, xs[c], cfg, (0, 32), (0, 16)) for c in range(3)])
     for c in range(3):
@@ -169,7 +170,7 @@ def test_neuron_test_mode_is_monotonic(mid_ideal):
     from firmware.lowlevel import decode_outputs, encode_inputs
     chip = mid_ideal.chip
     x = np.tile(np.arange(-7, 8), 18)[:256]
-    out = chip.neuron_convert(0, encode_inputs(x, 4), in_bits=4, out_bits=6, vdecr=4095)
+    out = chip.neuron_convert(0, encode_inputs(x, 4), in_bits=4, out_bits=6, vdecr=2048)
     y = decode_outputs(out, 6)
     # neuron k samples BL k in FWD neuron-test mode and writes SL sl(k)
     from firmware.midlevel import neuron_of_sl

