@@ -126,20 +126,30 @@ def plane_signs(entries: np.ndarray, cfg, plane: int) -> np.ndarray:
     """Ternary drive (-1, 0, +1) of every input line for one magnitude bit-plane.
 
     ``entries`` is (B, 256) in the order of the driven file (BL file for forward and
-    recurrent, SL file for backward). Differential input (forward/recurrent only):
-    row 2i carries entry 2i, row 2i+1 the opposite polarity of the same entry.
+    recurrent, SL file for backward). Differential input (``diff_in``, as the RTL applies
+    it in every direction): line 2i carries entry 2i, line 2i+1 the opposite polarity of
+    the same entry. Every line is driven from its entry, also rows whose WL stays off.
     """
+    sgn, mag = line_sign_magnitude(entries, cfg)
+    return (((mag >> plane) & 1) * sgn).astype(np.int8)
+
+
+def line_sign_magnitude(entries: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray]:
+    """Per input line: polarity (+1/-1, int8) and magnitude bits (int16), with the
+    differential pairing applied."""
+    e = np.asarray(entries)
+    if cfg.diff_in:
+        e = np.repeat(e[..., 0::2], 2, axis=-1)
     n = int(cfg.in_bits)
-    bit = (entries >> plane) & 1
     if signed(cfg):
-        sgn = np.where((entries >> (n - 1)) & 1, 1, -1)
+        sgn = np.where((e >> (n - 1)) & 1, 1, -1).astype(np.int8)
+        mag = (e & ((1 << (n - 1)) - 1)).astype(np.int16)
     else:
-        sgn = 1
-    d = bit * sgn
-    if cfg.diff_in and int(cfg.dir) != int(Direction.BWD):
-        d = d.copy()
-        d[..., 1::2] = -d[..., 0::2]
-    return d.astype(np.int8)
+        sgn = np.ones(e.shape, dtype=np.int8)
+        mag = (e & ((1 << n) - 1)).astype(np.int16)
+    if cfg.diff_in:
+        sgn[..., 1::2] *= -1
+    return sgn, mag
 
 
 def signs_to_levels(d: np.ndarray) -> np.ndarray:
@@ -195,23 +205,25 @@ def output_codes(bits: np.ndarray, act: int) -> np.ndarray:
     the sign is 0), RELU zero when negative, SIGMOID the raw comparator bits (offset
     binary), TANH the two's complement (offset binary with its MSB flipped).
     """
-    b = bits.astype(np.int64)
+    b = bits.astype(np.int16)
     k = b.shape[1]
     s = b[:, 0, :]
     raw = np.zeros_like(s)
     for c in range(1, k):
-        raw = (raw << 1) | b[:, c, :]
-    full = (1 << (k - 1)) - 1
+        raw <<= 1
+        raw |= b[:, c, :]
+    full = np.int16((1 << (k - 1)) - 1)
+    msb = np.int16(1 << (k - 1)) if k > 1 else np.int16(1)
+    act = int(act)
+    if act == int(Activation.SIGMOID):
+        return ((s << (k - 1)) | raw).astype(np.int64)
+    if act == int(Activation.TANH):
+        return (((s << (k - 1)) | raw) ^ msb).astype(np.int64)
     mag = np.where(s == 1, raw, full & ~raw)
     code = (s << (k - 1)) | mag
-    act = int(act)
     if act == int(Activation.RELU):
         code = np.where(s == 1, code, 0)
-    elif act == int(Activation.SIGMOID):
-        code = (s << (k - 1)) | raw
-    elif act == int(Activation.TANH):
-        code = ((s << (k - 1)) | raw) ^ (1 << (k - 1))
-    return code
+    return code.astype(np.int64)
 
 
 def route(codes_by_neuron: np.ndarray, cfg, seg_index: int = 0) -> np.ndarray:
@@ -288,7 +300,7 @@ def events(cfg, bl_entries, sl_entries, noise_bits: np.ndarray | None = None) ->
             if bwd:
                 sl_drv = lv
             else:
-                bl_drv = np.where(np.arange(N_LINES) < int(cfg.n_rows), lv, int(Level.VREF)).astype(np.uint8)
+                bl_drv = lv
             out.append(AnalogEvent(EventKind.WL_PULSE, mode=mode, bl_drv=bl_drv.copy(),
                                    sl_drv=sl_drv.copy(), wl_en=wl.copy(), vread=int(cfg.vread),
                                    width_ns=float(cfg.wl_ns)))

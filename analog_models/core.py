@@ -7,8 +7,11 @@ Two entry points share every line of physics:
 * :meth:`CoreModel.mvm` runs a whole batch of MVMs through the same step functions, with
   the batch as the leading axis.
 
-Random draws: the per-event analog noise comes from one seeded stream; a WL pulse
-consumes one vector of 256 standard normals and a comparison two, nothing else draws.
+Random draws: the per-event analog noise comes from one seeded stream. An MVM-mode WL
+pulse consumes one vector of 256 standard normals (read noise, if on); a comparison one
+for the noise accumulated on Cinteg since the last comparison (if any sample was taken
+with ``thermal`` on) and one for the comparator (if ``adc`` is on); nothing else draws.
+Which events draw depends only on the switches and the sequence, never on data.
 The event path draws them as the events come; the vectorised path draws the block of
 all events of all vectors at once, in the same order (vector-major), so both paths give
 identical output codes for the same seed.
@@ -24,10 +27,9 @@ from . import config as C
 from ._rng import normals
 from .array import ArrayPlan, settle
 from .device import RRAMDevice
-from .neuron import NeuronBank
+from .neuron import DT, NeuronBank
 from .params import AnalogParams
 
-_DRAWS = {"WL": 1, "COMPARE": 2}
 
 
 def check_conductance(g, p: AnalogParams, name="conductance_uS") -> np.ndarray:
@@ -70,6 +72,9 @@ class CoreModel:
         Set by ``POWER`` events: a gated core answers comparisons with zeros.
     """
 
+    #: Vectors processed together in :meth:`mvm` (cache-sized chunks of the batch).
+    CHUNK = 128
+
     def __init__(self, conductance_uS, params: AnalogParams | None = None, seed: int = 0):
         self.p = params if params is not None else AnalogParams()
         if not isinstance(self.p, AnalogParams):
@@ -101,6 +106,18 @@ class CoreModel:
         self.device.fresh[...] = False
         self._version += 1
 
+    @property
+    def parallel_cores(self) -> int:
+        """Cores currently drawing from the same read rails (driver-drop model)."""
+        return self.p.n_parallel_cores
+
+    @parallel_cores.setter
+    def parallel_cores(self, n: int) -> None:
+        # The chip-level model sets this when several cores run an MVM together.
+        self.p = self.p.replace(n_parallel_cores=n)
+        self.neurons.p = self.p
+        self._plans.clear()
+
     def elapse(self) -> int:
         """Let time pass after programming: freshly programmed cells relax."""
         n = self.device.relax()
@@ -124,10 +141,10 @@ class CoreModel:
     # ---- shared step functions (batch-leading arrays) --------------------------------------
     def _reset_state(self, batch: int) -> None:
         self.neurons.reset(batch)
-        self._v_bl = np.zeros((batch, N_LINES))      # BL voltages, line order
-        self._v_sl = np.zeros((batch, N_LINES))      # SL voltages, NEURON order
-        self._a_prev_bl = np.zeros((batch, N_LINES))
-        self._a_prev_sl = np.zeros((batch, N_LINES))  # SL input drive, line order
+        self._v_bl = np.zeros((batch, N_LINES), dtype=DT)      # BL voltages, line order
+        self._v_sl = np.zeros((batch, N_LINES), dtype=DT)      # SL voltages, NEURON order
+        self._a_prev_bl = np.zeros((batch, N_LINES), dtype=DT)
+        self._a_prev_sl = np.zeros((batch, N_LINES), dtype=DT)  # SL input drive, line order
 
     def _draw(self, batch: int) -> np.ndarray:
         if self._z is not None:
@@ -138,7 +155,7 @@ class CoreModel:
 
     def _wl_step(self, backward: bool, a: np.ndarray, wl_mask: np.ndarray, vread: float,
                  width_ns: float) -> None:
-        z = self._draw(a.shape[0])
+        z = self._draw(a.shape[0]) if self.p.read_noise else None
         plan = self._plan(backward, wl_mask)
         if backward:
             v, a_line = settle(plan, a, self._v_bl, self._a_prev_sl, width_ns, self.p, vread, z)
@@ -167,14 +184,33 @@ class CoreModel:
             self._v_bl = new
 
     def _compare_step(self, batch: int) -> np.ndarray:
-        z1 = self._draw(batch)
-        z2 = self._draw(batch)
+        z1 = self._draw(batch) if self.neurons.pend_var else None
+        z2 = self._draw(batch) if self._cmp_draws else None
         return self.neurons.compare(z1, z2)
+
+    @property
+    def _cmp_draws(self) -> bool:
+        return bool(self.p.adc and self.p.cmp_noise_sigma > 0)
+
+    def _count_draws(self, st, mode: int) -> int:
+        """Normal vectors one MVM of the step list ``st`` draws (see module doc)."""
+        n, sampled = 0, False
+        for s in st:
+            if s[0] == "WL" and mode == int(Mode.MVM) and self.p.read_noise:
+                n += 1
+            elif s[0] == "SAMPLE":
+                sampled = sampled or self.p.thermal
+            elif s[0] == "RESET":
+                sampled = False
+            elif s[0] == "COMPARE":
+                n += int(sampled) + int(self._cmp_draws)
+                sampled = False
+        return n
 
     # ---- event path ----------------------------------------------------------------------------
     def _level_dev(self, levels: np.ndarray, vread: float) -> np.ndarray:
         lv = np.asarray(levels)
-        out = np.zeros(lv.shape)
+        out = np.zeros(lv.shape, dtype=DT)
         out[lv == Level.VREF_P] = vread
         out[lv == Level.VREF_N] = -vread
         out[lv == Level.GND] = -self.p.vref
@@ -236,7 +272,6 @@ class CoreModel:
         mode = int(ev.mode)
         if mode == int(Mode.NEURON_TEST) or not wl.any():
             # WLs low: the drivers set their own lines, nothing flows through the cells.
-            self._draw(1)
             dbl = self._level_dev(bl, vread)[None]
             dsl = self._level_dev(sl[C.NEURON_SL], vread)[None]
             self._v_bl = np.where(np.isnan(dbl), self._v_bl, dbl)
@@ -302,7 +337,7 @@ class CoreModel:
         for two-phase a tuple ``(msb_codes, lsb_codes)``, each routed to its own file.
         """
         C.check_config(cfg)
-        x = C.check_entries(inputs)
+        x = C.check_entries(inputs).astype(np.int16)
         squeeze = x.ndim == 1
         if squeeze:
             x = x[None]
@@ -314,18 +349,32 @@ class CoreModel:
             out = [z] * len(C.segments(cfg))
             return tuple(out) if cfg.two_phase else out[0]
         st = C.steps(cfg)
-        n_draw = sum(_DRAWS.get(s[0], 0) for s in st)
-        self._z = normals(self.rng, (B, n_draw, N_LINES))
-        self._zi = 0
+        n_draw = self._count_draws(st, int(cfg.mode))
+        z_all = normals(self.rng, (B, n_draw, N_LINES))
+        nseg = len(C.segments(cfg))
+        ns = int(cfg.noise_steps) if cfg.stoch else 0
+        # The LFSR runs on from one MVM (and segment) to the next: vector b, segment g,
+        # step i uses step (b * nseg + g) * ns + i of the sequence loaded from the seeds.
+        noise = (C.lfsr_bits(int(cfg.seed_a), int(cfg.seed_b), B * nseg * ns)
+                 .reshape(B, nseg, ns, N_LINES) if ns else None)
+        # Chunks of the batch keep every state array inside the CPU cache; the noise
+        # block is vector-major, so a chunk is a contiguous slice of the same stream.
+        parts = []
         try:
-            res = self._run_steps(x, cfg, st)
+            for lo in range(0, B, self.CHUNK):
+                hi = min(B, lo + self.CHUNK)
+                self._z = z_all[lo:hi]
+                self._zi = 0
+                parts.append(self._run_steps(x[lo:hi], cfg, st,
+                                             None if noise is None else noise[lo:hi]))
         finally:
             self._z = None
+        res = [np.concatenate([pt[i] for pt in parts]) for i in range(len(parts[0]))]
         if squeeze:
             res = [r[0] for r in res]
         return tuple(res) if cfg.two_phase else res[0]
 
-    def _run_steps(self, x: np.ndarray, cfg, st) -> list:
+    def _run_steps(self, x: np.ndarray, cfg, st, noise) -> list:
         B = x.shape[0]
         mode = int(cfg.mode)
         backward = int(cfg.dir) == int(C.Direction.BWD)
@@ -334,13 +383,9 @@ class CoreModel:
         vnoise = self.p.vnoise_volts(int(cfg.vnoise))
         width = float(cfg.wl_ns)
         take_sl = (not backward) if mode == int(Mode.MVM) else backward
-        nseg = len(C.segments(cfg))
-        ns = int(cfg.noise_steps)
-        # The LFSR runs on from one MVM (and segment) to the next: vector b, segment g,
-        # step i uses step (b * nseg + g) * ns + i of the sequence loaded from the seeds.
-        noise = (C.lfsr_bits(int(cfg.seed_a), int(cfg.seed_b), B * nseg * ns)
-                 .reshape(B, nseg, ns, N_LINES) if cfg.stoch and ns else None)
         seg = -1
+        sgn, mag = C.line_sign_magnitude(x, cfg)
+        sv = sgn.astype(DT) * DT(vread)
         results, bits = [], []
         driven_v = None
         cmp = None
@@ -353,12 +398,8 @@ class CoreModel:
                 bits = []
                 seg += 1
             elif kind == "WL":
-                d = C.plane_signs(x, cfg, s[2]).astype(np.float64)
-                if not backward:
-                    d[:, int(cfg.n_rows):] = 0.0
-                a = d * vread
+                a = sv * ((mag >> s[2]) & 1)
                 if mode == int(Mode.NEURON_TEST):
-                    self._draw(B)
                     if backward:
                         self._v_sl = a[:, C.NEURON_SL]
                     else:

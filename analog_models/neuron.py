@@ -13,14 +13,15 @@ One amplifier per neuron does four operations (paper, Methods; Extended Data Fig
   amplifier output saturates at ``±integ_headroom`` (headroom clipping, ``adc``).
   A fixed per-neuron charge-injection offset is added each integration.
 * **charge-decrement**: Csample is charged to ``Vref ∓ Vdecr`` (subtract when the
-  latched comparison is positive) and integrated: the binary search of the ADC.
+  latched comparison is positive) and integrated: the binary search of the ADC. The
+  DAC-driven transfer's kT/C (0.08 mV at the integrator) is part of ``cmp_noise_sigma``.
 * **compare**: the feedback is opened and the amplifier compares against Vref; the
   decision has a fixed per-neuron offset and input noise (``adc``).
 
 Noise bookkeeping: kT/C noise is independent per charge transfer, so instead of one
 draw per sample the variance is accumulated and realised in one draw at the next
 comparison (a sum of independent Gaussians is Gaussian). Every comparison consumes
-exactly two standard-normal vectors from the core's noise stream.
+at most two standard-normal vectors from the core's noise stream (see core.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from __future__ import annotations
 import numpy as np
 
 from .params import AnalogParams
+
+#: dtype of the batch state: float32 halves the memory traffic of the vectorised path;
+#: its 1e-7 resolution is far below any analog noise in the model.
+DT = np.float32
 
 
 class NeuronBank:
@@ -45,15 +50,15 @@ class NeuronBank:
     def __init__(self, params: AnalogParams, rng_fixed: np.random.Generator, n: int = 256):
         self.p = params
         self.n = n
-        self.offset = params.cmp_offset_sigma * rng_fixed.standard_normal(n)
-        self.inj = params.inj_offset_sigma * rng_fixed.standard_normal(n)
+        self.offset = (params.cmp_offset_sigma * rng_fixed.standard_normal(n)).astype(DT)
+        self.inj = (params.inj_offset_sigma * rng_fixed.standard_normal(n)).astype(DT)
         self.reset(1)
 
     def reset(self, batch: int) -> None:
         """Init: Csample at Vref, Cinteg discharged, latches cleared."""
         shape = (batch, self.n)
-        self.v_int = np.zeros(shape)
-        self.v_cs = np.zeros(shape)
+        self.v_int = np.zeros(shape, dtype=DT)
+        self.v_cs = 0.0            # Csample at Vref (scalar 0 until it holds a charge)
         self.var_cs = 0.0          # kT/C variance currently on Csample (same for all)
         self.pend_var = 0.0        # accumulated kT/C variance on Cinteg, realised at compare
         self.latch = np.zeros(shape, dtype=bool)
@@ -65,13 +70,13 @@ class NeuronBank:
         ``driven`` (256,) bool marks lines held by a driver (their voltage is copied).
         """
         p = self.p
-        if p.sample_depletion:
-            shared = (c_line * v_line + p.c_sample * self.v_cs) / (c_line + p.c_sample)
-            new_line = shared
-        else:
-            # Ideal sampling: Csample acquires the line's share without depleting it.
-            shared = (c_line * v_line + p.c_sample * self.v_cs) / (c_line + p.c_sample)
-            new_line = v_line
+        k = c_line / (c_line + p.c_sample)
+        # Charge sharing: both plates end at the capacitance-weighted mean.
+        shared = v_line * DT(k)
+        if not np.isscalar(self.v_cs):
+            shared += self.v_cs * DT(1.0 - k)
+        # Ideal sampling (no depletion): Csample acquires its share, the line keeps its charge.
+        new_line = shared if p.sample_depletion else v_line
         if driven is not None and driven.any():
             shared = np.where(driven, v_line, shared)
             new_line = np.where(driven, v_line, new_line)
@@ -82,13 +87,14 @@ class NeuronBank:
     def integrate(self) -> None:
         """Move Csample's charge onto Cinteg (with clipping and injection offset)."""
         p = self.p
-        g = p.gain
-        self.v_int = self.v_int + g * self.v_cs
-        self.pend_var = self.pend_var + g * g * self.var_cs
+        if not np.isscalar(self.v_cs):
+            # Not in place: after a charge share Csample and the line are one array.
+            self.v_int += DT(p.gain) * self.v_cs
+        self.pend_var = self.pend_var + p.gain * p.gain * self.var_cs
         if p.adc:
-            self.v_int = self.v_int + self.inj
+            self.v_int += self.inj
             np.clip(self.v_int, -p.integ_headroom, p.integ_headroom, out=self.v_int)
-        self.v_cs = np.zeros_like(self.v_cs)
+        self.v_cs = 0.0
         self.var_cs = 0.0
 
     def decrement(self, vdecr: float, mode: int) -> None:
@@ -98,18 +104,21 @@ class NeuronBank:
         1 force add; 2 force subtract.
         """
         if mode == 0:
-            self.v_cs = np.where(self.latch, -vdecr, vdecr)
+            self.v_cs = np.where(self.latch, DT(-vdecr), DT(vdecr))
         elif mode == 1:
-            self.v_cs = np.full_like(self.v_cs, vdecr)
+            self.v_cs = np.full(self.v_int.shape, vdecr, dtype=DT)
         elif mode == 2:
-            self.v_cs = np.full_like(self.v_cs, -vdecr)
+            self.v_cs = np.full(self.v_int.shape, -vdecr, dtype=DT)
         else:
             raise ValueError(f"decr_mode must be 0, 1 or 2, got {mode!r}")
-        self.var_cs = self.p.ktc_var() if self.p.thermal else 0.0
+        # Csample is charged from the low-impedance DAC: its kT/C (0.08 mV at the
+        # integrator) is folded into cmp_noise_sigma rather than drawn per decrement.
+        self.var_cs = 0.0
 
     def inject(self, bits: np.ndarray, vnoise: float) -> None:
         """One stochastic step: +Vnoise (bit 1) or -Vnoise (bit 0) integrated."""
-        self.v_int = self.v_int + self.p.gain * vnoise * np.where(bits, 1.0, -1.0)
+        step = DT(self.p.gain * vnoise)
+        self.v_int = self.v_int + np.where(bits, step, -step)
         if self.p.adc:
             np.clip(self.v_int, -self.p.integ_headroom, self.p.integ_headroom, out=self.v_int)
 
@@ -120,13 +129,15 @@ class NeuronBank:
         comparator's own input noise (this decision only).
         """
         p = self.p
-        if np.any(self.pend_var):
-            self.v_int = self.v_int + np.sqrt(self.pend_var) * z1
+        if self.pend_var:
+            self.v_int += DT(np.sqrt(self.pend_var)) * z1
             self.pend_var = 0.0
-        x = self.v_int
         if p.adc:
-            x = x + self.offset + p.cmp_noise_sigma * z2
-        return x > 0
+            x = self.v_int + self.offset
+            if z2 is not None:
+                x += DT(p.cmp_noise_sigma) * z2
+            return x > 0
+        return self.v_int > 0
 
     def set_latch(self, bits: np.ndarray) -> None:
         self.latch = np.asarray(bits, dtype=bool)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rtl.analog_bus import N_LINES, AnalogEvent, EventKind
+from rtl.analog_bus import N_LINES, AnalogEvent, EventKind, ProgOp
 
 CORE_SEED_STRIDE = 1_000_003   # seed of core i = seed * stride + i (both sides use this)
 
@@ -149,6 +149,17 @@ class GoldenCore:
         return self.files[file].read(index)
 
     # ---- operations --------------------------------------------------------------
+    def _analog(self, ev):
+        """The analog model, with the board ADC listening to READ pulses (as in cosim)."""
+        result = self.model.handle(ev)
+        if ev.kind == EventKind.PROG_BEGIN:
+            self._prog_op = int(ev.prog_op)
+        elif ev.kind == EventKind.PROG_END:
+            if getattr(self, "_prog_op", None) == int(ProgOp.READ) and result is not None:
+                self.board.adc_reading(self.index, float(result))
+            self._prog_op = None
+        return result
+
     def config(self):
         from rtl.controller import CoreConfig
 
@@ -158,7 +169,7 @@ class GoldenCore:
         """One start command (CMD.start or CHIP_CMD.start_sel); returns STATUS.err."""
         bl = self.files[0].live.copy()
         sl = self.files[1].live.copy()
-        err = self.ctrl.run(self.config(), bl, sl, self.model.handle)
+        err = self.ctrl.run(self.config(), bl, sl, self._analog)
         if not err:
             self.runs += 1
             # The neurons write the live slots directly (pending stages are untouched).

@@ -780,7 +780,7 @@ class MidLevel:
         return x @ g.T if cfg.direction == "BWD" else x @ g
 
     def calibrate(self, core: int, x_calib, cfg: MvmConfig, *, rows=(0, N_LINES), cols=(0, N_LINES),
-                  vread_codes=None, vdecr_factors=(0.6, 0.8, 1.0, 1.25, 1.6),
+                  vread_codes=None, vdecr_factors=(0.7, 1.0, 1.4),
                   percentile: float = 99.5, record_offsets: bool = True,
                   fit_gain: bool = True) -> Calibration:
         """Model-driven calibration of one layer's operating point (SPEC §8a).

@@ -51,7 +51,7 @@ def job(transport, *, rows: int, cols: int, vectors: int, in_bits: int, out_bits
     w = rng.standard_normal((rows, cols))
     n_in = rows if direction == "FWD" else cols
     x = rng.uniform(-1.0, 1.0, size=(vectors, n_in))
-    x_cal = rng.uniform(-1.0, 1.0, size=(min(32, max(8, vectors)), n_in))
+    x_cal = rng.uniform(-1.0, 1.0, size=(16, n_in))
     chip = Chip(transport)
     mid = MidLevel(chip, _params(params), progress=progress)
     mid.record_codes = True

@@ -414,15 +414,105 @@ def sequence_events(cfg: CoreConfig, bl: np.ndarray, sl: np.ndarray,
 # RTL
 # --------------------------------------------------------------------------------------
 
-def _interleave3(b0, b1, b2) -> Value:
-    """Pack three 256-bit vectors into the 3-bit-per-line driver format."""
-    return Cat(*[Cat(b0[i], b1[i], b2[i]) for i in range(N_LINES)])
+VREF_ALL = sum(int(Level.VREF) << (3 * i) for i in range(N_LINES))
+ODD_LINES = int("10" * (N_LINES // 2), 2)
 
 
-def _neuron_to_sl_entries(bits) -> Value:
-    """Route neuron-indexed bits to SL entries: entry e gets neuron SL(e)'s bit (SL is an
-    involution: the 16 x 16 corelet transpose)."""
-    return Cat(*[bits[int(NEURON_SL[e])] for e in range(N_LINES)])
+# The three helpers below hold the controller's wide, per-line logic. They are separate
+# modules so that their logic is evaluated only when their own inputs change (the Amaranth
+# simulator re-runs a module's comb statements on any of its inputs changing), and each is
+# built bit by bit from signals so that no expression tree is duplicated per line.
+
+class _InputSelect(wiring.Component):
+    """The input file's entries (BWD: SL file) and each entry's sign bit ``in_bits-1``."""
+
+    def __init__(self):
+        super().__init__({
+            "bl_q": In(ENTRY_BITS * N_LINES),
+            "sl_q": In(ENTRY_BITS * N_LINES),
+            "in_sl": In(1),
+            "sign_pos": In(4),
+            "entries": Out(ENTRY_BITS * N_LINES),
+            "signs": Out(N_LINES),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        shifted = Signal(ENTRY_BITS * N_LINES)
+        m.d.comb += [
+            self.entries.eq(Mux(self.in_sl, self.sl_q, self.bl_q)),
+            # One whole-vector shift brings bit `sign_pos` of every entry to bit 10*i.
+            shifted.eq(self.entries >> self.sign_pos),
+            self.signs.eq(Cat(*[shifted[ENTRY_BITS * i] for i in range(N_LINES)])),
+        ]
+        return m
+
+
+class _LineLevels(wiring.Component):
+    """Driver levels of the input lines for the current plane.
+
+    Line ``i`` is on when bit 0 of its (shifted) entry ``sr[10 i]`` is 1 and positive when
+    its sign is 1 (unsigned inputs: always); with ``diff_in`` odd line ``2j+1`` copies
+    entry ``2j`` with the opposite polarity. Level codes: VREF = 001, VREF_P = 010,
+    VREF_N = 011, so b1 = on and b0 = ~(on & pos).
+    """
+
+    def __init__(self):
+        super().__init__({
+            "sr": In(ENTRY_BITS * N_LINES),
+            "sgn": In(N_LINES),
+            "diff_in": In(1),
+            "signed": In(1),
+            "levels": Out(3 * N_LINES),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        bits = []
+        for i in range(N_LINES):
+            src = i & ~1
+            on = Mux(self.diff_in, self.sr[ENTRY_BITS * src], self.sr[ENTRY_BITS * i])
+            sg = Mux(self.diff_in, self.sgn[src], self.sgn[i])
+            pos = Mux(self.signed, sg, 1)
+            if i & 1:
+                pos = pos ^ self.diff_in
+            on_s = Signal(name=f"on_{i}")
+            pos_s = Signal(name=f"pos_{i}")
+            m.d.comb += [on_s.eq(on), pos_s.eq(pos)]
+            bits += [~(on_s & pos_s), on_s, Const(0, 1)]
+        m.d.comb += self.levels.eq(Cat(*bits))
+        return m
+
+
+class _OutputBits(wiring.Component):
+    """Entry-indexed bits written by WR (see :func:`output_bit`, routed through the SL
+    switch when the destination is the SL file: entry e <- neuron SL(e))."""
+
+    def __init__(self):
+        super().__init__({
+            "r": In(N_LINES),
+            "s": In(N_LINES),
+            "sign_cycle": In(1),
+            "act": In(2),
+            "dest_sl": In(1),
+            "data": Out(N_LINES),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        r, s = self.r, self.s
+        bit_n = Signal(N_LINES)
+        with m.If(self.sign_cycle):
+            m.d.comb += bit_n.eq(Mux(self.act == Activation.TANH, ~r, r))
+        with m.Elif(self.act == Activation.NONE):
+            m.d.comb += bit_n.eq(~(r ^ s))
+        with m.Elif(self.act == Activation.RELU):
+            m.d.comb += bit_n.eq(r & s)
+        with m.Else():
+            m.d.comb += bit_n.eq(r)
+        routed = Cat(*[bit_n[int(NEURON_SL[e])] for e in range(N_LINES)])
+        m.d.comb += self.data.eq(Mux(self.dest_sl, routed, bit_n))
+        return m
 
 
 class Controller(wiring.Component):
@@ -614,19 +704,22 @@ class Controller(wiring.Component):
         # registers them, never comb signals: the line logic is then evaluated only in the
         # cycle that loads it (in the Amaranth simulator every comb statement of a module
         # re-runs on any input change; Verilator inlines single-use terms into the flop).
-        in_flat = Mux(in_sl, self.sl_q.as_value(), self.bl_q.as_value())
-        # Whole-vector shifts bring bit (sign / base) of every entry to bit 10*i: no
-        # per-entry multiplexers.
+        m.submodules.insel = insel = _InputSelect()
+        m.submodules.levels = lvl = _LineLevels()
+        m.submodules.outbits = outb = _OutputBits()
         sign_pos = Signal(4)
         base = Signal(3)
         m.d.comb += [
             sign_pos.eq(cfg.in_bits - 1),
             base.eq(Mux(seg | ~cfg.two_phase, 0, cfg.split)),
         ]
-        in_sign_sh = in_flat >> sign_pos
+        m.d.comb += [
+            insel.bl_q.eq(self.bl_q.as_value()), insel.sl_q.eq(self.sl_q.as_value()),
+            insel.in_sl.eq(in_sl), insel.sign_pos.eq(sign_pos),
+        ]
 
         all_ones = (1 << N_LINES) - 1
-        vref_all = _interleave3(Const(all_ones, N_LINES), Const(0, N_LINES), Const(0, N_LINES))
+        vref_all = Const(VREF_ALL, 3 * N_LINES)
 
         sample_bl_next = Signal()
         m.d.comb += sample_bl_next.eq(Mux(cfg.mode == Mode.NEURON_TEST, ~in_sl,
@@ -669,34 +762,21 @@ class Controller(wiring.Component):
                 bl_sel.eq(0), sl_sel.eq(0), wr_en.eq(0), wr_clear.eq(0),
             ]
 
-        # Plane levels: bit = sr[10 i], sign = sgn[i]; diff_in: odd line from the even
-        # entry with the opposite polarity. VREF=001, VREF_P=010, VREF_N=011 -> b1 = on,
-        # b0 = ~(on & pos).
-        on_bits = Cat(*[sr[ENTRY_BITS * i] for i in range(N_LINES)])
-        on_diff = Cat(*[sr[ENTRY_BITS * (i & ~1)] for i in range(N_LINES)])
-        sg_diff = Cat(*[sgn[i & ~1] for i in range(N_LINES)])
-        odd = Const(int("10" * (N_LINES // 2), 2), N_LINES)
-        on_v = Mux(cfg.diff_in, on_diff, on_bits)
-        pos_v = (Mux(signed, Mux(cfg.diff_in, sg_diff, sgn), all_ones)
-                 ^ Mux(cfg.diff_in, odd, 0))
-        levels = _interleave3(~(on_v & pos_v), on_v, Const(0, N_LINES))
-
-        # Output bit of each neuron from the comparator sample (see output_bit).
-        act = cfg.act
-        bit_sign = Mux(act == Activation.TANH, ~r_cmp, r_cmp)
-        bit_mag = Mux(act == Activation.NONE, ~(r_cmp ^ s_cmp),
-                      Mux(act == Activation.RELU, r_cmp & s_cmp, r_cmp))
-        bit_n = Mux(c == 0, bit_sign, bit_mag)
+        m.d.comb += [
+            lvl.sr.eq(sr), lvl.sgn.eq(sgn), lvl.diff_in.eq(cfg.diff_in), lvl.signed.eq(signed),
+            outb.r.eq(r_cmp), outb.s.eq(s_cmp), outb.sign_cycle.eq(c == 0),
+            outb.act.eq(cfg.act), outb.dest_sl.eq(dest_sl),
+        ]
 
         # Programming drivers from the one-hot files: bit 0 of each entry selects a line.
-        bl_hot = Cat(*[self.bl_q[i][0] for i in range(N_LINES)])
-        sl_hot = Cat(*[self.sl_q[i][0] for i in range(N_LINES)])
-        op_reset = cfg.prog_op == ProgOp.RESET
         # GND = 100, VPROG = 101: b2 always, b0 on a selected line driven to VPROG.
-        prog_bl = _interleave3(bl_hot & (~op_reset).replicate(N_LINES), Const(0, N_LINES),
-                               Const(all_ones, N_LINES))
-        prog_sl = _interleave3(sl_hot & op_reset.replicate(N_LINES), Const(0, N_LINES),
-                               Const(all_ones, N_LINES))
+        op_reset = Signal()
+        m.d.comb += op_reset.eq(cfg.prog_op == ProgOp.RESET)
+        bl_hot = Cat(*[self.bl_q[i][0] for i in range(N_LINES)])
+        prog_bl = Cat(*[Cat(self.bl_q[i][0] & ~op_reset, Const(0b10, 2))
+                        for i in range(N_LINES)])
+        prog_sl = Cat(*[Cat(self.sl_q[i][0] & op_reset, Const(0b10, 2))
+                        for i in range(N_LINES)])
 
         m.d.comb += [
             lfsr.advance.eq(0),
@@ -773,14 +853,14 @@ class Controller(wiring.Component):
             with m.State("RESET"):
                 m.d.comb += a.n_reset.eq(1)
                 m.d.sync += [
-                    sr.eq(in_flat >> base),
-                    sgn.eq(Cat(*[in_sign_sh[ENTRY_BITS * i] for i in range(N_LINES)])),
+                    sr.eq(insel.entries >> base),
+                    sgn.eq(insel.signs),
                     p.eq(0),
                 ]
                 m.next = "SETUP"
                 guard()
             with m.State("SETUP"):
-                in_lv = levels
+                in_lv = lvl.levels
                 m.d.sync += [
                     bl_drv.as_value().eq(Mux(in_sl, 0, in_lv)),
                     sl_drv.as_value().eq(Mux(in_sl, in_lv, 0)),
@@ -859,7 +939,7 @@ class Controller(wiring.Component):
                 m.d.sync += [
                     wr_en.eq(1),
                     wr_bit.eq(kbits - 1 - c),
-                    wr_data.eq(Mux(dest_sl, _neuron_to_sl_entries(bit_n), bit_n)),
+                    wr_data.eq(outb.data),
                     bl_sel.eq(~dest_sl), sl_sel.eq(dest_sl),
                 ]
                 event(EventKind.WR)

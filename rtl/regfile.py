@@ -93,25 +93,24 @@ class RegisterFile(wiring.Component):
         shadow = Signal(ENTRY_BITS * N_ENTRIES)
         pending = Signal(ENTRY_BITS * N_ENTRIES)   # all 10 bits of a pending entry set
 
-        def spread(bits):
-            """Bit i of ``bits`` to bit 10i."""
-            return Cat(*[Cat(bits[i], Const(0, ENTRY_BITS - 1)) for i in range(N_ENTRIES)])
-
         def expand(bits):
             """Bit i of ``bits`` to bits [10i+9:10i]."""
             return Cat(*[bits[i].replicate(ENTRY_BITS) for i in range(N_ENTRIES)])
 
-        # Entry positions as shifts (not word_select, which lowers to a 256-way switch
-        # that is slow to build in the simulator).
-        index_bit = Signal(12)
-        dec_bit = Signal(12)
-        m.d.comb += [index_bit.eq(self.index * ENTRY_BITS), dec_bit.eq(self.dec_addr * ENTRY_BITS)]
+        # Entry selection through a 256-bit one-hot, widened by replication: no lhs
+        # word_select (a 256-way switch, slow to build in the simulator) and no 2560-bit
+        # variable shift (each output bit depends on every input bit, which makes
+        # Amaranth's netlist checks quadratic).
+        index_hot = Signal(N_ENTRIES)
+        dec_hot = Signal(N_ENTRIES)
+        m.d.comb += [index_hot.eq(Const(1, 1) << self.index),
+                     dec_hot.eq(Const(1, 1) << self.dec_addr)]
         entry_sel = Signal(ENTRY_BITS * N_ENTRIES)
-        m.d.comb += entry_sel.eq(Const((1 << ENTRY_BITS) - 1, ENTRY_BITS) << index_bit)
+        m.d.comb += entry_sel.eq(expand(index_hot))
 
         with m.If(self.stage_we):
             m.d.sync += [
-                shadow.eq((shadow & ~entry_sel) | (self.wdata << index_bit)),
+                shadow.eq((shadow & ~entry_sel) | (self.wdata.replicate(N_ENTRIES) & entry_sel)),
                 pending.eq(Mux(self.commit | self.abort, 0, pending) | entry_sel),
             ]
         with m.Elif(self.commit | self.abort):
@@ -125,23 +124,28 @@ class RegisterFile(wiring.Component):
             Signal(wide, name=n) for n in ("committed", "wr_sel", "wr_val", "written",
                                            "clear_sel", "cleared"))
         wr_ok = Signal()
+        bit_hot = Signal(ENTRY_BITS)
+        m.d.comb += bit_hot.eq(Const(1, 1) << self.wr_bit)
         m.d.comb += [
             committed.eq(Mux(self.commit, (live & ~pending) | (shadow & pending), live)),
             wr_ok.eq(self.wr_en & (self.wr_bit < ENTRY_BITS)),
-            wr_sel.eq(spread(self.wr_mask) << self.wr_bit),
-            wr_val.eq(spread(self.wr_mask & self.wr_data) << self.wr_bit),
+            # bit wr_bit of each masked entry (no wide variable shift: a 2560-bit shifter
+            # makes every output bit depend on every input bit)
+            wr_sel.eq(expand(self.wr_mask) & bit_hot.replicate(N_ENTRIES)),
+            wr_val.eq(expand(self.wr_mask & self.wr_data) & bit_hot.replicate(N_ENTRIES)),
             written.eq(Mux(wr_ok, (committed & ~wr_sel) | wr_val, committed)),
             clear_sel.eq(expand(self.wr_mask)),
             cleared.eq(Mux(self.wr_clear, written & ~clear_sel, written)),
         ]
         with m.If(self.dec_load):
-            m.d.sync += live.eq(Const(1, 1) << dec_bit)
+            m.d.sync += live.eq(Cat(*[Cat(dec_hot[i], Const(0, ENTRY_BITS - 1))
+                                      for i in range(N_ENTRIES)]))
         with m.Elif(self.commit | self.wr_en | self.wr_clear):
             m.d.sync += live.eq(cleared)
 
         m.d.comb += self.q.as_value().eq(live)
         with m.If(self.re):
-            m.d.sync += self.rdata.eq(live >> index_bit)
+            m.d.sync += self.rdata.eq(live.word_select(self.index, ENTRY_BITS))
         return m
 
 

@@ -37,6 +37,7 @@ def _out(update: dict) -> None:
 async def raw_speed(dut):
     """Cycles/s of the build with the clock alone (Python wakes once)."""
     dut.rst.value = 1
+    dut.tb_clk_stop.value = 0
     await Timer(50, unit="ns")
     dut.rst.value = 0
     c0 = int(dut.tb_cycles.value)

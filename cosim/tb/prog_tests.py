@@ -70,10 +70,13 @@ def fw_set_reset_read(t, row, col):
 
 
 def fw_write_verify(t, g_block, row0, col0):
-    from firmware.midlevel import MidLevel
+    from firmware.midlevel import MidLevel, WriteVerifyConfig
 
     mid = MidLevel(_chip(t), progress=False)
-    rep = mid.program_matrix(0, np.asarray(g_block), row0=row0, col0=col0)
+    # The paper's algorithm; two passes and a 200 us relaxation wait keep the simulated
+    # time (and the cap of pulses per cell) small enough for a regression test.
+    wv = WriteVerifyConfig(passes=2, settle_ns=2e5, max_pulses=40)
+    rep = mid.program_matrix(0, np.asarray(g_block), row0=row0, col0=col0, wv=wv)
     return {"final": np.asarray(rep.final).tolist(), "pulses": np.asarray(rep.pulses).tolist(),
             "ok": np.asarray(rep.ok).tolist()}
 

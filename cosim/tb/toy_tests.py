@@ -13,6 +13,7 @@ from cosim.spi import SpiMaster, WakeCounter
 async def _reset(dut):
     # tb_spi_req is left alone: the shifter starts a word whenever it changes.
     dut.rst.value = 1
+    dut.tb_clk_stop.value = 0
     await Timer(50, unit="ns")
     dut.rst.value = 0
     await Timer(20, unit="ns")
@@ -54,6 +55,7 @@ async def raw_speed(dut):
     """Clock only, no Python: how many cycles/s the build runs."""
     import time
 
+    dut.tb_clk_stop.value = 0
     c0 = int(dut.tb_cycles.value)
     t0 = time.perf_counter()
     await Timer(1, unit="ms")
@@ -61,3 +63,23 @@ async def raw_speed(dut):
     n = int(dut.tb_cycles.value) - c0
     assert n == 100_000
     dut._log.info("raw: %d cycles in %.3f s = %.0f cycles/s", n, dt, n / dt)
+
+
+@cocotb.test(timeout_time=20, timeout_unit="ms")
+async def clock_stop(dut):
+    """tb_clk_stop parks the clock: a long wait is one time jump; the clock resumes."""
+    import time
+
+    dut.tb_clk_stop.value = 0
+    await Timer(100, unit="ns")
+    c0 = int(dut.tb_cycles.value)
+    dut.tb_clk_stop.value = 1
+    t0 = time.perf_counter()
+    await Timer(10, unit="ms")
+    dt = time.perf_counter() - t0
+    c1 = int(dut.tb_cycles.value)
+    assert c1 - c0 <= 1, f"clock kept running while stopped: {c1 - c0} cycles"
+    assert dt < 0.5, f"a stopped-clock wait of 10 ms took {dt:.3f} s"
+    dut.tb_clk_stop.value = 0
+    await Timer(1000, unit="ns")
+    assert 99 <= int(dut.tb_cycles.value) - c1 <= 101

@@ -13,55 +13,36 @@ G0 = RNG.uniform(1.0, 40.0, (256, 256))
 
 
 def run_events(core, cfg, entries, n_vectors):
-    """Drive ``core`` one event at a time (the golden/cosim path) and collect codes."""
-    ctrl = None
-    try:  # the RTL's sequencing model, once it exists
-        from rtl.controller import ControllerModel  # noqa: F401
-    except ImportError:
-        pass
-    segs = C.segments(cfg)
-    ns = int(cfg.noise_steps) if cfg.stoch else 0
-    noise = (C.lfsr_bits(cfg.seed_a, cfg.seed_b, n_vectors * len(segs) * ns)
-             .reshape(n_vectors, len(segs), ns, 256) if ns else None)
-    outs = [[] for _ in segs]
+    """Drive ``core`` one event at a time through the RTL's sequencing model
+    (``rtl.controller.ControllerModel``, the golden model of the controller) and collect
+    the codes it writes back, in the same layout as ``CoreModel.mvm`` returns them."""
+    ctl = pytest.importorskip("rtl.controller")
+    rcfg = ctl.CoreConfig(**{k: int(v) for k, v in vars(cfg).items()})
+    model = ctl.ControllerModel()
+    model.load_lfsr(rcfg.seed_a, rcfg.seed_b)
     bwd = int(cfg.dir) == 1
+    outs = [[] for _ in C.segments(cfg)]
     for b in range(n_vectors):
-        bl = np.zeros(256, int) if bwd else entries[b]
-        sl = entries[b] if bwd else np.zeros(256, int)
-        evs = []
-        for g in range(len(segs)):
-            nb = noise[b, g] if ns else None
-            seg_cfg = cfg
-            evs_g = C.events(seg_cfg, bl, sl, noise_bits=nb)
-            evs.append(evs_g)
-        # C.events emits every segment; pick each segment's share of the noise bits.
-        evs = _merge_segment_noise(evs, len(segs))
-        bits, seg = [], -1
-        for ev in evs:
-            if ev.kind == EventKind.RESET:
-                seg += 1
-                bits = []
-            r = core.handle(ev)
-            if ev.kind == EventKind.COMPARE:
-                bits.append(r)
-                if len(bits) == segs[seg][2]:
-                    codes = C.output_codes(np.stack(bits)[None], int(cfg.act))
-                    outs[seg].append(C.route(codes, cfg, seg)[0])
+        bl = np.zeros(256, np.int64)
+        sl = np.zeros(256, np.int64)
+        (sl if bwd else bl)[:] = entries[b]
+        assert model.run(rcfg, bl, sl, core.handle) == 0
+        files = {0: bl, 1: sl}
+        for g, (_, _, _, dest) in enumerate(rcfg.segments()):
+            outs[g].append(files[dest].copy())
     return [np.array(o) for o in outs]
 
 
-def _merge_segment_noise(evs_per_seg, nseg):
-    """Take segment g's events from the g-th event list (each list has all segments,
-    built with that segment's noise bits)."""
-    out = []
-    for g, evs in enumerate(evs_per_seg):
-        seg = -1
-        for ev in evs:
-            if ev.kind == EventKind.RESET:
-                seg += 1
-            if seg == g:
-                out.append(ev)
-    return out
+def run_own_events(core, cfg, entries):
+    """The same through analog_models.config.events (no RTL needed), one vector."""
+    bwd = int(cfg.dir) == 1
+    z = np.zeros(256, int)
+    bits = []
+    for ev in C.events(cfg, z if bwd else entries, entries if bwd else z):
+        r = core.handle(ev)
+        if ev.kind == EventKind.COMPARE:
+            bits.append(r)
+    return C.route(C.output_codes(np.stack(bits)[None], int(cfg.act)), cfg)[0]
 
 
 CONFIGS = {
@@ -91,6 +72,15 @@ def test_event_path_equals_vectorised(name):
         np.testing.assert_array_equal(v, e)
     # Non-trivial outputs (not all one code).
     assert len(np.unique(vec[0])) > 2
+
+
+def test_own_event_generator_matches_vectorised():
+    cfg = CoreConfig(**CONFIGS["fwd_diff_4_6"])
+    x = RNG.integers(0, 16, (3, 256))
+    vec = CoreModel(G0, seed=9).mvm(x, cfg)
+    core = CoreModel(G0, seed=9)
+    for b in range(3):
+        np.testing.assert_array_equal(run_own_events(core, cfg, x[b]), vec[b])
 
 
 def test_same_seed_same_answer_other_seed_differs():

@@ -27,4 +27,4 @@ def test_toy_vlt_only_top_ports(toy_build):
 
 
 def test_toy_echo(toy_build):
-    runner.run_cocotb("cosim.tb.toy_tests", toy_build, testcase=["echo_frames", "cut_frame", "raw_speed"])
+    runner.run_cocotb("cosim.tb.toy_tests", toy_build, testcase=["echo_frames", "cut_frame", "raw_speed", "clock_stop"])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from firmware.highlevel import Deployment
-from firmware.midlevel import MvmConfig
+from firmware.midlevel import MvmConfig, WriteVerifyConfig
 from tests.firmware.conftest import golden_mid
 
 
@@ -75,7 +75,7 @@ def test_write_verify_deployment_reports_every_cell():
     dep = Deployment(mid)
     dep.add_dense("tiny", rng.standard_normal((3, 2)))
     dep.place(replicate=False)
-    reports = dep.program(method="write-verify")
+    reports = dep.program(method="write-verify", wv=WriteVerifyConfig(max_pulses=50))
     assert len(reports) == 1
     blk, rep = reports[0]
     assert rep.n_cells == 12 and rep.ok.sum() + len(rep.failed) == 12

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from firmware import lowlevel as ll
-from tests.firmware.conftest import golden_mid
+from tests.firmware.conftest import ROW_WIDE_PROG, golden_mid
 
 
 def test_identify_and_register_roundtrip():
@@ -59,6 +59,7 @@ def test_idle_mode_start_is_refused():
         chip.run(0)
 
 
+@ROW_WIDE_PROG
 def test_set_and_reset_pulses_move_the_cell():
     mid = golden_mid(n_cores=1, ideal=False, seed=2)
     chip = mid.chip
@@ -91,3 +92,13 @@ def test_lfsr_seed_validation():
     assert chip.read_field(0, "SEED_A", "seed") == 0x1234
     with pytest.raises(ValueError, match="seed_a"):
         chip.seed_lfsr(0, 0, 1)
+
+
+@ROW_WIDE_PROG
+def test_set_pulse_touches_only_the_selected_cell():
+    mid = golden_mid(n_cores=1, ideal=False, seed=5)
+    t = mid.chip.transport
+    before = t.backdoor_get_conductance(0).copy()
+    mid.chip.set_pulse(0, 7, 3, 2.2)
+    changed = np.argwhere(np.abs(t.backdoor_get_conductance(0) - before) > 1e-12)
+    assert changed.tolist() == [[7, 3]]

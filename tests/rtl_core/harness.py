@@ -159,9 +159,9 @@ class ControllerBench:
                 cycles = 0
                 prog_begin = None
                 wl_first = len(widths)
+                # After each edge: decode a new event, then play the register files'
+                # hardware ports (the files sample them at the next edge).
                 while True:
-                    await ctx.tick()
-                    cycles += 1
                     seq = ctx.get(a.ev_seq)
                     if seq != last_seq:
                         assert seq == (last_seq + 1) % 256, "one event per cycle at most"
@@ -180,7 +180,7 @@ class ControllerBench:
                             await ctx.tick()
                             ctx.set(dut.abort, 0)
                             cycles += 1
-                    # Register-file hardware ports (the files sample them at this edge).
+                            continue
                     changed = False
                     f = ctx.get(dut.wr_file)
                     if ctx.get(dut.dec_load):
@@ -197,10 +197,12 @@ class ControllerBench:
                         d = unpack_bits(ctx.get(dut.wr_data))
                         files[f][:] = np.where(d, files[f] | b, files[f] & ~b)
                         changed = True
-                    if changed:
-                        push_files()
                     if not ctx.get(dut.busy):
                         break
+                    await ctx.tick()
+                    cycles += 1
+                    if changed:
+                        push_files()
                     if cycles > 200_000:
                         raise AssertionError("operation did not finish")
                 for _ in range(3):       # the last WL pulse measurement completes
