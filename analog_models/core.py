@@ -7,10 +7,11 @@ Two entry points share every line of physics:
 * :meth:`CoreModel.mvm` runs a whole batch of MVMs through the same step functions, with
   the batch as the leading axis.
 
-Random draws: the per-event analog noise comes from one seeded stream. An MVM-mode WL
-pulse consumes one vector of 256 standard normals (read noise, if on); a comparison one
-for the noise accumulated on Cinteg since the last comparison (if any sample was taken
-with ``thermal`` on) and one for the comparator (if ``adc`` is on); nothing else draws.
+Random draws: the per-event analog noise comes from two seeded streams. An MVM-mode WL
+pulse consumes one vector of 256 standard normals (read noise, if on) and a comparison
+one for the noise accumulated on Cinteg since the last comparison (if any sample was
+taken with ``thermal`` on) from the first; a comparison also draws the comparator noise
+from the second (if ``adc`` is on); nothing else draws.
 Which events draw depends only on the switches and the sequence, never on data.
 The event path draws them as the events come; the vectorised path draws the block of
 all events of all vectors at once, in the same order (vector-major), so both paths give
@@ -19,17 +20,28 @@ identical output codes for the same seed.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from rtl.analog_bus import N_LINES, AnalogEvent, EventKind, Level, Mode, ProgOp
 
 from . import config as C
-from ._rng import normals
+from ._rng import normals, normals8
 from .array import ArrayPlan, settle
 from .device import RRAMDevice
 from .neuron import DT, NeuronBank
 from .params import AnalogParams
 
+
+
+# Plain ints for the per-event dispatch (enum attribute access is slow in the hot path).
+_K_RESET, _K_WL, _K_SAMPLE, _K_INTEG, _K_DECR, _K_NOISE, _K_COMPARE, _K_LATCH = (
+    int(EventKind.RESET), int(EventKind.WL_PULSE), int(EventKind.SAMPLE), int(EventKind.INTEG),
+    int(EventKind.DECR), int(EventKind.NOISE), int(EventKind.COMPARE), int(EventKind.LATCH))
+_K_PROG_BEGIN, _K_PROG_END, _K_POWER = (int(EventKind.PROG_BEGIN), int(EventKind.PROG_END),
+                                        int(EventKind.POWER))
+_L_FLOAT = int(Level.FLOAT)
 
 
 def check_conductance(g, p: AnalogParams, name="conductance_uS") -> np.ndarray:
@@ -73,7 +85,7 @@ class CoreModel:
     """
 
     #: Vectors processed together in :meth:`mvm` (cache-sized chunks of the batch).
-    CHUNK = 128
+    CHUNK = 512
 
     def __init__(self, conductance_uS, params: AnalogParams | None = None, seed: int = 0):
         self.p = params if params is not None else AnalogParams()
@@ -85,13 +97,15 @@ class CoreModel:
         g = check_conductance(conductance_uS, self.p)
         self.device = RRAMDevice(np.clip(g, self.p.g_floor, None), self.p, seed=[self.seed, 3])
         self.device.G[...] = g  # keep the exact values loaded (even below g_floor)
-        self.rng = np.random.default_rng([self.seed, 1])
+        self.rng = np.random.default_rng([self.seed, 1])        # read + sampling noise
+        self.rng_cmp = np.random.default_rng([self.seed, 4])    # comparator noise
         self.neurons = NeuronBank(self.p, np.random.default_rng([self.seed, 2]))
         self.power_down = False
         self._version = 0
         self._plans: dict = {}
         self._prog = None
-        self._z = None
+        self._warned_multi = False
+        self._z = self._zc = None
         self._last_cmp = np.zeros((1, N_LINES), dtype=bool)
         self._reset_state(1)
 
@@ -104,6 +118,7 @@ class CoreModel:
     def G(self, value) -> None:
         self.device.G[...] = check_conductance(value, self.p, "G")
         self.device.fresh[...] = False
+        self.device.any_fresh = False
         self._version += 1
 
     @property
@@ -153,6 +168,14 @@ class CoreModel:
             return z
         return normals(self.rng, (batch, N_LINES))
 
+    def _draw_cmp(self, batch: int) -> np.ndarray:
+        """Minus the comparator noise in volts (its own stream, 256-level Gaussian)."""
+        if self._zc is not None:
+            z = self._zc[:, self._zci, :]
+            self._zci += 1
+            return z
+        return normals8(self.rng_cmp, (batch, N_LINES), -self.p.cmp_noise_sigma)
+
     def _wl_step(self, backward: bool, a: np.ndarray, wl_mask: np.ndarray, vread: float,
                  width_ns: float) -> None:
         z = self._draw(a.shape[0]) if self.p.read_noise else None
@@ -185,16 +208,16 @@ class CoreModel:
 
     def _compare_step(self, batch: int) -> np.ndarray:
         z1 = self._draw(batch) if self.neurons.pend_var else None
-        z2 = self._draw(batch) if self._cmp_draws else None
-        return self.neurons.compare(z1, z2)
+        n2 = self._draw_cmp(batch) if self._cmp_draws else None
+        return self.neurons.compare(z1, n2)
 
     @property
     def _cmp_draws(self) -> bool:
         return bool(self.p.adc and self.p.cmp_noise_sigma > 0)
 
-    def _count_draws(self, st, mode: int) -> int:
-        """Normal vectors one MVM of the step list ``st`` draws (see module doc)."""
-        n, sampled = 0, False
+    def _count_draws(self, st, mode: int) -> tuple[int, int]:
+        """(physics, comparator) noise vectors one MVM of ``st`` draws (module doc)."""
+        n, nc, sampled = 0, 0, False
         for s in st:
             if s[0] == "WL" and mode == int(Mode.MVM) and self.p.read_noise:
                 n += 1
@@ -203,19 +226,16 @@ class CoreModel:
             elif s[0] == "RESET":
                 sampled = False
             elif s[0] == "COMPARE":
-                n += int(sampled) + int(self._cmp_draws)
+                n += int(sampled)
+                nc += int(self._cmp_draws)
                 sampled = False
-        return n
+        return n, nc
 
     # ---- event path ----------------------------------------------------------------------------
     def _level_dev(self, levels: np.ndarray, vread: float) -> np.ndarray:
-        lv = np.asarray(levels)
-        out = np.zeros(lv.shape, dtype=DT)
-        out[lv == Level.VREF_P] = vread
-        out[lv == Level.VREF_N] = -vread
-        out[lv == Level.GND] = -self.p.vref
-        out[lv == Level.FLOAT] = np.nan
-        return out
+        """Line voltages (deviation from Vref) of driver levels; NaN where FLOAT."""
+        table = np.array([np.nan, 0.0, vread, -vread, -self.p.vref, 0.0], dtype=DT)
+        return table[np.asarray(levels, dtype=np.intp)]
 
     def handle(self, ev: AnalogEvent):
         """Answer one analog-bus event.
@@ -223,44 +243,42 @@ class CoreModel:
         Returns the 256 comparator bits (bool, neuron-indexed) for ``COMPARE``, the
         measured conductance (µS, float) for the ``PROG_END`` of a READ, else None.
         """
-        kind = EventKind(int(ev.kind))
-        if kind == EventKind.POWER:
+        kind = int(ev.kind)
+        if kind == _K_POWER:
             self.power_down = bool(ev.power_down)
             self._reset_state(1)
             return None
         if self.power_down:
-            return np.zeros(N_LINES, dtype=bool) if kind == EventKind.COMPARE else None
-        if kind == EventKind.RESET:
+            return np.zeros(N_LINES, dtype=bool) if kind == _K_COMPARE else None
+        if kind == _K_SAMPLE:
+            take_sl = bool(ev.sl_sel)
+            vread = self.p.vread_volts(int(ev.vread))
+            lv = np.asarray(ev.sl_drv)[C.NEURON_SL] if take_sl else np.asarray(ev.bl_drv)
+            driven = lv != _L_FLOAT
+            dev = self._level_dev(lv, vread)[None] if driven.any() else None
+            self._sample_step(take_sl, dev)
+        elif kind == _K_INTEG:
+            self.neurons.integrate()
+        elif kind == _K_COMPARE:
+            self._last_cmp = self._compare_step(1)
+            return self._last_cmp[0].copy()
+        elif kind == _K_LATCH:
+            # The latch stores the comparator output the neuron still holds.
+            self.neurons.set_latch(self._last_cmp)
+        elif kind == _K_DECR:
+            self.neurons.decrement(self.p.vdecr_volts(int(ev.vdecr)), int(ev.decr_mode))
+        elif kind == _K_WL:
+            self._event_wl(ev)
+        elif kind == _K_RESET:
             if int(ev.mode) in (int(Mode.MVM), int(Mode.NEURON_TEST)):
                 self.elapse()
             self._reset_state(1)
-        elif kind == EventKind.WL_PULSE:
-            self._event_wl(ev)
-        elif kind == EventKind.SAMPLE:
-            take_sl = bool(ev.sl_sel)
-            vread = self.p.vread_volts(int(ev.vread))
-            if take_sl:
-                lv = np.asarray(ev.sl_drv)[C.NEURON_SL]
-            else:
-                lv = np.asarray(ev.bl_drv)
-            dev = self._level_dev(lv, vread)[None]
-            self._sample_step(take_sl, dev if np.any(~np.isnan(dev)) else None)
-        elif kind == EventKind.INTEG:
-            self.neurons.integrate()
-        elif kind == EventKind.DECR:
-            self.neurons.decrement(self.p.vdecr_volts(int(ev.vdecr)), int(ev.decr_mode))
-        elif kind == EventKind.NOISE:
+        elif kind == _K_NOISE:
             bits = np.asarray(ev.noise, dtype=bool)[None]
             self.neurons.inject(bits, self.p.vnoise_volts(int(ev.vnoise)))
-        elif kind == EventKind.COMPARE:
-            self._last_cmp = self._compare_step(1)
-            return self._last_cmp[0].copy()
-        elif kind == EventKind.LATCH:
-            # The latch stores the comparator output the neuron still holds.
-            self.neurons.set_latch(self._last_cmp)
-        elif kind == EventKind.PROG_BEGIN:
+        elif kind == _K_PROG_BEGIN:
             self._prog = ev
-        elif kind == EventKind.PROG_END:
+        elif kind == _K_PROG_END:
             return self._event_prog_end(ev)
         return None
 
@@ -277,14 +295,16 @@ class CoreModel:
             self._v_bl = np.where(np.isnan(dbl), self._v_bl, dbl)
             self._v_sl = np.where(np.isnan(dsl), self._v_sl, dsl)
             return
-        if np.all(sl == Level.FLOAT):
-            backward, a = False, self._level_dev(bl, vread)
-        elif np.all(bl == Level.FLOAT):
-            backward, a = True, self._level_dev(sl, vread)
+        if not sl.any():                 # every SL at FLOAT (level 0): forward
+            backward, lv = False, bl
+        elif not bl.any():
+            backward, lv = True, sl
         else:
             raise ValueError("WL_PULSE in MVM mode needs one side (all BLs or all SLs) FLOAT, "
                              "got driven lines on both sides")
-        a = np.nan_to_num(a, nan=0.0)[None]
+        a = self._level_dev(lv, vread)
+        a[np.isnan(a)] = 0.0             # a floating input line drives nothing
+        a = a[None]
         self._wl_step(backward, a, wl, vread, float(ev.width_ns))
 
     def _event_prog_end(self, ev: AnalogEvent):
@@ -304,6 +324,14 @@ class CoreModel:
         else:
             r = rows[bl[rows] == Level.VPROG]
             cols = np.flatnonzero(sl == Level.GND)
+        if r.size * cols.size > 1 and not self._warned_multi:
+            # Physically every such cell is hit; with unselected SLs at GND a SET/READ
+            # reaches the whole row. Say so once instead of corrupting silently.
+            warnings.warn(f"{ProgOp(op).name} pulse reaches {r.size * cols.size} cells "
+                          f"(rows {r[:4].tolist()}, {cols.size} columns): unselected lines "
+                          "must FLOAT (or sit at the inhibit level) to select one cell",
+                          RuntimeWarning, stacklevel=3)
+            self._warned_multi = True
         sel = np.ix_(r, cols)
         if op == int(ProgOp.READ):
             if r.size == 0 or cols.size == 0:
@@ -349,8 +377,7 @@ class CoreModel:
             out = [z] * len(C.segments(cfg))
             return tuple(out) if cfg.two_phase else out[0]
         st = C.steps(cfg)
-        n_draw = self._count_draws(st, int(cfg.mode))
-        z_all = normals(self.rng, (B, n_draw, N_LINES))
+        n_draw, n_cmp = self._count_draws(st, int(cfg.mode))
         nseg = len(C.segments(cfg))
         ns = int(cfg.noise_steps) if cfg.stoch else 0
         # The LFSR runs on from one MVM (and segment) to the next: vector b, segment g,
@@ -358,17 +385,19 @@ class CoreModel:
         noise = (C.lfsr_bits(int(cfg.seed_a), int(cfg.seed_b), B * nseg * ns)
                  .reshape(B, nseg, ns, N_LINES) if ns else None)
         # Chunks of the batch keep every state array inside the CPU cache; the noise
-        # block is vector-major, so a chunk is a contiguous slice of the same stream.
+        # block is vector-major, so drawing it chunk by chunk continues the same stream.
         parts = []
         try:
             for lo in range(0, B, self.CHUNK):
                 hi = min(B, lo + self.CHUNK)
-                self._z = z_all[lo:hi]
-                self._zi = 0
+                self._z = normals(self.rng, (hi - lo, n_draw, N_LINES))
+                self._zc = normals8(self.rng_cmp, (hi - lo, n_cmp, N_LINES),
+                                    -self.p.cmp_noise_sigma)
+                self._zi = self._zci = 0
                 parts.append(self._run_steps(x[lo:hi], cfg, st,
                                              None if noise is None else noise[lo:hi]))
         finally:
-            self._z = None
+            self._z = self._zc = None
         res = [np.concatenate([pt[i] for pt in parts]) for i in range(len(parts[0]))]
         if squeeze:
             res = [r[0] for r in res]

@@ -66,6 +66,7 @@ class RRAMDevice:
         self.g_ceil_cell = np.clip(p.g_ceil + p.g_ceil_sigma * self.rng.standard_normal(g.shape),
                                    np.maximum(g, p.g_floor + 1.0), p.g_ceil + 3 * p.g_ceil_sigma)
         self.fresh = np.zeros(g.shape, dtype=bool)  # programmed since the last relaxation
+        self.any_fresh = False                      # cheap test before scanning ``fresh``
 
     def _check_range(self, g, name):
         lo, hi = self.p.g_floor, self.p.g_ceil
@@ -119,6 +120,12 @@ class RRAMDevice:
         self.G[idx] = np.clip(new, self.p.g_floor, gc)
         fresh = self.fresh[idx]
         self.fresh[idx] = True if np.ndim(fresh) == 0 else np.ones_like(fresh)
+        self.any_fresh = True
+
+    def mark_fresh(self, index=None) -> None:
+        """Mark cells as just programmed (they relax at the next :meth:`relax`)."""
+        self.fresh[(slice(None),) if index is None else index] = True
+        self.any_fresh = True
 
     def read(self, index=None, noisy: bool = True) -> np.ndarray:
         """Board-ADC measurement of the cells ``index`` (µS), with read noise."""
@@ -144,6 +151,8 @@ class RRAMDevice:
         Returns the number of cells that relaxed. Without the ``relaxation`` switch the
         cells are only marked as settled.
         """
+        if not self.any_fresh:
+            return 0
         mask = self.fresh
         n = int(mask.sum())
         if n and self.p.relaxation:
@@ -153,6 +162,7 @@ class RRAMDevice:
             self.G[mask] = np.minimum(self.p.g_floor + np.abs(g0 + d - self.p.g_floor),
                                       self.p.g_ceil)
         self.fresh[...] = False
+        self.any_fresh = False
         return n
 
 

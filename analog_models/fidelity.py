@@ -114,7 +114,7 @@ class MVMBench:
                 params.g_min, params.g_max, (128, 64))
             self.prog = iterative_program(self.core.device, targets[blk], index=blk, passes=4)
         else:
-            self.core.device.fresh[:128, :64] = True   # relaxation still applies if on
+            self.core.device.mark_fresh((slice(0, 128), slice(0, 64)))  # relaxation if on
         self.core.elapse()
         self.core.G = self.core.device.G            # invalidate cached plans
         self.prog_seconds = time.perf_counter() - t0

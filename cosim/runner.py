@@ -72,6 +72,10 @@ def setup_env() -> None:
         if d not in path:
             path.insert(0, d)
     os.environ["PATH"] = os.pathsep.join(path)
+    # The simulator's Python imports cosim.tb.* and the firmware: the runner passes
+    # sys.path on as PYTHONPATH, so make sure the repository is on it.
+    if str(REPO) not in sys.path:
+        sys.path.append(str(REPO))
 
 
 # --------------------------------------------------------------------------------------
@@ -231,7 +235,8 @@ def _runner_cls():
             make = list(cmds[1]) + MAKE_FLAGS
             if os.environ.get("NEURRAM_COSIM_NO_RUNTIME_CACHE", "0") not in ("", "0"):
                 return [vcmd, make]
-            rt = [sys.executable, "-m", "cosim.runner", "--runtime"]
+            # Run as a script (stdlib imports only): the build's cwd need not see the repo.
+            rt = [sys.executable, str(Path(__file__).resolve()), "--runtime"]
             return [vcmd, rt + ["seed", str(self.build_dir)], make, rt + ["save", str(self.build_dir)]]
 
         def _waves_file(self):

@@ -42,11 +42,11 @@ m planes and k output bits takes 1 + 2m + (2^m - 1)(s + i) + 2*steps*stoch + 4 +
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -142,7 +142,7 @@ class CoreConfig:
     def __post_init__(self):
         for name, _, _, width, _ in CONFIG_FIELDS:
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) and False:
+            if not isinstance(v, (int, np.integer)):     # bools are accepted as 0 / 1
                 raise TypeError(f"{name} must be an int, not {v!r}")
             if not 0 <= int(v) < (1 << width):
                 raise ValueError(f"{name} = {v!r} does not fit its {width}-bit field")

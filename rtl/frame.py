@@ -188,7 +188,7 @@ class FrameDecoder(wiring.Component):
         ]
 
         # The addressed core's read data (only one core is addressed by a read).
-        core_idx = Signal(range(n))
+        core_idx = Signal(range(max(n, 2)))   # at least 1 bit (no [-1:0] port)
         for i in range(n):
             with m.If(tsel[i]):
                 m.d.comb += core_idx.eq(i)

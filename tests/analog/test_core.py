@@ -215,3 +215,17 @@ def test_params_validation_and_dacs():
         AnalogParams(c_sample=float("nan"))
     ideal = AnalogParams.ideal()
     assert not any(getattr(ideal, s) for s in ("wire", "adc", "relaxation", "coupling"))
+
+
+def test_set_with_grounded_unselected_sls_hits_the_whole_row_and_warns():
+    core = CoreModel(np.full((256, 256), 5.0), seed=2)
+    bl = np.full(256, int(Level.GND), np.uint8)
+    bl[3] = Level.VPROG
+    wl = np.zeros(256, bool)
+    wl[3] = True
+    core.handle(AnalogEvent(EventKind.PROG_BEGIN, bl_drv=bl,
+                            sl_drv=np.full(256, int(Level.GND), np.uint8), wl_en=wl,
+                            prog_op=int(ProgOp.SET), prog_amp=180))
+    with pytest.warns(RuntimeWarning, match="256 cells"):
+        core.handle(AnalogEvent(EventKind.PROG_END, width_ns=1000.0))
+    assert np.all(core.G[3] > 5.0) and np.all(np.delete(core.G, 3, axis=0) == 5.0)

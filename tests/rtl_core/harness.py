@@ -9,7 +9,6 @@ with ``ctx.delay(1e-9)`` steps), and emulates the two register files' hardware p
 
 from __future__ import annotations
 
-from dataclasses import fields
 
 import numpy as np
 from amaranth.sim import Simulator
@@ -125,6 +124,7 @@ class ControllerBench:
                 ctx.set(dut.bl_q.as_value(), pack_entries(files[0]))
                 ctx.set(dut.sl_q.as_value(), pack_entries(files[1]))
 
+            set_cfg(ctx, CoreConfig())       # the register reset values, as in a core
             last_seq = ctx.get(a.ev_seq)
             for op in ops:
                 res = {"events": [], "op": op[0]}

@@ -97,6 +97,7 @@ def test_gating_and_glitches():
     assert all(xi == xo for xi, xo in log["xfer"])
 
 
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_args():
     with pytest.raises(ValueError):
         ClockGate(n_xfer=0)

@@ -10,13 +10,12 @@ import pytest
 from amaranth.sim import Simulator
 
 from rtl import regmap
-from rtl.analog_bus import N_LINES, EventKind
+from rtl.analog_bus import FIELDS_BY_KIND, N_LINES, AnalogEvent, EventKind
 from rtl.controller import CONFIG_FIELDS, ControllerModel, CoreConfig, sequence_events
 from rtl.core import Core
 
 from .harness import (CLK_NS, delay_line_model, pack_bits, scripted_cmp, unpack_bits,
                       unpack_levels)
-from rtl.analog_bus import FIELDS_BY_KIND, AnalogEvent
 
 AMAP = regmap.load("neurram_core")
 
@@ -234,6 +233,7 @@ def test_core_recurrent_two_phase_program():
     _check(ops, run_core(ops))
 
 
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_core_args():
     with pytest.raises(ValueError):
         Core(254)

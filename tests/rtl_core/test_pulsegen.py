@@ -72,6 +72,7 @@ def test_widths_amaranth_sim():
     assert sorted(measured) == list(range(1, N_TAPS + 1))
 
 
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_model_rejects():
     with pytest.raises(ValueError):
         pulse_width_ns(0)
@@ -110,6 +111,7 @@ endmodule
 """
 
 
+@pytest.mark.slow     # a Verilator build; the cosim suite also runs the macro model
 @pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not on PATH")
 def test_widths_verilator_macro(tmp_path):
     dut = PulseGenerator(macro=True)
