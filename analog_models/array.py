@@ -170,7 +170,7 @@ def settle(plan: ArrayPlan, a: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarra
     Returns
     -------
     v_out : (B, n_out) output-line voltages after the WL falls
-    a_line : (B, n_in) voltages of the driven input lines at their drivers
+    f_write : (n_in,) input-drop factor: the driven lines sit at ``a * f_write``
     """
     f32 = np.float32
     if p.driver_drop and vread > 0:
@@ -179,9 +179,10 @@ def settle(plan: ArrayPlan, a: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarra
         # average vbar (exact when all outputs are equal, e.g. all inputs alike).
         k = p.r_driver * p.n_parallel_cores * 1e-6
         pos = a > 0
-        g_pos = pos.astype(f32) @ plan.rail_g32
+        g_diff = (a @ plan.rail_g32) / f32(vread)            # g(+ rows) - g(- rows)
         g_all = np.abs(a) @ plan.rail_g32 / f32(vread)       # rows driven either way
-        g_neg = g_all - g_pos
+        g_pos = 0.5 * (g_all + g_diff)
+        g_neg = 0.5 * (g_all - g_diff)
         vbar = f32(vread) * (g_pos - g_neg) / f32(max(plan.rail_g_sum, 1e-30))
         s_p = np.clip(1.0 - k * g_pos * np.clip(vread - vbar, 0.0, None) / vread, 0.0, 1.0)
         s_n = np.clip(1.0 - k * g_neg * np.clip(vread + vbar, 0.0, None) / vread, 0.0, 1.0)
@@ -219,7 +220,7 @@ def settle(plan: ArrayPlan, a: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarra
         v = np.where(plan.connected, v, v0)
     if p.coupling:
         v += plan.wl_kick32
-    return v, a * plan.f_write.astype(f32)
+    return v, plan.f_write
 
 
 def exact_settle(G: np.ndarray, a: np.ndarray, r_write: float, r_wire: float,

@@ -14,8 +14,8 @@ taken with ``thermal`` on) from the first; a comparison also draws the comparato
 from the second (if ``adc`` is on); nothing else draws.
 Which events draw depends only on the switches and the sequence, never on data.
 The event path draws them as the events come; the vectorised path draws the block of
-all events of all vectors at once, in the same order (vector-major), so both paths give
-identical output codes for the same seed.
+all events of a chunk of vectors at once, in the same order (vector-major), so both paths
+give identical output codes for the same seed.
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ from .array import ArrayPlan, settle
 from .device import RRAMDevice
 from .neuron import DT, NeuronBank
 from .params import AnalogParams
-
-
 
 # Plain ints for the per-event dispatch (enum attribute access is slow in the hot path).
 _K_RESET, _K_WL, _K_SAMPLE, _K_INTEG, _K_DECR, _K_NOISE, _K_COMPARE, _K_LATCH = (
@@ -129,8 +127,19 @@ class CoreModel:
     @parallel_cores.setter
     def parallel_cores(self, n: int) -> None:
         # The chip-level model sets this when several cores run an MVM together.
-        self.p = self.p.replace(n_parallel_cores=n)
-        self.neurons.p = self.p
+        self.set_params(self.p.replace(n_parallel_cores=n))
+
+    def set_params(self, params: AnalogParams) -> None:
+        """Give the live core new parameters (e.g. board DAC scales, switches).
+
+        Cached array plans are rebuilt; the fixed per-neuron mismatch and per-cell device
+        variation drawn at construction are kept (they belong to this chip).
+        """
+        if not isinstance(params, AnalogParams):
+            raise ValueError(f"params must be an AnalogParams, got {type(params).__name__}")
+        self.p = params
+        self.neurons.p = params
+        self.device.p = params
         self._plans.clear()
 
     def elapse(self) -> int:
@@ -160,6 +169,7 @@ class CoreModel:
         self._v_sl = np.zeros((batch, N_LINES), dtype=DT)      # SL voltages, NEURON order
         self._a_prev_bl = np.zeros((batch, N_LINES), dtype=DT)
         self._a_prev_sl = np.zeros((batch, N_LINES), dtype=DT)  # SL input drive, line order
+        self._pending = None
 
     def _draw(self, batch: int) -> np.ndarray:
         if self._z is not None:
@@ -176,24 +186,38 @@ class CoreModel:
             return z
         return normals8(self.rng_cmp, (batch, N_LINES), -self.p.cmp_noise_sigma)
 
+    def _materialise(self, side: str | None = None) -> None:
+        """Driven input lines sit at ``a * f_write`` after a pulse; computed only when a
+        later step reads that side (never in an ordinary MVM)."""
+        if self._pending is not None and side in (None, self._pending[0]):
+            side, a, f = self._pending
+            self._pending = None
+            line = a * f.astype(DT)
+            if side == "sl":
+                self._v_sl = line[:, C.NEURON_SL]
+            else:
+                self._v_bl = line
+
     def _wl_step(self, backward: bool, a: np.ndarray, wl_mask: np.ndarray, vread: float,
                  width_ns: float) -> None:
+        self._materialise("bl" if backward else "sl")      # the output side's charge
         z = self._draw(a.shape[0]) if self.p.read_noise else None
         plan = self._plan(backward, wl_mask)
         if backward:
-            v, a_line = settle(plan, a, self._v_bl, self._a_prev_sl, width_ns, self.p, vread, z)
+            v, f_write = settle(plan, a, self._v_bl, self._a_prev_sl, width_ns, self.p, vread, z)
             self._v_bl = v
             self._a_prev_sl = a
-            self._v_sl = a_line[:, C.NEURON_SL]
+            self._pending = ("sl", a, f_write)
         else:
-            v, a_line = settle(plan, a, self._v_sl, self._a_prev_bl, width_ns, self.p, vread, z)
+            v, f_write = settle(plan, a, self._v_sl, self._a_prev_bl, width_ns, self.p, vread, z)
             self._v_sl = v
             self._a_prev_bl = a
-            self._v_bl = a_line
+            self._pending = ("bl", a, f_write)
 
     def _sample_step(self, take_sl: bool, driven_v: np.ndarray | None) -> None:
         """Neurons sample their SL (neuron order) or BL; ``driven_v`` (B,256) with NaN
         where the sampled line floats, else the driven voltage."""
+        self._materialise("sl" if take_sl else "bl")
         v = self._v_sl if take_sl else self._v_bl
         c_line = self.p.c_sl if take_sl else self.p.c_bl
         driven = None
@@ -290,6 +314,7 @@ class CoreModel:
         mode = int(ev.mode)
         if mode == int(Mode.NEURON_TEST) or not wl.any():
             # WLs low: the drivers set their own lines, nothing flows through the cells.
+            self._materialise()
             dbl = self._level_dev(bl, vread)[None]
             dsl = self._level_dev(sl[C.NEURON_SL], vread)[None]
             self._v_bl = np.where(np.isnan(dbl), self._v_bl, dbl)
@@ -429,6 +454,7 @@ class CoreModel:
             elif kind == "WL":
                 a = sv * ((mag >> s[2]) & 1)
                 if mode == int(Mode.NEURON_TEST):
+                    self._materialise()
                     if backward:
                         self._v_sl = a[:, C.NEURON_SL]
                     else:

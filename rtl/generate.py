@@ -32,18 +32,64 @@ def top_name(n_cores: int) -> str:
     return f"neurram_chip{n_cores}"
 
 
-def convert(n_cores: int, name: str | None = None, core_factory=None) -> str:
-    """Verilog text of ``Chip(n_cores)`` with top module ``name``."""
+TILE_NAME = "neurram_core_tile"
+
+
+def _core_instance_factory(module_name: str):
+    """Factory of stand-ins for rtl.core.Core that instantiate the Verilog module
+    ``module_name`` (one Core converted once) instead of elaborating a Core each."""
+    from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In
+
+    from .core import Core
+
+    probe = Core(0)
+    probe._MustUse__silence = True   # only its signature is needed
+    signature = probe.signature
+
+    class CoreInstance(wiring.Component):
+        def __init__(self, core_id: int):
+            self.core_id = core_id
+            super().__init__(signature)
+
+        def elaborate(self, platform):
+            m = Module()
+            ports = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
+            for path, member, value in self.signature.flatten(self):
+                name = "__".join(map(str, path))
+                ports[("i_" if member.flow == In else "o_") + name] = value
+            m.submodules.tile = Instance(module_name, **ports)
+            return m
+
+    return CoreInstance
+
+
+def convert(n_cores: int, name: str | None = None, core_factory=None, dedupe: bool = True) -> str:
+    """Verilog text of ``Chip(n_cores)`` with top module ``name``.
+
+    With ``dedupe`` (and the real Core) a multi-core chip converts one ``Core`` into the
+    module ``neurram_core_tile`` and instantiates it ``n_cores`` times: Amaranth would
+    otherwise convert every core separately (minutes for 48 cores). This relies on a
+    Core's logic not depending on its ``core_id`` (tests/rtl_bus/test_generate.py checks
+    that the netlists of two core ids are identical).
+    """
     from amaranth.back import verilog
 
     from .chip import Chip
 
+    top = name or top_name(n_cores)
+    tile = ""
+    if dedupe and core_factory is None and n_cores > 1:
+        from .core import Core
+
+        tile = verilog.convert(Core(0), name=TILE_NAME, emit_src=False, strip_internal_attrs=True)
+        core_factory = _core_instance_factory(TILE_NAME)
     chip = Chip(n_cores, core_factory=core_factory)
-    text = verilog.convert(chip, name=name or top_name(n_cores), emit_src=False,
-                           strip_internal_attrs=True)
+    text = verilog.convert(chip, name=top, emit_src=False, strip_internal_attrs=True)
     # The delay-line macro model has a timescale (it uses #1 delays); giving the generated
     # modules the same one keeps Verilator --timing from mixing defaults.
-    return "`timescale 1ns/1ps\n" + text
+    return "`timescale 1ns/1ps\n" + tile + text
 
 
 def sources_hash() -> str:

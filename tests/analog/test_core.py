@@ -229,3 +229,17 @@ def test_set_with_grounded_unselected_sls_hits_the_whole_row_and_warns():
     with pytest.warns(RuntimeWarning, match="256 cells"):
         core.handle(AnalogEvent(EventKind.PROG_END, width_ns=1000.0))
     assert np.all(core.G[3] > 5.0) and np.all(np.delete(core.G, 3, axis=0) == 5.0)
+
+
+def test_set_params_changes_the_live_core():
+    cfg = CoreConfig(in_bits=4, out_bits=6, diff_in=True, vread=100, vdecr=1000)
+    x = RNG.integers(0, 16, (2, 256))
+    core = CoreModel(G0, AnalogParams.ideal())
+    y0 = core.mvm(x, cfg)
+    core.set_params(AnalogParams.ideal(vread_lsb=4e-3))     # twice the read amplitude
+    y1 = core.mvm(x, cfg)
+    assert np.abs(C.code_value(y1, 6)).mean() > np.abs(C.code_value(y0, 6)).mean()
+    with pytest.raises(ValueError, match="params"):
+        core.set_params({"vref": 1.0})
+    core.parallel_cores = 3
+    assert core.p.n_parallel_cores == 3 and core.neurons.p is core.p

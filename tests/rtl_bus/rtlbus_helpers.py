@@ -185,7 +185,9 @@ class ByteSlave:
             ctx.set(d.rx_valid, 1)
             await ctx.tick()
             ctx.set(d.rx_valid, 0)
-        await ctx.tick().repeat(self.end_delay + (self.gap // 2 if extra_bits else 0))
+        delay = self.end_delay + (self.gap // 2 if extra_bits else 0)
+        if delay:
+            await ctx.tick().repeat(delay)
         ctx.set(d.cs_end, 1)
         ctx.set(d.cs_partial, int(extra_bits != 0))
         await ctx.tick()
@@ -201,6 +203,8 @@ class ByteSlave:
             else:
                 raise AssertionError("frame never finished")
             await ctx.tick().repeat(4)
+        else:
+            await ctx.tick()
         out = bytes(loaded[:len(mosi)])
         if extra_bits:
             keep = (0xFF << (8 - extra_bits)) & 0xFF

@@ -277,3 +277,32 @@ def test_random_frames():
     log, model, target = run_frames(n, frames, check_every=10, gap=int(rng.choice([20, 32])))
     codes = {c for _, _, c in log}
     assert 0 in codes and len(codes) >= 4
+
+
+def test_back_to_back_frames_while_burst_drains():
+    # the next frame starts 1 cycle after CS rose, while the decoder is still staging the
+    # last byte's 8 entries (width 1): its start must wait for the end handling
+    vals = [1, 0, 1, 1, 0, 0, 1, 0] * 4
+    f1 = frame_rf_write(0, 0, 0, vals, 1)
+    f2 = frame_reg_write(0, CORE.reg("VREAD").addr, 0x21)
+    f3 = frame_rf_read(0, 0, 0, 32, 1)
+    bench = DecoderBench(1)
+    target = DoubleTarget(1)
+    model = FrameModel(target, 1)
+    slave = ByteSlave(bench.dec, gap=32, end_delay=0)
+
+    async def tb(ctx):
+        await slave.frame(ctx, f1, wait_done=False)
+        await slave.frame(ctx, f2, wait_done=False)
+        got = await slave.frame(ctx, f3)
+        for f in (f1, f2):
+            model.transfer(f)
+        assert got == model.transfer(f3)
+        assert unpack_entries(got[7:], 32, 1) == vals
+        assert slave.last_err == 0 and ctx.get(bench.dec.err_count) == 0
+        _state_matches(ctx, bench, target)
+
+    sim = Simulator(bench)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()

@@ -46,3 +46,15 @@ def test_generate_and_lint_one_core(tmp_path, capsys):
     assert "module neurram_core(" in text
     assert (tmp_path / "neurram_delay_line.v").exists()
     assert lint.main([str(tmp_path), "--tops", "neurram_core"]) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAVE_CORE, reason="rtl/core.py not written yet")
+def test_core_netlist_independent_of_core_id():
+    # generate.convert instantiates one converted Core for every core of a multi-core
+    # chip; that is only right while a Core's logic does not depend on its core_id.
+    from amaranth.back import rtlil
+
+    from rtl.core import Core
+
+    assert rtlil.convert(Core(0), name="tile") == rtlil.convert(Core(47), name="tile")
