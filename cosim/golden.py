@@ -71,8 +71,8 @@ class RecordingModel:
     """Wraps an analog model, keeping every event it is handed (scoreboard aid)."""
 
     def __init__(self, model):
-        self.model = model
-        self.events: list[AnalogEvent] = []
+        object.__setattr__(self, "model", model)
+        object.__setattr__(self, "events", [])
 
     def handle(self, ev):
         self.events.append(ev)
@@ -80,6 +80,10 @@ class RecordingModel:
 
     def __getattr__(self, name):
         return getattr(self.model, name)
+
+    def __setattr__(self, name, value):
+        # Backdoor loads (``G``) and parameter changes must reach the wrapped model.
+        setattr(self.model, name, value)
 
 
 # --------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 * :class:`GoldenTransport`: the transaction-level golden chip (:class:`cosim.golden.GoldenChip`);
   fast, the firmware's default backend.
 * :class:`CosimTransport`: the cocotb cosimulation. Its methods block, so it is meant to be
-  used from a thread started with ``cocotb.bridge`` (the firmware is synchronous code);
-  each call hands control back to the simulator with ``cocotb.resume`` until the SPI frame
+  used from a thread started with ``cocotb.task.bridge`` (the firmware is synchronous code);
+  each call hands control back to the simulator with ``cocotb.task.resume`` until the SPI frame
   has been shifted through the RTL's pins. :class:`AsyncCosimTransport` offers the same
   calls as coroutines for testbench code that is already async.
 """
@@ -55,7 +55,7 @@ class GoldenTransport(Transport):
 
 
 class CosimTransport(Transport):
-    """The cosimulated chip, for synchronous (firmware) code run under ``cocotb.bridge``.
+    """The cosimulated chip, for synchronous (firmware) code run under ``cocotb.task.bridge``.
 
     Parameters
     ----------
@@ -68,15 +68,15 @@ class CosimTransport(Transport):
         self.frames = 0
 
     def spi(self, mosi: bytes) -> bytes:
-        import cocotb
+        from cocotb.task import resume
 
         self.frames += 1
-        return cocotb.resume(self.tb.frame)(bytes(mosi))
+        return resume(self.tb.frame)(bytes(mosi))
 
     def wait_ns(self, ns: float) -> None:
-        import cocotb
+        from cocotb.task import resume
 
-        cocotb.resume(self.tb.wait_ns)(float(ns))
+        resume(self.tb.wait_ns)(float(ns))
 
     def board_adc_uS(self, core: int) -> float:
         return self.tb.board.adc_uS(core)

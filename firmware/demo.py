@@ -41,8 +41,12 @@ def _verilog(out: Path) -> bool:
 def _mvm(backend: str, rows: int, cols: int, vectors: int, seed: int, out: Path) -> int:
     from firmware import mvm_cli
 
+    # the golden fallback programs the same way the cosim run would (auto threshold of
+    # the cosim backend), so that both print comparable numbers
+    program = "auto" if backend == "cosim" else (
+        "write-verify" if 2 * rows * cols <= mvm_cli.AUTO_WV_CELLS["cosim"] else "backdoor")
     args = ["--backend", backend, "--rows", str(rows), "--cols", str(cols),
-            "--vectors", str(vectors), "--seed", str(seed),
+            "--vectors", str(vectors), "--seed", str(seed), "--program", program, "--quiet",
             "--json", str(out / f"demo_mvm_{backend}.json"),
             "--plot", str(out / f"demo_mvm_{backend}.png")]
     return mvm_cli.main(args)

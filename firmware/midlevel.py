@@ -416,6 +416,8 @@ class MidLevel:
         #: (used to compare backends code for code)
         self.record_codes = False
         self.codes_log: list[np.ndarray] = []
+        #: read unknown conductances through the board ADC when an MVM needs them
+        self.auto_measure = True
 
     @property
     def n_cores(self) -> int:
@@ -607,8 +609,17 @@ class MidLevel:
             block = kn[:r0 + nr, c0:c0 + nc]    # WLs 0..n_rows-1 pulsed
             axis = 0
         if not np.all(np.isfinite(block)):
-            raise ValueError(f"core {core}: conductances of the lines this MVM averages over are "
-                             f"unknown; program them or call measure() first")
+            if not self.auto_measure:
+                raise ValueError(f"core {core}: conductances of the lines this MVM averages over "
+                                 f"are unknown; program them or call measure() first")
+            # the normalisation needs every cell on the averaged lines: read the unknown
+            # ones once through the board ADC (what the host would do on a real board)
+            if cfg.direction == "BWD":
+                self.measure(core, np.arange(r0, r0 + nr), np.arange(N_LINES))
+                block = kn[r0:r0 + nr, :]
+            else:
+                self.measure(core, np.arange(r0 + nr), np.arange(c0, c0 + nc))
+                block = kn[:r0 + nr, c0:c0 + nc]
         return block.sum(axis=axis)
 
     def _configure(self, core, cfg: MvmConfig, n_rows: int):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import shutil
 import sys
@@ -128,10 +129,10 @@ def verilog_for(n_cores: int) -> Path:
     if not path.exists():
         d.mkdir(parents=True, exist_ok=True)
         text = convert(n_cores)
-        tmp = path.with_suffix(".v.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)   # atomic: parallel test workers never read a partial file
         copy_macros(d)
+        tmp = path.with_suffix(f".v.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)   # atomic, and last: parallel workers never see a partial set
     return path
 
 

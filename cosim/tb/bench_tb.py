@@ -27,7 +27,10 @@ RAW_CYCLES = int(os.environ.get("NEURRAM_BENCH_RAW_CYCLES", "300000"))
 
 def _out(update: dict) -> None:
     path = os.environ["NEURRAM_BENCH_OUT"]
-    data = json.loads(open(path).read()) if os.path.exists(path) else {}
+    data = {}
+    if os.path.exists(path):
+        with open(path) as fh:
+            data = json.load(fh)
     data.update(update)
     with open(path, "w") as fh:
         json.dump(data, fh)

@@ -92,11 +92,13 @@ class Scoreboard:
     async def mvm(self, s: MvmSetup, x, what: str = "mvm"):
         got = await run_mvm_async(self.tb, s, x, both=True)
         want = run_mvm_golden(self.golden, s, x, both=True)
+        # Events first: a sequencing difference explains any code difference.
+        self.check_events(s.core, what)
         for g, w in zip(got, want):
             bad = np.flatnonzero(g != w)
             assert bad.size == 0, (f"{what}: {bad.size} codes differ, first at entry {bad[0]}: "
-                                   f"RTL {g[bad[0]]} golden {w[bad[0]]}")
-        self.check_events(s.core, what)
+                                   f"RTL {g[bad[0]]} golden {w[bad[0]]}; entries {bad[:8].tolist()}: "
+                                   f"RTL {g[bad[:8]].tolist()} golden {w[bad[:8]].tolist()}")
         self.mvms += 1
         return got
 

@@ -7,6 +7,7 @@ import os
 import traceback
 
 import cocotb
+from cocotb.task import bridge
 
 from cosim.harness import ChipTB
 from cosim.session import resolve, to_jsonable
@@ -36,7 +37,7 @@ async def run_entry(dut):
     transport = CosimTransport(tb)
     out_dir = os.path.dirname(job["out"])
     try:
-        result = await cocotb.bridge(fn)(transport, **job["kwargs"])
+        result = await bridge(fn)(transport, **job["kwargs"])
     except BaseException:
         with open(os.path.join(out_dir, "error.txt"), "w") as fh:
             fh.write(traceback.format_exc())

@@ -103,10 +103,25 @@ def test_wl_pulse_widths_and_reset_mid_mvm(core1):
 
 
 # ---------------------------------------------------------------- programming
-def test_programming_single_cell_and_neuron_test(core1):
-    _run(core1, "cosim.tb.prog_tests", ["single_cell_set_reset_read", "neuron_test_mode"])
+# Known cross-block bug, found by these tests (cosim and golden agree with each other):
+# during SET and READ the controller drives every unselected SL to GND (as
+# docs/analog_bus.md says), and the analog model then applies the pulse to / reads every
+# cell of the selected row. The selected cell alone needs the unselected SLs FLOAT (or at
+# an inhibit level) during SET / READ. strict=True: the test fails again once it is fixed.
+_ROW_BUG = pytest.mark.xfail(strict=True, raises=SystemExit,
+                             reason="SET/READ hit the whole row: unselected SLs are at GND")
 
 
+@_ROW_BUG
+def test_programming_single_cell(core1):
+    _run(core1, "cosim.tb.prog_tests", "single_cell_set_reset_read")
+
+
+def test_neuron_test_mode(core1):
+    _run(core1, "cosim.tb.prog_tests", "neuron_test_mode")
+
+
+@_ROW_BUG
 def test_write_verify_block(core1):
     _run(core1, "cosim.tb.prog_tests", "write_verify_block")
 
@@ -117,5 +132,6 @@ def core4():
     return runner.build_core(4)
 
 
+@pytest.mark.slow   # its own (4x larger) build: `make regress`
 def test_four_core_parallel_mvm(core4):
     _run(core4, "cosim.tb.mvm_tests", "multicore_parallel")

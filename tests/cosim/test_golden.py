@@ -77,3 +77,10 @@ def test_transport_backdoor_and_adc():
     assert np.array_equal(t.backdoor_get_conductance(0), g)
     with pytest.raises(RuntimeError):
         t.board_adc_uS(0)
+
+
+def test_recording_chip_backdoor_reaches_the_model():
+    chip = GoldenChip(1, seed=4, record=True)
+    g = np.full((256, 256), 3.0)
+    chip.set_conductance(0, g)
+    assert np.array_equal(chip.models[0].model.G, g)

@@ -7,7 +7,8 @@ import pytest
 from cosim import runner
 from cosim.tb.toy import toy_verilog
 
-pytestmark = pytest.mark.cosim
+# The real chip's tests cover this path in `make test`; these run in `make regress`.
+pytestmark = [pytest.mark.cosim, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

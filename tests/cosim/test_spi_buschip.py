@@ -7,7 +7,8 @@ import pytest
 
 from cosim import runner
 
-pytestmark = pytest.mark.cosim
+# The real chip's tests cover this path in `make test`; these run in `make regress`.
+pytestmark = [pytest.mark.cosim, pytest.mark.slow]
 
 
 def test_spi_regs_and_bursts(buschip_build):

@@ -97,7 +97,8 @@ def test_register_frames():
     assert model.err_count == 0
 
 
-@pytest.mark.parametrize("width", [1, 3, 8, 10])
+@pytest.mark.parametrize("width", [1, pytest.param(3, marks=pytest.mark.slow),
+                                   pytest.param(8, marks=pytest.mark.slow), 10])
 def test_full_burst_write_read(width):
     seed = 100 + width
     print("seed", seed)
