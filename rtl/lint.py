@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dir", nargs="?", default="build/verilog", help="directory of the generated Verilog")
     parser.add_argument("--tops", nargs="*", default=list(TOPS))
     args = parser.parse_args(argv)
-    vdir = Path(args.dir)
+    vdir = Path(args.dir).resolve()   # the waivers match on "*/neurram_c*.v"
     failed = 0
     for top in args.tops:
         if not (vdir / f"{top}.v").exists():

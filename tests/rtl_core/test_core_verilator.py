@@ -100,5 +100,6 @@ def test_core_verilator_matches_model(tmp_path):
                          capture_output=True, text=True).stdout
     dt = time.perf_counter() - t0
     _, cycles, per_mvm = _parse(out)
-    assert per_mvm == mvm_cycles(_cfg(0x0103, 0x53A8)) + 3
+    # Back to back, the command write overlaps the previous run's last cycle: +2.
+    assert per_mvm == mvm_cycles(_cfg(0x0103, 0x53A8)) + 2
     print(f"verilator core: {per_mvm} cycles per 8/10 MVM, {cycles / dt:,.0f} cycles/s wall")
