@@ -330,7 +330,13 @@ class ControllerModel:
         sl_sel = (sl & 1).astype(bool)
         reset = cfg.prog_op == ProgOp.RESET
         bl_drv = np.where(bl_sel & (not reset), Level.VPROG, Level.GND).astype(np.uint8)
-        sl_drv = np.where(sl_sel & reset, Level.VPROG, Level.GND).astype(np.uint8)
+        # SET and READ put the whole selected row's BL at VPROG with its WL on: only the
+        # selected SL may sink current, the others float (inhibit) or every cell of the row
+        # would be SET / read together. RESET drives one SL, so the rest can stay at GND.
+        if reset:
+            sl_drv = np.where(sl_sel, Level.VPROG, Level.GND).astype(np.uint8)
+        else:
+            sl_drv = np.where(sl_sel, Level.GND, Level.FLOAT).astype(np.uint8)
         analog(AnalogEvent(EventKind.PROG_BEGIN, mode=cfg.mode, bl_drv=bl_drv, sl_drv=sl_drv,
                            wl_en=bl_sel.copy(), prog_op=cfg.prog_op, prog_amp=cfg.prog_amp))
         analog(AnalogEvent(EventKind.PROG_END, mode=cfg.mode,
@@ -769,13 +775,17 @@ class Controller(wiring.Component):
         ]
 
         # Programming drivers from the one-hot files: bit 0 of each entry selects a line.
-        # GND = 100, VPROG = 101: b2 always, b0 on a selected line driven to VPROG.
+        # BL side: GND = 100, VPROG = 101: b2 always, b0 on a selected line driven to VPROG.
         op_reset = Signal()
         m.d.comb += op_reset.eq(cfg.prog_op == ProgOp.RESET)
         bl_hot = Cat(*[self.bl_q[i][0] for i in range(N_LINES)])
         prog_bl = Cat(*[Cat(self.bl_q[i][0] & ~op_reset, Const(0b10, 2))
                         for i in range(N_LINES)])
-        prog_sl = Cat(*[Cat(self.sl_q[i][0] & op_reset, Const(0b10, 2))
+        # SL side: RESET drives the selected SL to VPROG (101) and the rest to GND (100);
+        # SET / READ ground the selected SL (100) and float the rest (000) to inhibit the
+        # other cells of the selected row.
+        prog_sl = Cat(*[Cat(self.sl_q[i][0] & op_reset, Const(0, 1),
+                            self.sl_q[i][0] | op_reset)
                         for i in range(N_LINES)])
 
         m.d.comb += [

@@ -208,7 +208,9 @@ def test_program_mode():
         sel_sl = Level.VPROG if cfg.prog_op == 1 else Level.GND
         assert b.bl_drv[cfg.prog_row] == sel_bl and b.sl_drv[cfg.prog_col] == sel_sl
         assert np.sum(b.bl_drv != Level.GND) == (sel_bl != Level.GND)
-        assert np.sum(b.sl_drv != Level.GND) == (sel_sl != Level.GND)
+        # SET / READ float the unselected SLs so only the selected cell of the row conducts.
+        unsel_sl = Level.GND if cfg.prog_op == 1 else Level.FLOAT
+        assert np.all(np.delete(b.sl_drv, cfg.prog_col) == unsel_sl)
         assert b.prog_op == cfg.prog_op and b.prog_amp == cfg.prog_amp
         assert ev[1].width_ns == 10 * max(cfg.prog_cycles, 1)
     _check_against_model(ops, results)
