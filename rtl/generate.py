@@ -142,15 +142,12 @@ def port_summary(text: str, top: str) -> tuple[int, int]:
     if not m:
         return 0, 0
     names = [p.strip() for p in m.group(1).split(",") if p.strip()]
-    bits = 0
-    for name in names:
-        decl = re.search(rf"^\s*(input|output|inout)\s+(?:wire\s+|reg\s+)?(\[(\d+):(\d+)\]\s*)?{re.escape(name)}\s*;",
-                         text, re.M)
-        if decl and decl.group(2):
-            bits += abs(int(decl.group(3)) - int(decl.group(4))) + 1
-        else:
-            bits += 1
-    return len(names), bits
+    body = text[m.end():text.find("endmodule", m.end())]
+    widths = {}
+    for d in re.finditer(r"^\s*(?:input|output|inout)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):(\d+)\]\s*)?(\S+)\s*;",
+                         body, re.M):
+        widths[d.group(3)] = abs(int(d.group(1)) - int(d.group(2))) + 1 if d.group(1) else 1
+    return len(names), sum(widths.get(n, 1) for n in names)
 
 
 def flop_count(paths: list[Path], top: str) -> int | None:

@@ -30,12 +30,3 @@ def mid_ideal():
 def mid_real():
     return golden_mid(1, ideal=False, seed=3)
 
-
-#: Known contract bug (reported to the lead): in PROGRAM mode the controller drives every
-#: unselected SL to GND (docs/analog_bus.md "Unselected lines are GND"), so a SET or READ
-#: with BL[row] at VPROG reaches every cell of the row (the WL of the row is on): one SET
-#: programs 256 cells and the board ADC reads the row's total current. Unselected SLs
-#: must float for SET/READ. Tests that need single-cell programming are xfail until fixed.
-ROW_WIDE_PROG = pytest.mark.xfail(
-    reason="controller drives unselected SLs to GND in PROGRAM mode: SET/READ hit the whole row",
-    strict=False)

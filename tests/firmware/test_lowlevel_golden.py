@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from firmware import lowlevel as ll
-from tests.firmware.conftest import ROW_WIDE_PROG, golden_mid
+from tests.firmware.conftest import golden_mid
 
 
 def test_identify_and_register_roundtrip():
@@ -59,7 +59,6 @@ def test_idle_mode_start_is_refused():
         chip.run(0)
 
 
-@ROW_WIDE_PROG
 def test_set_and_reset_pulses_move_the_cell():
     mid = golden_mid(n_cores=1, ideal=False, seed=2)
     chip = mid.chip
@@ -94,7 +93,6 @@ def test_lfsr_seed_validation():
         chip.seed_lfsr(0, 0, 1)
 
 
-@ROW_WIDE_PROG
 def test_set_pulse_touches_only_the_selected_cell():
     mid = golden_mid(n_cores=1, ideal=False, seed=5)
     t = mid.chip.transport

@@ -5,7 +5,7 @@ import pytest
 
 from firmware.highlevel import weights_to_conductance
 from firmware.midlevel import MvmConfig, WriteVerifyConfig
-from tests.firmware.conftest import ROW_WIDE_PROG, golden_mid
+from tests.firmware.conftest import golden_mid
 
 
 def _load(mid, rows, cols, seed=0, core=0):
@@ -23,7 +23,6 @@ def _lsb_dot(mid, cfg, gsum, k=None, planes=None):
     return mid.norm.lsb_volts(k, cfg.vdecr) / mid.norm.volts_per_dot(cfg.vread, cfg.direction, planes) * gsum
 
 
-@ROW_WIDE_PROG
 def test_write_verify_paper_defaults(mid_real):
     mid = mid_real
     rng = np.random.default_rng(5)
