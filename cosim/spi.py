@@ -32,22 +32,32 @@ class SpiMaster:
         self.wakes = wakes or WakeCounter()
         self.half = half
         self.late = late
+        # Handles looked up once; the rarely changing controls are written only when they
+        # change (every VPI write costs a few microseconds, every word would pay it).
+        self._tx, self._nbits = dut.tb_spi_tx, dut.tb_spi_nbits
+        self._last, self._half, self._late = dut.tb_spi_last, dut.tb_spi_half, dut.tb_spi_late
+        self._reqh, self._done, self._rx = dut.tb_spi_req, dut.tb_spi_done, dut.tb_spi_rx
+        self._shadow: dict[str, int] = {}
         self._req = int(dut.tb_spi_req.value) if dut.tb_spi_req.value.is_resolvable else 0
         self.frames = 0
         self.bytes = 0
 
+    def _put(self, name: str, handle, value: int) -> None:
+        if self._shadow.get(name) != value:
+            handle.value = value
+            self._shadow[name] = value
+
     async def _word(self, tx: int, nbits: int, last: bool, half: int, late: bool) -> int:
-        d = self.dut
-        d.tb_spi_tx.value = (tx << (32 - nbits)) & 0xFFFFFFFF
-        d.tb_spi_nbits.value = nbits
-        d.tb_spi_last.value = int(last)
-        d.tb_spi_half.value = half
-        d.tb_spi_late.value = int(late)
+        self._tx.value = (tx << (32 - nbits)) & 0xFFFFFFFF
+        self._put("nbits", self._nbits, nbits)
+        self._put("last", self._last, int(last))
+        self._put("half", self._half, half)
+        self._put("late", self._late, int(late))
         self._req = (self._req + 1) & 0xFF
-        d.tb_spi_req.value = self._req
-        await d.tb_spi_done.value_change
+        self._reqh.value = self._req
+        await self._done.value_change
         self.wakes.n += 1
-        return int(d.tb_spi_rx.value) & ((1 << nbits) - 1)
+        return int(self._rx._handle.get_signal_val_binstr(), 2) & ((1 << nbits) - 1)
 
     async def frame(self, mosi: bytes, half: int | None = None, late: bool | None = None,
                     nbits: int | None = None) -> bytes:

@@ -216,11 +216,13 @@ class Placement:
                 "blocks": [b.report() for b in self.blocks], "notes": list(self.notes)}
 
     def table(self) -> str:
-        lines = [f"{'layer':<10} {'seg':>5} {'rows':>11} {'cols':>9} {'core':>4} {'at':>9} {'how':>10}"]
+        """Human-readable placement report."""
+        lines = [f"{'layer':<10} {'seg':>5} {'rows':>9} {'cols':>9} {'core':>4} {'at row,col':>10}  how"]
         for b in self.blocks:
-            lines.append(f"{b.layer:<10} {b.seg_row},{b.seg_col:<3} {b.rows[0]:>5}-{b.rows[1]:<5} "
-                         f"{b.cols[0]:>4}-{b.cols[1]:<4} {b.core:>4} {b.row0:>4},{b.col0:<4} "
-                         f"{b.merge + ('' if not b.replica else f' r{b.replica}'):>10}")
+            how = b.merge + (f" replica {b.replica}" if b.replica else "")
+            lines.append(f"{b.layer:<10} {f'{b.seg_row},{b.seg_col}':>5} "
+                         f"{f'{b.rows[0]}-{b.rows[1]}':>9} {f'{b.cols[0]}-{b.cols[1]}':>9} "
+                         f"{b.core:>4} {f'{b.row0},{b.col0}':>10}  {how}")
         util = self.utilisation()
         lines.append(f"{len(util)} cores used of {self.n_cores}; mean utilisation "
                      f"{np.mean(list(util.values())):.1%}")
@@ -452,6 +454,7 @@ class Deployment:
                     g = self.block_conductance(b)
                     full[b.row0:b.row0 + g.shape[0], b.col0:b.col0 + g.shape[1]] = g
                 self.mid.backdoor_load_matrix(core, full)
+            self.default_operating_points()
             return reports
         for b in blocks:
             layer = self.layers[b.layer]
@@ -466,7 +469,30 @@ class Deployment:
             cols = sorted({c for b in bs for c in range(b.col0, b.col0 + b.n_cols)})
             self.mid.measure(core, np.arange(rows_end), np.array(cols))
         self.reports = reports
+        self.default_operating_points()
         return reports
+
+    def default_operating_points(self, n_vectors: int = 64, seed: int = 0) -> None:
+        """Give every block an operating point from the weights alone (no chip MVM).
+
+        Until a layer is calibrated on real data (:meth:`calibrate`), its blocks run at the
+        Vread / Vdecr :meth:`MidLevel.operating_point` predicts for inputs uniform over the
+        input range, in both directions.
+        """
+        rng = np.random.default_rng(seed)
+        for b in self._blocks():
+            layer, cfg = self.layers[b.layer], self.layer_cfg[b.layer]
+            for direction in ("FWD", "BWD"):
+                if layer.kind != "dense" and direction == "BWD":
+                    continue
+                c = cfg.replace(direction=direction)
+                n = b.n_rows if direction == "FWD" else b.n_cols
+                q, _ = self._quantise(rng.uniform(-layer.in_range, layer.in_range, (n_vectors, n)), layer, c)
+                rows, cols = (b.row0, 2 * b.n_rows), (b.col0, b.n_cols)
+                if direction == "BWD" and not np.all(np.isfinite(self.mid.known(b.core)[b.row0:b.row0 + 2 * b.n_rows])):
+                    continue   # backward needs whole rows known; measured on first use
+                vr, vd, _ = self.mid.operating_point(b.core, q, c, rows=rows, cols=cols)
+                self.block_cfg[(b.core, b.row0, b.col0, direction)] = c.replace(vread=vr, vdecr=vd)
 
     # ---------------------------------------------------------------- inference
     def _quantise(self, x, layer: Layer, cfg: MvmConfig):

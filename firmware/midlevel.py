@@ -77,6 +77,9 @@ class WriteVerifyConfig:
         relaxation (mostly within the first second, SPEC §5) has happened: 1 s.
     gmin, gmax : float
         Allowed target range (µS): 1 and 40 (CNNs).
+    final_read : bool
+        After the last pass wait ``settle_ns`` and read every cell again, so the report
+        (and the host's normalisation) hold the relaxed conductances the MVMs will see.
     """
 
     set_v0: float = 1.2
@@ -93,6 +96,7 @@ class WriteVerifyConfig:
     settle_ns: float = 1e9
     gmin: float = 1.0
     gmax: float = 40.0
+    final_read: bool = True
 
     def validate(self) -> "WriteVerifyConfig":
         for name in ("set_v0", "reset_v0", "step_v", "v_max", "read_v"):
@@ -130,6 +134,8 @@ class ProgramReport:
     passes: int = 0
     reprogrammed: list = field(default_factory=list)   #: cells (re)programmed in each pass
     tol_uS: float = 1.0
+    #: inside the window at the end of the last write-verify (before the final read)
+    ok_programmed: np.ndarray | None = None
 
     @property
     def n_cells(self) -> int:
@@ -155,6 +161,8 @@ class ProgramReport:
         return {
             "core": self.core, "cells": self.n_cells, "passes": self.passes,
             "reprogrammed_per_pass": [int(n) for n in self.reprogrammed],
+            "in_window_after_write_verify": (int(self.ok_programmed.sum())
+                                             if self.ok_programmed is not None else None),
             "in_window": int(self.ok.sum()), "failed": len(self.failed),
             "success_rate": round(self.success_rate, 5),
             "mean_pulses": round(self.mean_pulses, 3),
@@ -546,6 +554,17 @@ class MidLevel:
                 rep.timed_out[i] = to
             rep.passes = p + 1
             rep.ok = np.abs(rep.final - targets) <= wv.tol_uS
+        rep.ok_programmed = rep.ok.copy()
+        if wv.final_read:
+            # the conductances the chip will compute with are the relaxed ones: wait, read
+            # every cell once more, and report (and normalise with) what is really there
+            if wv.settle_ns:
+                self.chip.transport.wait_ns(wv.settle_ns)
+            for i in tqdm(range(n), desc=f"{desc} final read", disable=not self.progress or n < 500,
+                          leave=False, mininterval=2.0):
+                rep.final[i] = self.chip.read_cell(core, rows[i], cols[i], amp_v=wv.read_v,
+                                                   width_ns=wv.read_width_ns)
+            rep.ok = np.abs(rep.final - targets) <= wv.tol_uS
         self.known(core)[rows, cols] = rep.final
         return rep
 
@@ -790,6 +809,41 @@ class MidLevel:
         x = np.atleast_2d(np.asarray(x, dtype=float))
         return x @ g.T if cfg.direction == "BWD" else x @ g
 
+    def operating_point(self, core: int, x, cfg: MvmConfig, *, rows=(0, N_LINES),
+                        cols=(0, N_LINES), percentile: float = 99.5) -> tuple[int, int, float]:
+        """Model-only operating point: (vread, vdecr, signal amplitude) for inputs ``x``.
+
+        From the host's conductance knowledge, predict each output line's weighted
+        average ``sum x G / sum G`` for the inputs; take the largest Vread that keeps the
+        ``percentile`` of the integrated signal inside 80% of the integrator headroom (and
+        under the read-disturb limit), and the Vdecr whose full scale covers it. No MVM
+        is run; :meth:`calibrate` refines this point on the chip.
+        """
+        cfg = cfg.validate()
+        core = self.chip.check_core(core)
+        x = np.atleast_2d(np.asarray(x, dtype=float))
+        r0, nr, c0, nc = self._geometry(cfg, rows, cols)
+        gsum = self._gsum(core, cfg, r0, nr, c0, nc)
+        kn = self.known(core)[r0:r0 + nr, c0:c0 + nc]
+        if cfg.direction == "BWD":
+            ratio = x @ kn.T / gsum
+        else:
+            xs = x
+            if cfg.diff:
+                xs = np.zeros((x.shape[0], nr))
+                xs[:, 0::2], xs[:, 1::2] = x, -x
+            ratio = xs @ kn / gsum
+        seg_scale = (1 << cfg.lsb_bits) if cfg.is_two_phase else 1
+        planes = cfg.segments()[0][1]
+        amp = max(float(np.percentile(np.abs(ratio), percentile)) / seg_scale, 1e-9)
+        p = self.norm.p
+        per_v = self.norm.volts_per_dot(1, cfg.direction, planes) / p.vread_volts(1)
+        vmax = min(p.vread_max, 0.8 * p.integ_headroom / max(per_v * amp, 1e-12))
+        vr = int(np.clip(p.vread_code(vmax), 1, 255))
+        v_sig = self.norm.volts_per_dot(vr, cfg.direction, planes) * amp
+        vd = int(np.clip(round(v_sig / (2 * p.gain) / p.vdecr_lsb), 1, 4095))
+        return vr, vd, amp
+
     def calibrate(self, core: int, x_calib, cfg: MvmConfig, *, rows=(0, N_LINES), cols=(0, N_LINES),
                   vread_codes=None, vdecr_factors=(0.7, 1.0, 1.4),
                   percentile: float = 99.5, record_offsets: bool = True,
@@ -820,27 +874,11 @@ class MidLevel:
         gsum = self._gsum(core, cfg, r0, nr, c0, nc)
         ideal = self.ideal_dot(core, x_calib, cfg, rows, cols)
         p = self.norm.p
-        # model prediction of the line signal (ratio to the weighted-average sum)
-        if cfg.direction == "BWD":
-            kn = self.known(core)[r0:r0 + nr, c0:c0 + nc]
-            ratio = np.atleast_2d(x_calib.astype(float)) @ kn.T / gsum
-        else:
-            kn = self.known(core)[r0:r0 + nr, c0:c0 + nc]
-            xs = x_calib.astype(float)
-            if cfg.diff:
-                xr = np.zeros((xs.shape[0], nr))
-                xr[:, 0::2], xr[:, 1::2] = xs, -xs
-                xs = xr
-            ratio = xs @ kn / gsum
-        seg_scale = max(((1 << cfg.lsb_bits) if cfg.is_two_phase else 1), 1)
+        vr0, vd0, amp = self.operating_point(core, x_calib, cfg, rows=rows, cols=cols,
+                                             percentile=percentile)
         planes = cfg.segments()[0][1]
-        amp = np.percentile(np.abs(ratio), percentile) / seg_scale
-        amp = max(float(amp), 1e-9)
         if vread_codes is None:
-            per_v = self.norm.volts_per_dot(1, cfg.direction, planes) / p.vread_volts(1)
-            vmax = min(p.vread_max, 0.8 * p.integ_headroom / max(per_v * amp, 1e-12))
-            vr = int(np.clip(p.vread_code(vmax), 1, 255))
-            vread_codes = sorted({vr, max(1, int(vr * 0.7))})
+            vread_codes = sorted({vr0, max(1, int(vr0 * 0.7))})
         grid = []
         best = None
         for vr in vread_codes:

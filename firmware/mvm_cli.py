@@ -41,7 +41,7 @@ def _params(params: dict | None):
 def job(transport, *, rows: int, cols: int, vectors: int, in_bits: int, out_bits: int,
         direction: str, seed: int, program: str = "auto", backend: str = "model",
         params: dict | None = None, two_phase: bool | None = None, calibrate: bool = True,
-        progress: bool = True) -> dict:
+        calib_vectors: int = 16, progress: bool = True) -> dict:
     """The firmware side of ``neurram mvm``; runs unchanged on any transport.
 
     Returns a JSON-able dict: outputs, ideal products, codes (base64 int16) and reports.
@@ -51,7 +51,7 @@ def job(transport, *, rows: int, cols: int, vectors: int, in_bits: int, out_bits
     w = rng.standard_normal((rows, cols))
     n_in = rows if direction == "FWD" else cols
     x = rng.uniform(-1.0, 1.0, size=(vectors, n_in))
-    x_cal = rng.uniform(-1.0, 1.0, size=(16, n_in))
+    x_cal = rng.uniform(-1.0, 1.0, size=(calib_vectors, n_in))
     chip = Chip(transport)
     mid = MidLevel(chip, _params(params), progress=progress)
     mid.record_codes = True
@@ -64,7 +64,12 @@ def job(transport, *, rows: int, cols: int, vectors: int, in_bits: int, out_bits
     if program == "auto":
         program = "write-verify" if n_cells <= AUTO_WV_CELLS.get(backend, 0) else "backdoor"
     t_prog = time.perf_counter()
-    reports = dep.program(method=program)
+    wv = None
+    if backend == "cosim":
+        # a 1 s settle wait would be 1e8 simulated clock cycles; the analog model applies
+        # the relaxation at the next MVM anyway (see docs/firmware.md, known issues)
+        wv = WriteVerifyConfig(settle_ns=0.0)
+    reports = dep.program(method=program, wv=wv)
     t_prog = time.perf_counter() - t_prog
     cal = []
     if calibrate:
@@ -81,6 +86,7 @@ def job(transport, *, rows: int, cols: int, vectors: int, in_bits: int, out_bits
         prog = {"pulses_total": int(sum(r.pulses.sum() for _, r in reports)),
                 "cells": int(sum(r.n_cells for _, r in reports)),
                 "in_window": int(sum(r.ok.sum() for _, r in reports)),
+                "in_window_after_write_verify": int(sum(r.ok_programmed.sum() for _, r in reports)),
                 "failed": int(sum(len(r.failed) for _, r in reports)),
                 "mean_pulses": float(np.mean(np.concatenate([r.pulses for _, r in reports]))),
                 "rms_error_uS": float(np.sqrt(np.mean(np.concatenate(
@@ -137,7 +143,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(a) -> None:
-    from firmware.highlevel import MAX_LOGICAL_ROWS, place, Layer
     if not 1 <= a.in_bits <= 8:
         raise ValueError(f"--in-bits must be in 1..8, got {a.in_bits}")
     if not 1 <= a.out_bits <= 10:
@@ -209,8 +214,10 @@ def main(argv: list[str] | None = None) -> int:
           f"utilisation {pl['mean_utilisation']:.1%}; programmed by {res['program']}")
     if res["programming"]:
         p = res["programming"]
-        print(f"  write-verify: {p['cells']} cells, {p['in_window']} in window, {p['failed']} failed, "
-              f"{p['mean_pulses']:.2f} pulses/cell, rms error {p['rms_error_uS']:.2f} uS")
+        print(f"  write-verify: {p['cells']} cells, {p['mean_pulses']:.2f} pulses/cell, "
+              f"{p['in_window_after_write_verify']} inside the window when programmed; final read "
+              f"after relaxation: {p['in_window']} inside +-1 uS, {p['failed']} outside, "
+              f"rms error {p['rms_error_uS']:.2f} uS")
     print(f"  rmse {report['rmse']:.4f} (ideal output std {report['ideal_std']:.3f}); "
           f"vs quantised-input product {report['rmse_vs_quantised_inputs']:.4f}")
     print(f"  golden_match {same} ({report['golden_codes_compared']} output codes; "

@@ -78,10 +78,19 @@ async def mvm_transactions(dut):
     t_gold = 0.0
     codes = []
     w0, c0 = tb.wakes.n, tb.cycles()
+    prof = None
+    if os.environ.get("NEURRAM_BENCH_PROFILE"):
+        import cProfile
+
+        prof = cProfile.Profile()   # opt-in: where the harness's Python time goes
+        prof.enable()
     t0 = time.perf_counter()
     for x in xs[1:]:
         codes.append(await run_mvm_async(tb, setup, x))
     t_cosim = time.perf_counter() - t0
+    if prof is not None:
+        prof.disable()
+        prof.dump_stats(os.environ["NEURRAM_BENCH_PROFILE"])
     wakes = tb.wakes.n - w0
     cycles = tb.cycles() - c0
     from cosim.mvmjob import run_mvm_golden
