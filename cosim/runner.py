@@ -237,6 +237,12 @@ def make_vlt(tb_ports: list[Port]) -> str:
 # The runner subclass
 # --------------------------------------------------------------------------------------
 
+def fst_available() -> bool:
+    """Verilator's FST writer needs the lz4 headers (Debian: liblz4-dev); without them
+    WAVES=1 falls back to VCD (dump.vcd) rather than failing the build."""
+    return any(Path(d, "lz4.h").exists() for d in ("/usr/include", "/usr/local/include"))
+
+
 def _runner_cls():
     from cocotb_tools.runner import Verilator
 
@@ -246,7 +252,7 @@ def _runner_cls():
         def _build_command(self):
             cmds = super()._build_command()
             vcmd = [a for a in cmds[0] if a != _PUBLIC_ALL]
-            if self.waves:
+            if self.waves and fst_available():
                 vcmd = ["--trace-fst" if a == "--trace" else a for a in vcmd]
             make = list(cmds[1]) + MAKE_FLAGS
             if os.environ.get("NEURRAM_COSIM_NO_RUNTIME_CACHE", "0") not in ("", "0"):
@@ -256,7 +262,7 @@ def _runner_cls():
             return [vcmd, rt + ["seed", str(self.build_dir)], make, rt + ["save", str(self.build_dir)]]
 
         def _waves_file(self):
-            return "dump.fst"
+            return "dump.fst" if fst_available() else "dump.vcd"
 
     return FastVerilator
 
@@ -334,7 +340,7 @@ def build_design(name: str, verilog: str, waves: bool | None = None, n_cores: in
     vlt = make_vlt(tb_ports)
     harness = [p.read_text() for p in _harness_hdl()]
     key = _sha(verilog, tb_text, vlt, *harness, " ".join(VERILATOR_FLAGS), " ".join(MAKE_FLAGS),
-               str(waves), _verilator_version())
+               str(waves), str(waves and fst_available()), _verilator_version())
     bdir = Path(build_dir) if build_dir else BUILD_ROOT / f"{name}{'-waves' if waves else ''}-{key}"
     with _locked(BUILD_ROOT / "locks" / f"{bdir.name}.lock"):
         cached = _load_build(bdir) if build_dir is None else None

@@ -103,16 +103,6 @@ def test_wl_pulse_widths_and_reset_mid_mvm(core1):
 
 
 # ---------------------------------------------------------------- programming
-# Known cross-block bug, found by these tests (cosim and golden agree with each other):
-# during SET and READ the controller drives every unselected SL to GND (as
-# docs/analog_bus.md says), and the analog model then applies the pulse to / reads every
-# cell of the selected row. The selected cell alone needs the unselected SLs FLOAT (or at
-# an inhibit level) during SET / READ. strict=True: the test fails again once it is fixed.
-_ROW_BUG = pytest.mark.xfail(strict=True, raises=SystemExit,
-                             reason="SET/READ hit the whole row: unselected SLs are at GND")
-
-
-@_ROW_BUG
 def test_programming_single_cell(core1):
     _run(core1, "cosim.tb.prog_tests", "single_cell_set_reset_read")
 
@@ -121,7 +111,6 @@ def test_neuron_test_mode(core1):
     _run(core1, "cosim.tb.prog_tests", "neuron_test_mode")
 
 
-@_ROW_BUG
 def test_write_verify_block(core1):
     _run(core1, "cosim.tb.prog_tests", "write_verify_block")
 
