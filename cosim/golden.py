@@ -27,6 +27,11 @@ CORE_SEED_STRIDE = 1_000_003   # seed of core i = seed * stride + i (both sides 
 # Analog models shared by cosim and golden
 # --------------------------------------------------------------------------------------
 
+
+#: Host waits at least this long (1 ms) let freshly programmed cells relax (the golden
+#: model and the cosimulation harness apply it at the same point, keeping them bit-exact).
+RELAX_WAIT_NS = 1_000_000.0
+
 def core_seed(seed: int, core: int) -> int:
     return (int(seed) * CORE_SEED_STRIDE + int(core)) & 0x7FFFFFFF
 
@@ -253,6 +258,11 @@ class GoldenChip:
 
     def wait_ns(self, ns: float) -> None:
         self.time_ns += float(ns)
+        if ns >= RELAX_WAIT_NS:
+            # Relaxation happens mostly within the first second after programming; a host
+            # that waits this long sees the relaxed cells (iterative programming relies on it).
+            for m in self.models:
+                m.elapse()
 
     @property
     def spi_err(self) -> int:

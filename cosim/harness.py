@@ -16,6 +16,7 @@ from cocotb.triggers import Timer
 
 from cosim.adapter import AnalogAdapter, analog_prefix
 from cosim.board import Board
+from cosim.golden import RELAX_WAIT_NS
 from cosim.spi import SpiMaster, WakeCounter
 
 CLK_NS = 10.0
@@ -107,6 +108,10 @@ class ChipTB:
         change from one cycle to the next, and the analog models are event-driven, so this
         is the same as ticking through it, without 1e8 clock edges per simulated second.
         """
+        if ns >= RELAX_WAIT_NS:
+            # Same point as GoldenChip.wait_ns, so both models relax in step.
+            for m in self.models:
+                m.elapse()
         if ns < FAST_WAIT_NS or not await self._chip_idle():
             await self.spi.idle(ns)
             return

@@ -23,7 +23,7 @@ import numpy as np
 
 from firmware.highlevel import Deployment
 from firmware.lowlevel import Chip
-from firmware.midlevel import MidLevel, MvmConfig, WriteVerifyConfig
+from firmware.midlevel import MidLevel, MvmConfig
 
 #: Matrices with at most this many cells are programmed by write-verify under ``auto``;
 #: larger ones by the (simulation-only) backdoor load.
@@ -64,12 +64,9 @@ def job(transport, *, rows: int, cols: int, vectors: int, in_bits: int, out_bits
     if program == "auto":
         program = "write-verify" if n_cells <= AUTO_WV_CELLS.get(backend, 0) else "backdoor"
     t_prog = time.perf_counter()
-    wv = None
-    if backend == "cosim":
-        # a 1 s settle wait would be 1e8 simulated clock cycles; the analog model applies
-        # the relaxation at the next MVM anyway (see docs/firmware.md, known issues)
-        wv = WriteVerifyConfig(settle_ns=0.0)
-    reports = dep.program(method=program, wv=wv)
+    # The default write-verify waits settle_ns (1 s) between passes so cells relax before
+    # they are re-measured; the cosim harness stops the clock during such idle waits.
+    reports = dep.program(method=program, wv=None)
     t_prog = time.perf_counter() - t_prog
     cal = []
     if calibrate:

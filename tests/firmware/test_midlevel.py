@@ -26,18 +26,22 @@ def _lsb_dot(mid, cfg, gsum, k=None, planes=None):
 def test_write_verify_paper_defaults(mid_real):
     mid = mid_real
     rng = np.random.default_rng(5)
-    targets = rng.uniform(2, 38, size=(3, 4))
+    targets = rng.uniform(2, 38, size=(6, 8))
     rep = mid.program_matrix(0, targets, row0=10, col0=20)
-    assert rep.n_cells == 12 and rep.passes >= 1
+    assert rep.n_cells == 48 and rep.passes >= 1
     assert rep.pulses.sum() > 0
     # the report is the truth: every cell is either in the window or listed as failed
-    assert rep.ok.sum() + len(rep.failed) == 12
+    assert rep.ok.sum() + len(rep.failed) == 48
     assert np.all(np.abs(rep.final[rep.ok] - rep.target[rep.ok]) <= 1.0)
-    assert rep.success_rate >= 0.75
+    # The final read comes after the 1 s settle wait, so it sees relaxed cells: the paper
+    # measures about 2 µS of spread after 3 iterative passes, not the ±1 µS window.
+    relaxed_rms = np.sqrt(np.mean((rep.final - rep.target) ** 2))
+    assert relaxed_rms <= 3.0, relaxed_rms
+    assert len(rep.reprogrammed) >= 2      # relaxation pushed cells out: a second pass ran
     assert rep.ok_programmed is not None and rep.ok_programmed.mean() >= 0.9   # paper: 99%
     # the host's knowledge is what the board ADC read
-    assert np.allclose(mid.known(0)[10:13, 20:24].ravel(), rep.final)
-    true = mid.chip.transport.backdoor_get_conductance(0)[10:13, 20:24].ravel()
+    assert np.allclose(mid.known(0)[10:16, 20:28].ravel(), rep.final)
+    true = mid.chip.transport.backdoor_get_conductance(0)[10:16, 20:28].ravel()
     assert np.median(np.abs(true - rep.target)) < 3.0
 
 
