@@ -1,13 +1,11 @@
 """Verilog generation helpers, the real-Core chip elaboration, and (slow) generate + lint."""
 
-import importlib.util
 
 import pytest
 from amaranth.hdl import Fragment
 
 from rtl import generate
 
-HAVE_CORE = importlib.util.find_spec("rtl.core") is not None
 
 
 def test_top_names_and_hash():
@@ -24,7 +22,6 @@ def test_port_summary():
     assert generate.port_summary(text, "other") == (0, 0)
 
 
-@pytest.mark.skipif(not HAVE_CORE, reason="rtl/core.py not written yet")
 @pytest.mark.parametrize("n_cores", [1, 4])
 def test_chip_elaborates_with_real_core(n_cores):
     from rtl.chip import Chip
@@ -37,7 +34,6 @@ def test_chip_elaborates_with_real_core(n_cores):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HAVE_CORE, reason="rtl/core.py not written yet")
 def test_generate_and_lint_one_core(tmp_path, capsys):
     from rtl import lint
 
@@ -49,7 +45,6 @@ def test_generate_and_lint_one_core(tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HAVE_CORE, reason="rtl/core.py not written yet")
 def test_core_netlist_independent_of_core_id():
     # generate.convert instantiates one converted Core for every core of a multi-core
     # chip; that is only right while a Core's logic does not depend on its core_id.
