@@ -29,7 +29,8 @@ def make_params(spec: dict):
 
 @cocotb.test(timeout_time=_TIMEOUT_MS, timeout_unit="ms")
 async def run_entry(dut):
-    job = json.loads(open(os.environ["NEURRAM_SESSION"]).read())
+    with open(os.environ["NEURRAM_SESSION"], encoding="utf-8") as f:
+        job = json.load(f)
     dut._log.info("session: %s seed %d", job["entry"], job["seed"])
     tb = ChipTB(dut, params=make_params(job["params"]), seed=job["seed"])
     await tb.init()
