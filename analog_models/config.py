@@ -1,8 +1,7 @@
 """Core configuration, input encoding, the controller's step sequence and output codes.
 
-:class:`CoreConfig` mirrors the controller registers (docs/architecture.md §4) with the
-attribute names of ``rtl.controller.CoreConfig``; any object with these attributes can
-be passed to :meth:`analog_models.CoreModel.mvm` (duck typing).
+:class:`CoreConfig` is ``rtl.controller.CoreConfig`` with an MVM default mode; any object
+with these attributes can be passed to :meth:`analog_models.CoreModel.mvm` (duck typing).
 
 :func:`steps` is the MVM/neuron-test sequence of docs/analog_bus.md as compact tuples;
 the vectorised path runs it on a whole batch and :func:`events` turns it into
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rtl.controller import CoreConfig as ControllerConfig
 from rtl.analog_bus import (N_LINES, Activation, AnalogEvent, DecrMode, Direction,
                             EventKind, Level, Mode, neuron_sl)
 
@@ -25,28 +25,14 @@ SL_NEURON = np.argsort(NEURON_SL)
 
 
 @dataclass
-class CoreConfig:
-    """Controller configuration (register-file independent part of one MVM)."""
+class CoreConfig(ControllerConfig):
+    """The controller's register fields (``rtl.controller.CoreConfig``), defaulting to MVM mode.
+
+    The analog models only ever run MVM / neuron-test sequences, so the mode defaults to
+    MVM instead of the register reset value IDLE; every field name is the controller's.
+    """
 
     mode: int = int(Mode.MVM)
-    dir: int = int(Direction.FWD)
-    act: int = int(Activation.NONE)
-    stoch: bool = False
-    diff_in: bool = False
-    in_signed: bool = True
-    two_phase: bool = False
-    in_bits: int = 4
-    out_bits: int = 6
-    split: int = 3
-    out_bits_lsb: int = 5
-    n_rows: int = 256
-    vread: int = 100
-    vdecr: int = 2048
-    wl_ns: int = 10
-    noise_steps: int = 0
-    vnoise: int = 0
-    seed_a: int = 0xACE1
-    seed_b: int = 0x1D0F
 
 
 def _int_in(cfg, name, lo, hi):

@@ -49,6 +49,24 @@ def scripted_cmp(seed: int):
     return cmp_fn
 
 
+def decode_event(ctx, a, kind) -> AnalogEvent:
+    """The AnalogEvent the bus ``a`` announces now (the fields of FIELDS_BY_KIND)."""
+    ev = AnalogEvent(EventKind(kind))
+    for name in FIELDS_BY_KIND.get(EventKind(kind), ()):
+        if name == "width_ns":       # measured separately, in simulation time
+            continue
+        sig = getattr(a, name)
+        v = ctx.get(sig.as_value() if name in ("bl_drv", "sl_drv") else sig)
+        if name in ("bl_drv", "sl_drv"):
+            v = unpack_levels(v)
+        elif name in ("wl_en", "noise"):
+            v = unpack_bits(v)
+        elif name in ("bl_sel", "sl_sel", "power_down"):
+            v = bool(v)
+        setattr(ev, name, v)
+    return ev
+
+
 def delay_line_model(dut):
     """Background testbench: ``delay_taps[t]`` follows ``delay_a`` after (t+1) ns."""
     async def model(ctx):
@@ -102,20 +120,7 @@ class ControllerBench:
                 ctx.set(getattr(dut.cfg, name), getattr(cfg, name))
 
         def decode(ctx, kind) -> AnalogEvent:
-            ev = AnalogEvent(EventKind(kind))
-            for name in FIELDS_BY_KIND.get(EventKind(kind), ()):
-                if name == "width_ns":
-                    continue
-                v = ctx.get(getattr(a, name).as_value() if name in ("bl_drv", "sl_drv")
-                            else getattr(a, name))
-                if name in ("bl_drv", "sl_drv"):
-                    v = unpack_levels(v)
-                elif name in ("wl_en", "noise"):
-                    v = unpack_bits(v)
-                elif name in ("bl_sel", "sl_sel", "power_down"):
-                    v = bool(v)
-                setattr(ev, name, v)
-            return ev
+            return decode_event(ctx, a, kind)
 
         async def tb(ctx):
             files = [np.zeros(N_LINES, np.int64), np.zeros(N_LINES, np.int64)]

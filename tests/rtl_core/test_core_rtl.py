@@ -10,12 +10,11 @@ import pytest
 from amaranth.sim import Simulator
 
 from rtl import regmap
-from rtl.analog_bus import FIELDS_BY_KIND, N_LINES, AnalogEvent, EventKind
+from rtl.analog_bus import N_LINES, EventKind
 from rtl.controller import CONFIG_FIELDS, ControllerModel, CoreConfig, sequence_events
 from rtl.core import Core
 
-from .harness import (CLK_NS, delay_line_model, pack_bits, scripted_cmp, unpack_bits,
-                      unpack_levels)
+from .harness import CLK_NS, decode_event, delay_line_model, pack_bits, scripted_cmp
 
 AMAP = regmap.load("neurram_core")
 
@@ -26,23 +25,6 @@ def config_words(cfg: CoreConfig) -> dict[int, int]:
         r = AMAP.reg(reg.upper())
         words[r.addr] = r.field(fld).put(words.get(r.addr, 0), getattr(cfg, name))
     return words
-
-
-def _decode(ctx, a, kind):
-    ev = AnalogEvent(EventKind(kind))
-    for name in FIELDS_BY_KIND.get(EventKind(kind), ()):
-        if name == "width_ns":
-            continue
-        sig = getattr(a, name)
-        v = ctx.get(sig.as_value() if name in ("bl_drv", "sl_drv") else sig)
-        if name in ("bl_drv", "sl_drv"):
-            v = unpack_levels(v)
-        elif name in ("wl_en", "noise"):
-            v = unpack_bits(v)
-        elif name in ("bl_sel", "sl_sel", "power_down"):
-            v = bool(v)
-        setattr(ev, name, v)
-    return ev
 
 
 def run_core(ops):
@@ -143,7 +125,7 @@ def run_core(ops):
                 if seq != last_seq:
                     assert seq == (last_seq + 1) % 256
                     last_seq = seq
-                    ev = _decode(ctx, a, ctx.get(a.ev_kind))
+                    ev = decode_event(ctx, a, ctx.get(a.ev_kind))
                     res["events"].append(ev)
                     if ev.kind == EventKind.COMPARE:
                         ctx.set(a.cmp, pack_bits(cmp_fn(n_cmp)))
