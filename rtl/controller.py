@@ -52,7 +52,7 @@ from amaranth.lib.wiring import In, Out
 
 from .analog_bus import (EV_SEQ_BITS, N_LINES, Activation, AnalogBusSignature, AnalogEvent,
                          DecrMode, Direction, EventKind, Level, Mode, ProgOp, neuron_sl)
-from .lfsr import LfsrModel, LfsrPair
+from .lfsr import DEFAULT_SEED_A, DEFAULT_SEED_B, LfsrModel, LfsrPair
 from .pulsegen import PulseGenerator
 
 ENTRY_BITS = 10
@@ -230,7 +230,7 @@ def validate(cfg: CoreConfig, busy: bool = False) -> int:
 def mvm_cycles(cfg: CoreConfig) -> int:
     """Clock cycles from the start command being seen to ``done`` for an accepted MVM."""
     s, i = max(cfg.sample_cyc, 1), max(cfg.integ_cyc, 1)
-    total = 0
+    total = 1   # the command capture register
     for _, m, k, _ in cfg.segments():
         total += 1 + 2 * m + ((1 << m) - 1) * (s + i)
         total += 2 * cfg.noise_steps * cfg.stoch + 4 + (k - 1) * (5 + i)
@@ -535,7 +535,8 @@ class Controller(wiring.Component):
     cfg : In(CONFIG_LAYOUT)
         Configuration register fields (:data:`CONFIG_FIELDS`).
     start, abort, lfsr_load : In(1)
-        Command pulses (already re-launched for this clock by the clock gate).
+        Command pulses (already re-launched for this clock by the clock gate); each is
+        registered (with the configuration, for start) one cycle before it acts.
     bl_q, sl_q : In(ArrayLayout(10, 256))
         Live entries of the BL / SL register files.
     wr_file : Out(1)
@@ -552,6 +553,8 @@ class Controller(wiring.Component):
     dec_row, dec_col : Out(8)
     busy, done : Out(1)
         STATUS.busy / STATUS.done.
+    cmd_pending : Out(1)
+        A command is held in the capture register (the clock must run one more cycle).
     err : Out(4)
         STATUS.err of the last start.
     analog : Out(AnalogBusSignature())
@@ -582,6 +585,7 @@ class Controller(wiring.Component):
             "dec_row": Out(8),
             "dec_col": Out(8),
             "busy": Out(1),
+            "cmd_pending": Out(1),
             "done": Out(1),
             "err": Out(4),
             "analog": Out(AnalogBusSignature()),
@@ -598,56 +602,87 @@ class Controller(wiring.Component):
 
         m.submodules.pulsegen = pg = PulseGenerator(macro=self._macro)
         m.submodules.lfsr = lfsr = LfsrPair()
+
+        # ---- command and configuration capture ------------------------------------------
+        # Every command is registered, together with the configuration it acts on, before
+        # the sequencer sees it (one cycle): ``cap`` holds the configuration as it was
+        # when the last start arrived, ``run`` the one the running operation was accepted
+        # with, ``seeds`` the SEED registers of the last lfsr_load. Two reasons: a host
+        # write to the configuration while the core is busy cannot change an operation
+        # half-way; and the sequencer depends on registers of its own clock only (not on
+        # the ungated configuration or the falling-edge command crossing), so an
+        # event-driven or Verilator simulation need not re-evaluate it on every edge of
+        # the ungated clock while the core sleeps.
+        start_q = Signal()
+        abort_q = Signal()
+        lfsr_load_q = Signal()
+        cap = Signal(CONFIG_LAYOUT)
+        run = Signal(CONFIG_LAYOUT)
+        seeds = Signal(32, init=DEFAULT_SEED_A | (DEFAULT_SEED_B << 16))
+        m.d.sync += [start_q.eq(self.start), abort_q.eq(self.abort),
+                     lfsr_load_q.eq(self.lfsr_load)]
+        # The clock gate must pass one more edge for a captured command to act.
+        m.d.comb += self.cmd_pending.eq(start_q | abort_q | lfsr_load_q)
+        with m.If(self.start):
+            m.d.sync += cap.as_value().eq(cfg.as_value())
+        with m.If(self.lfsr_load):
+            m.d.sync += seeds.eq(Cat(cfg.seed_a, cfg.seed_b))
+
         if not self._macro:
             m.d.comb += pg.delay_taps.eq(self.delay_taps)
         m.d.comb += [
             self.delay_a.eq(pg.delay_a),
-            lfsr.seed_a.eq(cfg.seed_a),
-            lfsr.seed_b.eq(cfg.seed_b),
-            lfsr.load.eq(self.lfsr_load),
+            lfsr.seed_a.eq(seeds[:16]),
+            lfsr.seed_b.eq(seeds[16:]),
+            lfsr.load.eq(lfsr_load_q),
             a.noise.eq(lfsr.noise),
             a.wl_pulse.eq(pg.pulse),
-            pg.width.eq(cfg.wl_ns),
+            pg.width.eq(run.wl_ns),
         ]
 
-        # ---- configuration decode (static while an operation runs) -------------------
-        signed = Signal()
-        mag_bits = Signal(4)
-        dirn = Signal(2)
-        in_sl = Signal()
+        def decode(c, suffix):
+            signed = Signal(name=f"signed{suffix}")
+            mag_bits = Signal(4, name=f"mag_bits{suffix}")
+            dirn = Signal(2, name=f"dirn{suffix}")
+            in_sl = Signal(name=f"in_sl{suffix}")
+            m.d.comb += [
+                signed.eq(c.in_signed & (c.in_bits > 1)),
+                mag_bits.eq(Mux(signed, c.in_bits - 1, c.in_bits)),
+                dirn.eq(Mux(c.dir == 3, Direction.FWD, c.dir)),
+                in_sl.eq(dirn == Direction.BWD),
+            ]
+            return signed, mag_bits, dirn, in_sl
+
+        # ``cap``: the start decision (IDLE); ``run``: every later state
+        signed0, mag_bits0, dirn0, in_sl0 = decode(cap, "_start")
+        signed, mag_bits, dirn, in_sl = decode(run, "")
         err_now = Signal(4)
-        m.d.comb += [
-            signed.eq(cfg.in_signed & (cfg.in_bits > 1)),
-            mag_bits.eq(Mux(signed, cfg.in_bits - 1, cfg.in_bits)),
-            dirn.eq(Mux(cfg.dir == 3, Direction.FWD, cfg.dir)),
-            in_sl.eq(dirn == Direction.BWD),
-        ]
-        with m.If(~cfg.power_enable):
+        with m.If(~cap.power_enable):
             m.d.comb += err_now.eq(CfgErr.DISABLED)
-        with m.Elif(cfg.mode == Mode.IDLE):
+        with m.Elif(cap.mode == Mode.IDLE):
             m.d.comb += err_now.eq(CfgErr.MODE_IDLE)
-        with m.Elif(cfg.mode == Mode.PROGRAM):
+        with m.Elif(cap.mode == Mode.PROGRAM):
             m.d.comb += err_now.eq(CfgErr.OK)
-        with m.Elif((cfg.in_bits < 1) | (cfg.in_bits > 8)):
+        with m.Elif((cap.in_bits < 1) | (cap.in_bits > 8)):
             m.d.comb += err_now.eq(CfgErr.IN_BITS)
-        with m.Elif((cfg.out_bits < 1) | (cfg.out_bits > 10)):
+        with m.Elif((cap.out_bits < 1) | (cap.out_bits > 10)):
             m.d.comb += err_now.eq(CfgErr.OUT_BITS)
-        with m.Elif(cfg.two_phase & ((cfg.split < 1) | (cfg.split >= mag_bits))):
+        with m.Elif(cap.two_phase & ((cap.split < 1) | (cap.split >= mag_bits0))):
             m.d.comb += err_now.eq(CfgErr.SPLIT)
-        with m.Elif(cfg.two_phase & ((cfg.out_bits_lsb < 1) | (cfg.out_bits_lsb > 10))):
+        with m.Elif(cap.two_phase & ((cap.out_bits_lsb < 1) | (cap.out_bits_lsb > 10))):
             m.d.comb += err_now.eq(CfgErr.OUT_BITS_LSB)
-        with m.Elif((cfg.n_rows < 1) | (cfg.n_rows > N_LINES)):
+        with m.Elif((cap.n_rows < 1) | (cap.n_rows > N_LINES)):
             m.d.comb += err_now.eq(CfgErr.N_ROWS)
-        with m.Elif((cfg.wl_ns < 1) | (cfg.wl_ns > 10)):
+        with m.Elif((cap.wl_ns < 1) | (cap.wl_ns > 10)):
             m.d.comb += err_now.eq(CfgErr.WL_NS)
 
         sample_cyc = Signal(4)
         integ_cyc = Signal(8)
         prog_cycles = Signal(16)
         m.d.comb += [
-            sample_cyc.eq(Mux(cfg.sample_cyc == 0, 1, cfg.sample_cyc)),
-            integ_cyc.eq(Mux(cfg.integ_cyc == 0, 1, cfg.integ_cyc)),
-            prog_cycles.eq(Mux(cfg.prog_cycles == 0, 1, cfg.prog_cycles)),
+            sample_cyc.eq(Mux(run.sample_cyc == 0, 1, run.sample_cyc)),
+            integ_cyc.eq(Mux(run.integ_cyc == 0, 1, run.integ_cyc)),
+            prog_cycles.eq(Mux(run.prog_cycles == 0, 1, run.prog_cycles)),
         ]
 
         # ---- registers --------------------------------------------------------------
@@ -695,7 +730,7 @@ class Controller(wiring.Component):
             a.prog_pulse.eq(prog_pulse), a.prog_op.eq(cfg.prog_op), a.prog_amp.eq(cfg.prog_amp),
             self.wr_en.eq(wr_en), self.wr_clear.eq(wr_clear), self.wr_bit.eq(wr_bit),
             self.wr_data.eq(wr_data), self.wr_file.eq(dest_sl),
-            self.dec_row.eq(cfg.prog_row), self.dec_col.eq(cfg.prog_col),
+            self.dec_row.eq(run.prog_row), self.dec_col.eq(run.prog_col),
         ]
 
         emit = Signal()
@@ -716,8 +751,8 @@ class Controller(wiring.Component):
         sign_pos = Signal(4)
         base = Signal(3)
         m.d.comb += [
-            sign_pos.eq(cfg.in_bits - 1),
-            base.eq(Mux(seg | ~cfg.two_phase, 0, cfg.split)),
+            sign_pos.eq(run.in_bits - 1),
+            base.eq(Mux(seg | ~run.two_phase, 0, run.split)),
         ]
         m.d.comb += [
             insel.bl_q.eq(self.bl_q.as_value()), insel.sl_q.eq(self.sl_q.as_value()),
@@ -728,24 +763,24 @@ class Controller(wiring.Component):
         vref_all = Const(VREF_ALL, 3 * N_LINES)
 
         sample_bl_next = Signal()
-        m.d.comb += sample_bl_next.eq(Mux(cfg.mode == Mode.NEURON_TEST, ~in_sl,
-                                          dirn == Direction.BWD))
+        m.d.comb += sample_bl_next.eq(Mux(cap.mode == Mode.NEURON_TEST, ~in_sl0,
+                                          dirn0 == Direction.BWD))
 
         # Segment parameters: first segment at start, LSB segment after the first.
         def enter_segment(first: bool):
-            two = cfg.two_phase
-            if first:
+            if first:   # at start: from the configuration captured with the command
+                two = cap.two_phase
                 m.d.sync += [
-                    planes.eq(Mux(two, mag_bits - cfg.split, mag_bits)),
-                    kbits.eq(cfg.out_bits),
+                    planes.eq(Mux(two, mag_bits0 - cap.split, mag_bits0)),
+                    kbits.eq(cap.out_bits),
                     # two-phase: the file that does not hold inputs; else FWD -> SL.
-                    dest_sl.eq(Mux(two, ~in_sl, dirn == Direction.FWD)),
+                    dest_sl.eq(Mux(two, ~in_sl0, dirn0 == Direction.FWD)),
                     seg.eq(0),
                 ]
             else:
                 m.d.sync += [
-                    planes.eq(cfg.split),
-                    kbits.eq(cfg.out_bits_lsb),
+                    planes.eq(run.split),
+                    kbits.eq(run.out_bits_lsb),
                     dest_sl.eq(in_sl),
                     seg.eq(1),
                 ]
@@ -758,8 +793,8 @@ class Controller(wiring.Component):
 
 
         # Row select of the WL pulses: thermometer code of n_rows, computed once at start.
-        thermo = Mux(cfg.n_rows >= N_LINES, all_ones,
-                     ((Const(1, N_LINES + 1) << cfg.n_rows) - 1)[:N_LINES])
+        thermo = Mux(cap.n_rows >= N_LINES, all_ones,
+                     ((Const(1, N_LINES + 1) << cap.n_rows) - 1)[:N_LINES])
 
         def finish(ok: bool):
             m.d.sync += [
@@ -769,15 +804,15 @@ class Controller(wiring.Component):
             ]
 
         m.d.comb += [
-            lvl.sr.eq(sr), lvl.sgn.eq(sgn), lvl.diff_in.eq(cfg.diff_in), lvl.signed.eq(signed),
+            lvl.sr.eq(sr), lvl.sgn.eq(sgn), lvl.diff_in.eq(run.diff_in), lvl.signed.eq(signed),
             outb.r.eq(r_cmp), outb.s.eq(s_cmp), outb.sign_cycle.eq(c == 0),
-            outb.act.eq(cfg.act), outb.dest_sl.eq(dest_sl),
+            outb.act.eq(run.act), outb.dest_sl.eq(dest_sl),
         ]
 
         # Programming drivers from the one-hot files: bit 0 of each entry selects a line.
         # BL side: GND = 100, VPROG = 101: b2 always, b0 on a selected line driven to VPROG.
         op_reset = Signal()
-        m.d.comb += op_reset.eq(cfg.prog_op == ProgOp.RESET)
+        m.d.comb += op_reset.eq(run.prog_op == ProgOp.RESET)
         bl_hot = Cat(*[self.bl_q[i][0] for i in range(N_LINES)])
         prog_bl = Cat(*[Cat(self.bl_q[i][0] & ~op_reset, Const(0b10, 2))
                         for i in range(N_LINES)])
@@ -804,25 +839,28 @@ class Controller(wiring.Component):
 
         def guard():
             # Abort wins over whatever the state does in this cycle.
-            with m.If(self.abort):
+            with m.If(abort_q):
                 finish(False)
-                m.d.comb += [emit.eq(0), pg.start.eq(0), lfsr.advance.eq(0),
-                             self.dec_load.eq(0)]
+                # dec_load is not withdrawn: an abort that meets PDEC still loads the
+                # decoders, as one a cycle later would (and dec_load then depends on
+                # gated state alone, not on the falling-edge command crossing).
+                m.d.comb += [emit.eq(0), pg.start.eq(0), lfsr.advance.eq(0)]
                 m.next = "IDLE"
 
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(self.start):
+                with m.If(start_q):
                     m.d.sync += [done.eq(0), err.eq(err_now)]
                     with m.If(err_now == 0):
-                        m.d.sync += [busy.eq(1), mode_r.eq(cfg.mode),
-                                     sample_bl.eq(sample_bl_next)]
-                        with m.If(cfg.mode == Mode.PROGRAM):
+                        m.d.sync += [busy.eq(1), mode_r.eq(cap.mode),
+                                     sample_bl.eq(sample_bl_next),
+                                     run.as_value().eq(cap.as_value())]
+                        with m.If(cap.mode == Mode.PROGRAM):
                             m.next = "PDEC"
                         with m.Else():
-                            with m.If(cfg.mode == Mode.NEURON_TEST):
+                            with m.If(cap.mode == Mode.NEURON_TEST):
                                 m.d.sync += row_mask.eq(0)
-                            with m.Elif(dirn == Direction.BWD):
+                            with m.Elif(dirn0 == Direction.BWD):
                                 m.d.sync += row_mask.eq(all_ones)
                             with m.Else():
                                 m.d.sync += row_mask.eq(thermo)
@@ -906,8 +944,8 @@ class Controller(wiring.Component):
                     with m.Elif(p + 1 != planes):
                         m.d.sync += p.eq(p + 1)
                         m.next = "SETUP"
-                    with m.Elif(cfg.stoch & (cfg.noise_steps != 0)):
-                        m.d.sync += cnt.eq(cfg.noise_steps)
+                    with m.Elif(run.stoch & (run.noise_steps != 0)):
+                        m.d.sync += cnt.eq(run.noise_steps)
                         event(EventKind.NOISE)
                         m.next = "NOISE"
                     with m.Else():
@@ -933,7 +971,7 @@ class Controller(wiring.Component):
                 m.d.comb += a.n_compare.eq(1)
                 m.d.sync += wr_clear.eq(0)
                 with m.If(c == 0):
-                    m.d.sync += vdecr.eq(cfg.vdecr)
+                    m.d.sync += vdecr.eq(run.vdecr)
                 m.next = "CWAIT"
                 guard()
             with m.State("CWAIT"):
@@ -962,7 +1000,7 @@ class Controller(wiring.Component):
                     m.d.sync += c.eq(c + 1)
                     event(EventKind.DECR)
                     m.next = "DECR"
-                with m.Elif(cfg.two_phase & ~seg):
+                with m.Elif(run.two_phase & ~seg):
                     enter_segment(False)
                     m.next = "RESET"
                 with m.Else():
@@ -984,7 +1022,7 @@ class Controller(wiring.Component):
                 guard()
 
         # A second start while busy is refused (the running operation goes on).
-        with m.If(busy & self.start & ~self.abort):
+        with m.If(busy & start_q & ~abort_q):
             m.d.sync += err.eq(CfgErr.BUSY)
 
         return m

@@ -84,7 +84,9 @@ class Core(wiring.Component):
         m.submodules.clockgate = cg = ClockGate(n_xfer=3)
         m.submodules.controller = ctrl = DomainRenamer("gated")(Controller(macro=self._macro))
 
-        m.domains.gated = ClockDomain("gated", local=True)
+        # Asynchronous reset: the gated flops' next-state logic then does not read the
+        # ungated reset flop, so a simulator evaluates it on gated edges only.
+        m.domains.gated = ClockDomain("gated", local=True, async_reset=True)
         m.d.comb += [
             ClockSignal("gated").eq(cg.gclk),
             ResetSignal("gated").eq(ResetSignal("sync")),
@@ -119,7 +121,7 @@ class Core(wiring.Component):
             ctrl.start.eq(cg.xfer_o[0]),
             ctrl.abort.eq(cg.xfer_o[1]),
             ctrl.lfsr_load.eq(cg.xfer_o[2]),
-            cg.en.eq(ctrl.busy | cmds.any()),
+            cg.en.eq(ctrl.busy | ctrl.cmd_pending | cmds.any()),
             cg.power_enable.eq(hw.power.enable),
             cg.power_down.eq(ctrl.analog.power_down),
             hw.status.busy.eq(ctrl.busy),

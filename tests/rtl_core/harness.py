@@ -160,8 +160,9 @@ class ControllerBench:
                 ctx.set(dut.start, 1)
                 await ctx.tick()
                 ctx.set(dut.start, 0)
+                await ctx.tick()     # the controller's command capture register
                 n_cmp = 0
-                cycles = 0
+                cycles = 1
                 prog_begin = None
                 wl_first = len(widths)
                 # After each edge: decode a new event, then play the register files'
