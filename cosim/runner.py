@@ -225,9 +225,12 @@ def make_tb_top(dut_top: str, dut_ports: list[Port]) -> tuple[str, list[Port]]:
 
 def make_vlt(tb_ports: list[Port]) -> str:
     lines = ["`verilator_config",
-             "// Only the testbench top's ports are visible to cocotb (fast model, short build)."]
+             "// Only the testbench top's ports are visible to cocotb (fast model, short build).",
+             "// Outputs are read-only: a writable output makes Verilator re-evaluate every",
+             "// process that reads it (the RTL's hold values) on each evaluation."]
     for p in tb_ports:
-        lines.append(f'public_flat_rw -module "{TB_TOP}" -var "{p.name}"')
+        kind = "public_flat_rd" if p.direction == "output" else "public_flat_rw"
+        lines.append(f'{kind} -module "{TB_TOP}" -var "{p.name}"')
     lines.append('lint_off -rule WIDTH')
     lines.append('lint_off -rule UNUSED')
     return "\n".join(lines) + "\n"
@@ -492,7 +495,10 @@ def run_cocotb(test_module: str, build: Build, testcase: str | list[str] | None 
     setup_env()
     if waves is None:
         waves = build.waves and os.environ.get("WAVES", "0") not in ("", "0")
-    env = {"NEURRAM_N_CORES": str(build.n_cores or 0), "PYTHONHASHSEED": "0"}
+    # One BLAS thread: the analog models' products are small, and on a 2-core machine
+    # idle BLAS worker threads spin on the core the simulator needs.
+    env = {"NEURRAM_N_CORES": str(build.n_cores or 0), "PYTHONHASHSEED": "0",
+           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     env.update({k: str(v) for k, v in (extra_env or {}).items()})
     runner = _runner_cls()()
     tdir = test_dir or _test_dir(build, test_module.rsplit(".", 1)[-1])
