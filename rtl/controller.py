@@ -429,16 +429,17 @@ ODD_LINES = int("10" * (N_LINES // 2), 2)
 # simulator re-runs a module's comb statements on any of its inputs changing), and each is
 # built bit by bit from signals so that no expression tree is duplicated per line.
 
-class _InputSelect(wiring.Component):
-    """The input file's entries (BWD: SL file) and each entry's sign bit ``in_bits-1``."""
+class _SignBits(wiring.Component):
+    """Bit ``shift`` of every entry of the (already shifted) input register ``sr``.
+
+    Works from the controller's own register, not from the register files: the files are
+    on the ungated clock, and logic reading them would be re-evaluated on its every edge.
+    """
 
     def __init__(self):
         super().__init__({
-            "bl_q": In(ENTRY_BITS * N_LINES),
-            "sl_q": In(ENTRY_BITS * N_LINES),
-            "in_sl": In(1),
-            "sign_pos": In(4),
-            "entries": Out(ENTRY_BITS * N_LINES),
+            "sr": In(ENTRY_BITS * N_LINES),
+            "shift": In(4),
             "signs": Out(N_LINES),
         })
 
@@ -446,9 +447,8 @@ class _InputSelect(wiring.Component):
         m = Module()
         shifted = Signal(ENTRY_BITS * N_LINES)
         m.d.comb += [
-            self.entries.eq(Mux(self.in_sl, self.sl_q, self.bl_q)),
-            # One whole-vector shift brings bit `sign_pos` of every entry to bit 10*i.
-            shifted.eq(self.entries >> self.sign_pos),
+            # One whole-vector shift brings the wanted bit of every entry to bit 10*i.
+            shifted.eq(self.sr >> self.shift),
             self.signs.eq(Cat(*[shifted[ENTRY_BITS * i] for i in range(N_LINES)])),
         ]
         return m
@@ -708,7 +708,8 @@ class Controller(wiring.Component):
         cnt = Signal(16)            # strobe length / noise steps / pulse counter
         c = Signal(4)               # output cycle (0 = sign)
         sr = Signal(ENTRY_BITS * N_LINES)   # input entries >> (base + p), entry-major
-        sgn = Signal(N_LINES)       # input sign bits (line-indexed)
+        sgn = Signal(N_LINES)       # input sign bits (line-indexed), from the first plane on
+        sgn_now = Signal(N_LINES)   # ... and in the first plane itself
         r_cmp = Signal(N_LINES)     # comparator bits sampled at LATCH (neuron-indexed)
         s_cmp = Signal(N_LINES)     # sign comparison of this segment
         vdecr = Signal(12)
@@ -745,7 +746,7 @@ class Controller(wiring.Component):
         # registers them, never comb signals: the line logic is then evaluated only in the
         # cycle that loads it (in the Amaranth simulator every comb statement of a module
         # re-runs on any input change; Verilator inlines single-use terms into the flop).
-        m.submodules.insel = insel = _InputSelect()
+        m.submodules.signbits = signbits = _SignBits()
         m.submodules.levels = lvl = _LineLevels()
         m.submodules.outbits = outb = _OutputBits()
         sign_pos = Signal(4)
@@ -755,8 +756,10 @@ class Controller(wiring.Component):
             base.eq(Mux(seg | ~run.two_phase, 0, run.split)),
         ]
         m.d.comb += [
-            insel.bl_q.eq(self.bl_q.as_value()), insel.sl_q.eq(self.sl_q.as_value()),
-            insel.in_sl.eq(in_sl), insel.sign_pos.eq(sign_pos),
+            # At the first plane ``sr`` holds the entries >> base: their sign bit
+            # ``in_bits-1`` is bit ``sign_pos - base`` (never negative when signed).
+            signbits.sr.eq(sr), signbits.shift.eq(sign_pos - base),
+            sgn_now.eq(Mux(p == 0, signbits.signs, sgn)),
         ]
 
         all_ones = (1 << N_LINES) - 1
@@ -804,7 +807,7 @@ class Controller(wiring.Component):
             ]
 
         m.d.comb += [
-            lvl.sr.eq(sr), lvl.sgn.eq(sgn), lvl.diff_in.eq(run.diff_in), lvl.signed.eq(signed),
+            lvl.sr.eq(sr), lvl.sgn.eq(sgn_now), lvl.diff_in.eq(run.diff_in), lvl.signed.eq(signed),
             outb.r.eq(r_cmp), outb.s.eq(s_cmp), outb.sign_cycle.eq(c == 0),
             outb.act.eq(run.act), outb.dest_sl.eq(dest_sl),
         ]
@@ -901,8 +904,9 @@ class Controller(wiring.Component):
             with m.State("RESET"):
                 m.d.comb += a.n_reset.eq(1)
                 m.d.sync += [
-                    sr.eq(insel.entries >> base),
-                    sgn.eq(insel.signs),
+                    # The only read of the register files' wide outputs in an MVM: one
+                    # expression, used here alone.
+                    sr.eq(Mux(in_sl, self.sl_q.as_value(), self.bl_q.as_value()) >> base),
                     p.eq(0),
                 ]
                 m.next = "SETUP"
@@ -913,6 +917,7 @@ class Controller(wiring.Component):
                     bl_drv.as_value().eq(Mux(in_sl, 0, in_lv)),
                     sl_drv.as_value().eq(Mux(in_sl, in_lv, 0)),
                     sr.eq(sr >> 1),
+                    sgn.eq(sgn_now),
                     rep.eq(Const(1, 8) << p),
                 ]
                 m.d.comb += pg.start.eq(1)
