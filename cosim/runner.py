@@ -149,12 +149,17 @@ def find_spi_pins(ports: list[Port]) -> dict[str, str]:
     return found
 
 
+# Bits the testbench SPI shifter takes per Python request (cosim/spi.py): a 256x4-bit
+# input vector is five requests, so Python wakes five times, not 34.
+SPI_WORD_BITS = 256
+_SPI_NBITS_WIDTH = SPI_WORD_BITS.bit_length()
+
 SPI_CTRL_PORTS = [
-    Port("tb_spi_tx", "input", 32), Port("tb_spi_nbits", "input", 6),
+    Port("tb_spi_tx", "input", SPI_WORD_BITS), Port("tb_spi_nbits", "input", _SPI_NBITS_WIDTH),
     Port("tb_spi_last", "input", 1), Port("tb_spi_half", "input", 4),
     Port("tb_spi_late", "input", 1), Port("tb_spi_req", "input", 8),
     Port("tb_clk_stop", "input", 1),
-    Port("tb_spi_rx", "output", 32), Port("tb_spi_done", "output", 8),
+    Port("tb_spi_rx", "output", SPI_WORD_BITS), Port("tb_spi_done", "output", 8),
     Port("tb_cycles", "output", 64),
 ]
 
@@ -209,7 +214,7 @@ def make_tb_top(dut_top: str, dut_ports: list[Port]) -> tuple[str, list[Port]]:
         "    always @(posedge clk) rst_q <= rst;",
         *flops,
         "    wire spi_sclk, spi_cs_n, spi_mosi, spi_miso;",
-        "    tb_spi_master spi_master (",
+        f"    tb_spi_master #(.W({SPI_WORD_BITS}), .NB({_SPI_NBITS_WIDTH})) spi_master (",
         "        .clk(clk), .tx(tb_spi_tx), .nbits(tb_spi_nbits), .last(tb_spi_last),",
         "        .half(tb_spi_half), .late(tb_spi_late), .req(tb_spi_req), .rx(tb_spi_rx),",
         "        .done(tb_spi_done), .sclk(spi_sclk), .cs_n(spi_cs_n), .mosi(spi_mosi),",

@@ -1,6 +1,7 @@
 """Python side of the testbench SPI master (``cosim/hdl/tb_spi_master.v``).
 
-One Python wake-up per 32-bit word: Python hands the shifter a word, the HDL produces the
+One Python wake-up per word of up to ``SPI_WORD_BITS`` (256) bits: Python hands the
+shifter a word, the HDL produces the
 SCLK / CS_N / MOSI waveform and captures MISO, and ``tb_spi_done`` changes when the word
 is out (after CS_N has risen and settled, for the frame's last word).
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cocotb.triggers import Timer
+
+from .runner import SPI_WORD_BITS
 
 
 @dataclass
@@ -48,7 +51,7 @@ class SpiMaster:
             self._shadow[name] = value
 
     async def _word(self, tx: int, nbits: int, last: bool, half: int, late: bool) -> int:
-        self._tx.value = (tx << (32 - nbits)) & 0xFFFFFFFF
+        self._tx.value = (tx << (SPI_WORD_BITS - nbits)) & ((1 << SPI_WORD_BITS) - 1)
         self._put("nbits", self._nbits, nbits)
         self._put("last", self._last, int(last))
         self._put("half", self._half, half)
@@ -74,7 +77,7 @@ class SpiMaster:
         out = 0
         pos = 0
         while pos < total:
-            n = min(32, total - pos)
+            n = min(SPI_WORD_BITS, total - pos)
             word = (bits >> (total - pos - n)) & ((1 << n) - 1)
             rx = await self._word(word, n, pos + n >= total, half, late)
             out = (out << n) | rx

@@ -1,12 +1,12 @@
 // Testbench-side SPI master (mode 0, MSB first) for the NeuRRAM cosimulation.
 //
 // Why it exists: a Python coroutine toggling SCLK would wake up 4+ times per bit. This
-// shifter takes up to 32 bits per request from Python and produces genuine SCLK / CS_N /
+// shifter takes up to W bits (a parameter, 256 in the cosimulation) per request from Python and produces genuine SCLK / CS_N /
 // MOSI waveforms at clk / (2*half) while capturing MISO, so a whole SPI frame costs one
-// Python wake-up per 32-bit word. The RTL only ever sees real SPI pins.
+// Python wake-up per W-bit word. The RTL only ever sees real SPI pins.
 //
 // Handshake (all signals are ports of the tb top, driven / read by cocotb):
-//   Python sets tx (MSB-aligned: bit 31 is sent first), nbits (1..32), last (raise CS_N
+//   Python sets tx (MSB-aligned: bit W-1 is sent first), nbits (1..W), last (raise CS_N
 //   after this word), half (SCLK half period in clk cycles, >= 1; the chip allows >= 2),
 //   late (sample MISO on the falling instead of the rising SCLK edge), then changes req.
 //   The master notices req != its copy, drops CS_N if it is high (after CS_SETUP cycles),
@@ -17,17 +17,19 @@
 //   by the time Python wakes up.
 `timescale 1ns/1ps
 module tb_spi_master #(
+    parameter W        = 32,    // bits per request (a power of two, 32..1024)
+    parameter NB       = 6,     // width of nbits: clog2(W) + 1
     parameter CS_SETUP = 2,
     parameter CS_IDLE  = 8
 ) (
     input             clk,
-    input      [31:0] tx,
-    input      [5:0]  nbits,
+    input      [W-1:0] tx,
+    input      [NB-1:0] nbits,
     input             last,
     input      [3:0]  half,
     input             late,
     input      [7:0]  req,
-    output reg [31:0] rx,
+    output reg [W-1:0] rx,
     output reg [7:0]  done,
     output reg        sclk,
     output reg        cs_n,
@@ -38,15 +40,15 @@ module tb_spi_master #(
 
     reg [2:0]  state;
     reg [7:0]  req_seen;
-    reg [31:0] sh;
-    reg [5:0]  left;
+    reg [W-1:0] sh;
+    reg [NB-1:0] left;
     reg [3:0]  cnt;
     reg [3:0]  gap;
     reg        last_q;
 
     initial begin
-        state = S_IDLE; req_seen = 8'd0; done = 8'd0; rx = 32'd0;
-        sclk = 1'b0; cs_n = 1'b1; mosi = 1'b0; sh = 32'd0; left = 6'd0; cnt = 4'd0;
+        state = S_IDLE; req_seen = 8'd0; done = 8'd0; rx = {W{1'b0}};
+        sclk = 1'b0; cs_n = 1'b1; mosi = 1'b0; sh = {W{1'b0}}; left = {NB{1'b0}}; cnt = 4'd0;
         gap = 4'd0; last_q = 1'b0;
     end
 
@@ -58,29 +60,29 @@ module tb_spi_master #(
         S_IDLE: if (req != req_seen) begin
             req_seen <= req;
             sh <= tx;
-            left <= (nbits == 6'd0) ? 6'd1 : ((nbits > 6'd32) ? 6'd32 : nbits);
+            left <= (nbits == 0) ? 1 : ((nbits > W) ? W[NB-1:0] : nbits);
             last_q <= last;
-            rx <= 32'd0;
+            rx <= {W{1'b0}};
             if (cs_n) begin
                 cs_n <= 1'b0;
                 cnt <= CS_SETUP[3:0];
                 state <= S_SETUP;
             end else begin
-                mosi <= tx[31];
+                mosi <= tx[W-1];
                 cnt <= h;
                 state <= S_LOW;
             end
         end
         S_SETUP: begin
             // CS_N low, first data bit presented before the first rising edge.
-            mosi <= sh[31];
+            mosi <= sh[W-1];
             if (cnt <= 4'd1) begin cnt <= h; state <= S_LOW; end
             else cnt <= cnt - 4'd1;
         end
         S_LOW: begin
             if (cnt <= 4'd1) begin
                 sclk <= 1'b1;
-                if (!late) rx <= {rx[30:0], miso};
+                if (!late) rx <= {rx[W-2:0], miso};
                 cnt <= h;
                 state <= S_HIGH;
             end else cnt <= cnt - 4'd1;
@@ -88,10 +90,10 @@ module tb_spi_master #(
         S_HIGH: begin
             if (cnt <= 4'd1) begin
                 sclk <= 1'b0;
-                if (late) rx <= {rx[30:0], miso};
-                sh <= {sh[30:0], 1'b0};
-                mosi <= sh[30];
-                if (left <= 6'd1) begin
+                if (late) rx <= {rx[W-2:0], miso};
+                sh <= {sh[W-2:0], 1'b0};
+                mosi <= sh[W-2];
+                if (left <= 1) begin
                     if (last_q) begin
                         cnt <= h;
                         state <= S_GAP;
@@ -100,7 +102,7 @@ module tb_spi_master #(
                         state <= S_IDLE;
                     end
                 end else begin
-                    left <= left - 6'd1;
+                    left <= left - 1'b1;
                     cnt <= h;
                     state <= S_LOW;
                 end
