@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 N_ENTRIES = 256
@@ -98,8 +99,25 @@ class RegisterFile(wiring.Component):
         CHUNK = 16
         n_chunks = N_ENTRIES // CHUNK
         live = [Signal(W * CHUNK, name=f"live_{c}") for c in range(n_chunks)]
-        shadow = [Signal(W * CHUNK, name=f"shadow_{c}") for c in range(n_chunks)]
         pending = Signal(N_ENTRIES)
+
+        # The shadow slots are a memory (one row per chunk, one write lane per entry): a
+        # staged write touches one lane, and an idle cycle costs the simulator nothing
+        # (flops would be copied on every clock edge). Each row has a read port of its
+        # own, which only a commit uses.
+        m.submodules.shadow = shadow_mem = Memory(shape=W * CHUNK, depth=n_chunks, init=[])
+        stage = shadow_mem.write_port(granularity=W)
+        lane_bits = CHUNK.bit_length() - 1
+        m.d.comb += [
+            stage.addr.eq(self.index[lane_bits:]),
+            stage.data.eq(self.wdata.replicate(CHUNK)),
+            stage.en.eq(Mux(self.stage_we, Const(1, CHUNK) << self.index[:lane_bits], 0)),
+        ]
+        shadow = []
+        for c in range(n_chunks):
+            rp = shadow_mem.read_port(domain="comb")
+            m.d.comb += rp.addr.eq(c)
+            shadow.append(rp.data)
 
         def entry(vec, i):
             j = i % CHUNK
@@ -116,9 +134,6 @@ class RegisterFile(wiring.Component):
 
         with m.If(self.stage_we):
             m.d.sync += pending.eq(Mux(self.commit | self.abort, 0, pending) | index_hot)
-            for i in range(N_ENTRIES):
-                with m.If(index_hot[i]):
-                    m.d.sync += entry(shadow, i).eq(self.wdata)
         with m.Elif(self.commit | self.abort):
             m.d.sync += pending.eq(0)
 

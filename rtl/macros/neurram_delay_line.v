@@ -16,8 +16,8 @@ module neurram_delay_line (
     output wire [9:0] taps
 );
     // One variable per tap: Verilator schedules each delayed assignment on its own.
-    reg t0 = 1'b0, t1 = 1'b0, t2 = 1'b0, t3 = 1'b0, t4 = 1'b0,
-        t5 = 1'b0, t6 = 1'b0, t7 = 1'b0, t8 = 1'b0, t9 = 1'b0;
+    reg t0, t1, t2, t3, t4, t5, t6, t7, t8, t9;
+    initial {t9, t8, t7, t6, t5, t4, t3, t2, t1, t0} = 10'd0;
     always @(a) t0 <= #1 a;
     always @(a) t1 <= #2 a;
     always @(a) t2 <= #3 a;
