@@ -37,7 +37,8 @@ event; the golden model reproduces the events, not the cycles)::
 
 With s = TIMING.sample_cyc, i = TIMING.integ_cyc (0 is taken as 1), an MVM segment of
 m planes and k output bits takes 1 + 2m + (2^m - 1)(s + i) + 2*steps*stoch + 4 +
-(k-1)(5 + i) cycles (:func:`mvm_cycles`).
+(k-1)(5 + i) cycles; :func:`mvm_cycles` adds the one cycle of the command capture
+register (every command is registered, with the configuration, before it acts).
 """
 
 from __future__ import annotations
