@@ -4,10 +4,11 @@ Clocking (docs/architecture.md §1): the register block and the two register fil
 ``sync`` so the host can load them while the core sleeps. The controller (with its LFSR
 and pulse generator) runs on a local ``gated`` domain whose clock is the
 :class:`~rtl.clockgate.ClockGate` output, enabled while the controller is busy, while a
-command is on its way, during reset and while a POWER change is pending. The CMD pulses
-cross into the gated domain through the clock gate's falling-edge launch; everything
-else the controller reads from ``sync`` is configuration that is static while it runs,
-or register-file contents it reads only when no write to them is in flight.
+command is on its way or held in the controller's capture register, during reset and
+while a POWER change is pending. The CMD pulses cross into the gated domain through the
+clock gate's falling-edge launch; the controller registers each one with the
+configuration it acts on, and otherwise reads from ``sync`` only the register files,
+when no write to them is in flight.
 """
 
 from __future__ import annotations
