@@ -59,15 +59,27 @@ def _chip(transport):
     return Chip(transport, poll_ns=500.0)
 
 
-def fw_set_reset_read(t, row, col):
-    """SET, READ, RESET, READ of one cell; returns the readings and the chip's status."""
+def fw_set_reset_read(t, row, col, n_pulses):
+    """READ, ``n_pulses`` SETs, READ, ``n_pulses`` RESETs, READ of one cell.
+
+    Returns the board-ADC readings and, beside them, the cell's true conductance at each
+    READ (backdoor, for the test's own checks; the firmware never sees it).
+    """
     chip = _chip(t)
-    r0 = chip.read_cell(0, row, col)
-    chip.set_pulse(0, row, col, 1.5, 1000.0)
-    r1 = chip.read_cell(0, row, col)
-    chip.reset_pulse(0, row, col, 1.8, 1000.0)
-    r2 = chip.read_cell(0, row, col)
-    return [r0, r1, r2]
+    reads, true = [], []
+
+    def read():
+        reads.append(chip.read_cell(0, row, col))
+        true.append(float(t.backdoor_get_conductance(0)[row, col]))
+
+    read()
+    for _ in range(n_pulses):
+        chip.set_pulse(0, row, col, 1.8, 1000.0)
+    read()
+    for _ in range(n_pulses):
+        chip.reset_pulse(0, row, col, 2.0, 1000.0)
+    read()
+    return reads, true
 
 
 def fw_write_verify(t, g_block, row0, col0):
@@ -93,18 +105,36 @@ async def single_cell_set_reset_read(dut):
     """SET raises, RESET lowers the selected cell only; READ reaches the board ADC."""
     p = Pair(dut)
     await p.init()
+    # A single pulse's step is lognormal with cycle-to-cycle spread and additive jitter,
+    # and a cell near its saturated-SET state barely moves: one pulse from a random
+    # starting state can go the "wrong" way. Start from a mid-range state (backdoor, on
+    # both chips) and give each polarity six pulses (SET 1.8 V, RESET 2.0 V): the median
+    # change is about 21 uS each way, and in a Monte Carlo of 200,000 cells of the device
+    # model (every device-to-device and cycle-to-cycle spread) none changed by under 1.9 uS.
+    g_start, n_pulses = 12.0, 6
     for row, col in ((3, 7), (200, 45)):
-        g_before = p.tb.conductance(0).copy()
-        got, want = await p.call(fw_set_reset_read, row, col)
-        dut._log.info("cell (%d, %d): reads %s (golden %s)", row, col, got, want)
-        assert got == want, f"board ADC readings differ: {got} vs {want}"
+        g = p.tb.conductance(0)
+        g[row, col] = g_start
+        p.tb.set_conductance(0, g)
+        p.gchip.set_conductance(0, g.copy())
+        g_before = p.tb.conductance(0)
+        (got, true), (want, want_true) = await p.call(fw_set_reset_read, row, col, n_pulses)
+        dut._log.info("cell (%d, %d): reads %s, true %s (golden reads %s)",
+                      row, col, got, [round(x, 3) for x in true], want)
+        assert got == want and true == want_true, f"board ADC readings differ: {got} vs {want}"
         p.check_events(0, f"cell ({row}, {col})")
         p.check_conductance(0, f"cell ({row}, {col})")
         g_after = p.tb.conductance(0)
         changed = np.argwhere(g_after != g_before).tolist()
         assert changed in ([], [[row, col]]), f"cells other than ({row}, {col}) changed: {changed[:4]}"
-        assert got[1] > got[0] - 0.5 and got[2] < got[1] + 0.5, f"SET/RESET direction wrong: {got}"
-        assert abs(got[0] - g_before[row, col]) < 3.0, "the READ does not measure the selected cell"
+        assert true[0] == g_start, f"a READ changed the cell: {true}"
+        assert true[1] > true[0] + 1.0, f"SET pulses did not raise the cell: {true}"
+        assert true[2] < true[1] - 1.0, f"RESET pulses did not lower the cell: {true}"
+        # The board ADC measures the selected cell: each read within its noise (1 % +
+        # 0.1 uS rms, 3 sigma plus one ADC step) of the true value.
+        for r, g_true in zip(got, true):
+            assert abs(r - g_true) < 3 * (0.01 * g_true + 0.1) + 0.1, \
+                f"READ {r} does not measure the selected cell ({g_true:.3f} uS)"
 
 
 @cocotb.test(timeout_time=20000, timeout_unit="ms")
