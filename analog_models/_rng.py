@@ -65,3 +65,59 @@ def normals8(rng: np.random.Generator, shape, scale: float = 1.0) -> np.ndarray:
     n = int(np.prod(shape))
     idx = np.frombuffer(rng.bytes(n), dtype=np.uint8).reshape(shape)
     return np.take(_TABLE8 * np.float32(scale), idx, mode="wrap")
+
+
+class RowStream:
+    """Rows of quantile-table indices drawn from one generator, ``block`` rows per call.
+
+    The draws above are sequential, so rows served from a block fetched ahead are exactly
+    the rows one call per row would give; the stream only saves the generator's per-call
+    cost (several microseconds, more than the draw of 256 values itself), which the event
+    path would otherwise pay on every WL pulse and comparison. The vectorised path takes
+    its blocks from the same stream, so both paths still consume one sequence in one order.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    bits : 16 (``normals``) or 8 (``normals8``)
+    width : values per row
+    block : rows fetched per generator call when the stream runs dry
+    """
+
+    def __init__(self, rng: np.random.Generator, bits: int, width: int = 256, block: int = 64):
+        if bits not in (8, 16):
+            raise ValueError(f"bits must be 8 or 16, got {bits!r}")
+        if width % 4 or width <= 0:
+            # Whole 32-bit generator words per row keep the stream sequential.
+            raise ValueError(f"width must be a positive multiple of 4, got {width!r}")
+        self.rng, self.bits, self.width, self.block = rng, bits, width, block
+        self._buf = None
+        self._pos = 0
+
+    def _draw(self, rows: int) -> np.ndarray:
+        if self.bits == 16:
+            return self.rng.integers(0, 65536, size=(rows, self.width), dtype=np.uint16)
+        return np.frombuffer(self.rng.bytes(rows * self.width), dtype=np.uint8).reshape(rows, self.width)
+
+    def rows(self, n: int) -> np.ndarray:
+        """The next ``n`` rows of indices, shape (n, width)."""
+        if n <= 0:
+            return np.empty((0, self.width), dtype=np.uint16 if self.bits == 16 else np.uint8)
+        buf = self._buf
+        left = 0 if buf is None else buf.shape[0] - self._pos
+        if n <= left:
+            out = buf[self._pos:self._pos + n]
+            self._pos += n
+            return out
+        head = buf[self._pos:] if left else None
+        fresh = self._draw(max(n - left, self.block))
+        self._buf, self._pos = fresh, n - left
+        out = fresh[:n - left]
+        return out if head is None else np.concatenate([head, out])
+
+    def normals(self, n: int, scale: float = 1.0) -> np.ndarray:
+        """The next ``n`` rows as standard normals (float32) times ``scale``."""
+        table = _TABLE if self.bits == 16 else _TABLE8
+        if scale != 1.0:
+            table = table * np.float32(scale)
+        return np.take(table, self.rows(n), mode="wrap")

@@ -27,7 +27,7 @@ import numpy as np
 from rtl.analog_bus import N_LINES, AnalogEvent, EventKind, Level, Mode, ProgOp
 
 from . import config as C
-from ._rng import normals, normals8
+from ._rng import RowStream
 from .array import ArrayPlan, settle
 from .device import RRAMDevice
 from .neuron import DT, NeuronBank
@@ -97,6 +97,9 @@ class CoreModel:
         self.device.G[...] = g  # keep the exact values loaded (even below g_floor)
         self.rng = np.random.default_rng([self.seed, 1])        # read + sampling noise
         self.rng_cmp = np.random.default_rng([self.seed, 4])    # comparator noise
+        # Every draw of the two goes through these (blocks fetched ahead, same sequence).
+        self._noise = RowStream(self.rng, 16)
+        self._cmp_noise = RowStream(self.rng_cmp, 8)
         self.neurons = NeuronBank(self.p, np.random.default_rng([self.seed, 2]))
         self.power_down = False
         self._version = 0
@@ -176,7 +179,7 @@ class CoreModel:
             z = self._z[:, self._zi, :]
             self._zi += 1
             return z
-        return normals(self.rng, (batch, N_LINES))
+        return self._noise.normals(batch)
 
     def _draw_cmp(self, batch: int) -> np.ndarray:
         """Minus the comparator noise in volts (its own stream, 256-level Gaussian)."""
@@ -184,7 +187,7 @@ class CoreModel:
             z = self._zc[:, self._zci, :]
             self._zci += 1
             return z
-        return normals8(self.rng_cmp, (batch, N_LINES), -self.p.cmp_noise_sigma)
+        return self._cmp_noise.normals(batch, -self.p.cmp_noise_sigma)
 
     def _materialise(self, side: str | None = None) -> None:
         """Driven input lines sit at ``a * f_write`` after a pulse; computed only when a
@@ -415,9 +418,9 @@ class CoreModel:
         try:
             for lo in range(0, B, self.CHUNK):
                 hi = min(B, lo + self.CHUNK)
-                self._z = normals(self.rng, (hi - lo, n_draw, N_LINES))
-                self._zc = normals8(self.rng_cmp, (hi - lo, n_cmp, N_LINES),
-                                    -self.p.cmp_noise_sigma)
+                self._z = self._noise.normals((hi - lo) * n_draw).reshape(hi - lo, n_draw, N_LINES)
+                self._zc = (self._cmp_noise.normals((hi - lo) * n_cmp, -self.p.cmp_noise_sigma)
+                            .reshape(hi - lo, n_cmp, N_LINES))
                 self._zi = self._zci = 0
                 parts.append(self._run_steps(x[lo:hi], cfg, st,
                                              None if noise is None else noise[lo:hi]))

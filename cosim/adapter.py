@@ -1,24 +1,34 @@
 """The analog adapter: the RTL's analog bus answered by the analog models.
 
-One :class:`AnalogAdapter` per core. It wakes Python only when ``ev_seq`` changes (one
-wake-up per analog event, plus one on the fall of each WL pulse to measure its width in
-simulation time), decodes the bus into an :class:`rtl.analog_bus.AnalogEvent` reading
-**only** the fields ``FIELDS_BY_KIND`` lists for that kind, hands it to the core's analog
-model (``CoreModel.handle``) and, for a COMPARE, drives the 256 comparator outputs back.
-It never looks at the register files: if the RTL sequenced an MVM wrongly, the analog
-model integrates the wrong charges and the result comes out wrong.
+One :class:`AnalogAdapter` per core. Every analog event reaches the core's analog model
+(``CoreModel.handle``) as an :class:`rtl.analog_bus.AnalogEvent`, in order, built from
+**only** the fields ``FIELDS_BY_KIND`` lists for its kind, with the values the bus held
+in the event's own cycle; for a COMPARE the adapter drives the 256 comparator outputs
+back. It never looks at the register files: if the RTL sequenced an MVM wrongly, the
+analog model integrates the wrong charges and the result comes out wrong.
+
+Python wakes once per event that carries wide fields or needs an answer (WL_PULSE,
+SAMPLE, NOISE, COMPARE, PROG_BEGIN, PROG_END), not per clock cycle and not per event:
+the testbench's event log (``cosim/hdl/tb_event_log.v``) records the narrow events
+(RESET, INTEG, DECR, LATCH, WR, POWER) with their fields, and the adapter hands them to
+the model, in order, at its next wake-up (or at :meth:`AnalogAdapter.flush`). The log
+also measures each WL pulse's width in simulation time; a WL_PULSE event is decoded when
+it happens and handed to the model, with its width, once the pulse has fallen (at the
+next wake-up, before anything that followed it).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from cocotb.triggers import FallingEdge, RisingEdge
 from cocotb.utils import get_sim_time
 
 from rtl.analog_bus import FIELDS_BY_KIND, N_LINES, AnalogEvent, EventKind, ProgOp
 
+from .runner import EVENT_LOG_DEPTH, EVENT_LOG_ENTRY_BITS
+
 _SCALAR_FIELDS = ("mode", "vread", "vdecr", "decr_mode", "vnoise", "prog_op", "prog_amp")
 _BOOL_FIELDS = ("bl_sel", "sl_sel", "power_down")
+_ARRAY_FIELDS = ("bl_drv", "sl_drv", "wl_en", "noise", "snap_bl", "snap_sl")
 
 
 def binstr(handle) -> str:
@@ -91,6 +101,19 @@ class AnalogAdapter:
         for name in ("ev_seq", "ev_kind", "wl_pulse", "prog_pulse", "cmp", "bl_drv", "sl_drv", "wl_en",
                      "noise", *_SCALAR_FIELDS, *_BOOL_FIELDS):
             self._sig[name] = getattr(dut, prefix + name)
+        t = "tb_" + prefix
+        self._wake, self._log_wr = getattr(dut, t + "wake"), getattr(dut, t + "log_wr")
+        # The log itself is a variable of the log instance (public there).
+        log = getattr(dut, prefix + "event_log")
+        self._log = log.log
+        # Driver levels of the last woken event that had them (for logged SAMPLEs).
+        self._sig["snap_bl"], self._sig["snap_sl"] = log.snap_bl, log.snap_sl
+        self._log_rd = getattr(dut, t + "log_rd")
+        self._wl_width, self._wl_falls = getattr(dut, t + "wl_width_ps"), getattr(dut, t + "wl_falls")
+        self._decoded: dict[str, np.ndarray] = {}   # bus value (binstr) -> decoded array
+        self._rd = 0                 # log entries consumed (mod 256)
+        self._pending_wl = None      # (decoded WL_PULSE event, wl_falls when it began)
+        self._wake_seen = 0          # the log's wake counter as last handled
         self._seq = None
         self._prog_t0 = None
         self._prog_op = None
@@ -98,10 +121,20 @@ class AnalogAdapter:
 
     def _read(self, name: str):
         h = self._sig[name]
-        if name in ("bl_drv", "sl_drv"):
-            return levels(binstr(h))
-        if name in ("wl_en", "noise"):
-            return bits_lsb_first(binstr(h)).astype(bool)
+        if name in _ARRAY_FIELDS:
+            # Driver levels and enables repeat from event to event (every SAMPLE of an
+            # MVM sees the same levels): decode each distinct value once. The arrays are
+            # shared, hence read-only.
+            s = binstr(h)
+            arr = self._decoded.get(s)
+            if arr is None:
+                arr = (levels(s) if name in ("bl_drv", "sl_drv", "snap_bl", "snap_sl")
+                       else bits_lsb_first(s).astype(bool))
+                arr.flags.writeable = False
+                if len(self._decoded) >= 256:
+                    self._decoded.clear()
+                self._decoded[s] = arr
+            return arr
         s = binstr(h)
         v = int(s.replace("x", "0").replace("X", "0").replace("z", "0").replace("Z", "0"), 2)
         return bool(v) if name in _BOOL_FIELDS else v
@@ -119,13 +152,18 @@ class AnalogAdapter:
         return None if ("x" in s or "z" in s) else int(s, 2)
 
     def resync(self) -> None:
-        """Forget the event count (after a chip reset the counter restarts)."""
+        """Forget the event count (after a chip reset the counter restarts); events
+        logged before it are handed to the model first."""
+        self.flush()
         self._seq = self._seq_now() or 0
 
     def start(self):
         import cocotb
 
-        self.resync()
+        self._rd = int(self._log_wr.value)
+        self._log_rd.value = self._rd
+        self._wake_seen = int(self._wake.value)
+        self._seq = self._seq_now() or 0
         self._task = cocotb.start_soon(self._run())
         return self._task
 
@@ -134,46 +172,109 @@ class AnalogAdapter:
             self._task.cancel()
             self._task = None
 
+    # ---- the event log --------------------------------------------------------------------
+    def _wl_fallen(self) -> bool:
+        return (int(self._wl_falls._handle.get_signal_val_long()) - self._pending_wl[1]) & 0xFF != 0
+
+    def _finish_wl(self) -> None:
+        ev, _ = self._pending_wl
+        self._pending_wl = None
+        ev.width_ns = int(self._wl_width._handle.get_signal_val_long()) / 1000.0
+        self.wl_widths_ns.append(ev.width_ns)
+        self._dispatch(ev)
+
+    def flush(self) -> bool:
+        """Hand every event that already happened to the model (a finished WL pulse, then
+        the logged events). Returns False if a WL pulse is still high (its event, and
+        everything after it, wait for its fall)."""
+        if self._pending_wl is not None:
+            if not self._wl_fallen():
+                return False
+            self._finish_wl()
+        wr = int(self._log_wr._handle.get_signal_val_long())
+        n = (wr - self._rd) & 0xFF
+        if not n:
+            return True
+        bits = int(self._log._handle.get_signal_val_binstr(), 2)
+        mask = (1 << EVENT_LOG_ENTRY_BITS) - 1
+        for i in range(self._rd, self._rd + n):
+            e = (bits >> (EVENT_LOG_ENTRY_BITS * (i % EVENT_LOG_DEPTH))) & mask
+            seq, kind = e & 0xFF, EventKind((e >> 8) & 0xF)
+            self._check_step(seq)
+            ev = AnalogEvent(kind)
+            fields = FIELDS_BY_KIND[kind]
+            if "mode" in fields:
+                ev.mode = (e >> 12) & 0x3
+            if "vdecr" in fields:
+                ev.vdecr = (e >> 14) & 0xFFF
+                ev.decr_mode = (e >> 26) & 0x3
+            if "bl_sel" in fields:
+                ev.bl_sel = bool((e >> 28) & 1)
+                ev.sl_sel = bool((e >> 29) & 1)
+            if "power_down" in fields:
+                ev.power_down = bool((e >> 30) & 1)
+            if kind == EventKind.SAMPLE:
+                # Logged only with the levels of the last woken event that had levels,
+                # which the log module still holds (any later such event woke Python,
+                # and every wake drains the log first).
+                ev.vread = (e >> 32) & 0xFF
+                ev.bl_drv, ev.sl_drv = self._read("snap_bl"), self._read("snap_sl")
+            self._dispatch(ev)
+        self._rd = wr
+        self._log_rd.value = wr
+        return True
+
+    def _check_step(self, seq: int) -> None:
+        step = (seq - self._seq) % 256
+        self._seq = seq
+        if step != 1:
+            # Two events in one cycle would break the contract (one increment per event,
+            # events >= 1 cycle apart): record it, never guess.
+            self.errors.append(f"core {self.core}: ev_seq stepped by {step} to {seq}")
+
     async def _run(self):
-        seq_h = self._sig["ev_seq"]
+        wake_h = self._wake
         while True:
-            seq = self._seq_now()
-            if seq is None or seq == self._seq:
-                # The usual path. (After a WL-pulse width measurement the next event
-                # may already be on the bus: it coincides with the fall of a 10 ns
-                # pulse, so the loop checks before waiting.)
-                await seq_h.value_change
+            w = int(wake_h._handle.get_signal_val_long())
+            if w == self._wake_seen:
+                await wake_h.value_change
                 self.wakes.n += 1
                 continue
-            step = (seq - self._seq) % 256
-            self._seq = seq
+            if (w - self._wake_seen) & 0xFF != 1:
+                self.errors.append(f"core {self.core}: {(w - self._wake_seen) & 0xFF} events "
+                                   "woke the adapter at once")
+            self._wake_seen = w
+            # The waking event is on the bus now: everything before it is in the log.
+            if self._pending_wl is not None and not self._wl_fallen():
+                # A WL pulse lasts at most one clock period and the next event comes at
+                # least one cycle after it: a pulse still high breaks the bus contract.
+                self.errors.append(f"core {self.core}: an event came before the WL pulse fell")
+                self._finish_wl()
+            self.flush()
+            seq = self._seq_now()
             kind = int(binstr(self._sig["ev_kind"]), 2)
             if kind == EventKind.NONE:
-                continue   # counter cleared by a reset: not an event
-            if step != 1:
-                # Two events in one wake-up would break the contract (one increment per
-                # event, events >= 1 cycle apart): record it, never guess.
-                self.errors.append(f"core {self.core}: ev_seq stepped by {step} to {seq}")
-            await self._event(EventKind(kind))
+                self._seq = seq or 0   # counter cleared by a reset: not an event
+                continue
+            self._check_step(seq)
+            self._event(EventKind(kind))
 
-    async def _event(self, kind: EventKind):
+    def _event(self, kind: EventKind) -> None:
         ev = self.decode(kind)
-        now_ps = get_sim_time("ps")
         if kind == EventKind.WL_PULSE:
-            wl = self._sig["wl_pulse"]
-            if str(wl.value) != "1":
-                await RisingEdge(wl)
-                self.wakes.n += 1
-                now_ps = get_sim_time("ps")
-            await FallingEdge(wl)
-            self.wakes.n += 1
-            ev.width_ns = (get_sim_time("ps") - now_ps) / 1000.0
-            self.wl_widths_ns.append(ev.width_ns)
-        elif kind == EventKind.PROG_BEGIN:
+            # Handed to the model once the pulse has fallen (its width is measured then).
+            self._pending_wl = (ev, int(self._wl_falls._handle.get_signal_val_long()))
+            return
+        now_ps = get_sim_time("ps")
+        if kind == EventKind.PROG_BEGIN:
             self._prog_t0 = now_ps
             self._prog_op = ev.prog_op
         elif kind == EventKind.PROG_END:
             ev.width_ns = 0.0 if self._prog_t0 is None else (now_ps - self._prog_t0) / 1000.0
+        self._dispatch(ev)
+
+    def _dispatch(self, ev: AnalogEvent) -> None:
+        kind = ev.kind
         result = self.model.handle(ev)
         self.n_events += 1
         if self.record:

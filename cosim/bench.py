@@ -9,6 +9,9 @@ Measures, in one run:
   256x256 forward MVM transactions at 4-bit in / 6-bit out over SPI (load 256 inputs, run,
   read 256 outputs) with the analog adapter answering the bus.
 * ``cosim.overhead_vs_raw`` = transaction wall time / (cycles_per_mvm / raw_cycles_per_s).
+* ``cosim.python_ms_per_mvm`` (time inside cocotb's wake-up handler), ``cosim.sim_ms_per_mvm``
+  (the rest of a transaction) and ``cosim.raw_ms_per_mvm`` (the same cycles at the raw
+  speed): where the overhead goes.
 * ``cosim.ratio_vs_golden`` = cosim time / golden-model time for the same transactions
   (the golden model's codes must equal the cosimulation's: ``cosim.golden_match``).
 * the keys of ``analog_models.bench.run()``.
@@ -83,6 +86,11 @@ def measure_cosim(build, n_mvm: int, seed: int) -> dict:
         "cosim.raw_cycles_per_s": raw_cps,
         "cosim.cycles_per_mvm": cycles,
         "cosim.overhead_vs_raw": t_mvm / (cycles / raw_cps),
+        # Where a transaction's wall time goes: Python (cocotb wake-ups: adapter, analog
+        # models, SPI driver) and the simulator (the rest), both per transaction.
+        "cosim.python_ms_per_mvm": 1e3 * raw["python_s"] / n,
+        "cosim.sim_ms_per_mvm": 1e3 * (raw["cosim_s"] - raw["python_s"]) / n,
+        "cosim.raw_ms_per_mvm": 1e3 * cycles / raw_cps,
         "cosim.ratio_vs_golden": raw["cosim_s"] / raw["golden_s"],
         "cosim.golden_mvm_per_s": n / raw["golden_s"],
         "cosim.golden_match": raw["golden_match"],

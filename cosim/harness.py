@@ -109,7 +109,9 @@ class ChipTB:
         is the same as ticking through it, without 1e8 clock edges per simulated second.
         """
         if ns >= RELAX_WAIT_NS:
-            # Same point as GoldenChip.wait_ns, so both models relax in step.
+            # Same point as GoldenChip.wait_ns, so both models relax in step (after every
+            # event that came before).
+            self.flush()
             for m in self.models:
                 m.elapse()
         if ns < FAST_WAIT_NS or not await self._chip_idle():
@@ -132,19 +134,29 @@ class ChipTB:
     def cycles(self) -> int:
         return int(self.dut.tb_cycles.value)
 
+    def flush(self) -> None:
+        """Hand every analog event that already happened to the models (the adapters
+        otherwise pass logged events on at their next wake-up)."""
+        for a in self.adapters:
+            a.flush()
+
     def check_adapters(self) -> None:
+        self.flush()
         errs = [e for a in self.adapters for e in a.errors]
         assert not errs, errs
 
     def events(self, core: int = 0) -> list:
+        self.adapters[core].flush()
         return self.adapters[core].events
 
     def conductance(self, core: int) -> np.ndarray:
         from cosim.golden import get_conductance
 
+        self.flush()
         return get_conductance(self.models[core])
 
     def set_conductance(self, core: int, g_uS: np.ndarray) -> None:
         from cosim.golden import set_conductance
 
+        self.flush()
         set_conductance(self.models[core], g_uS)

@@ -150,19 +150,49 @@ def find_spi_pins(ports: list[Port]) -> dict[str, str]:
     return found
 
 
-# Bits the testbench SPI shifter takes per Python request (cosim/spi.py): a 256x4-bit
-# input vector is five requests, so Python wakes five times, not 34.
-SPI_WORD_BITS = 256
+# Bits the testbench SPI shifter takes per Python request (cosim/spi.py): a whole
+# 256-entry register-file burst at up to 7 bits per entry is one request, so Python wakes
+# once per such frame (a 256x4-bit input vector used to take five requests at 256 bits).
+SPI_WORD_BITS = 2048
 _SPI_NBITS_WIDTH = SPI_WORD_BITS.bit_length()
 
 SPI_CTRL_PORTS = [
-    Port("tb_spi_tx", "input", SPI_WORD_BITS), Port("tb_spi_nbits", "input", _SPI_NBITS_WIDTH),
+    Port("tb_spi_nbits", "input", _SPI_NBITS_WIDTH),
     Port("tb_spi_last", "input", 1), Port("tb_spi_half", "input", 4),
     Port("tb_spi_late", "input", 1), Port("tb_spi_req", "input", 8),
     Port("tb_clk_stop", "input", 1),
-    Port("tb_spi_rx", "output", SPI_WORD_BITS), Port("tb_spi_done", "output", 8),
+    Port("tb_spi_done", "output", 8),
     Port("tb_cycles", "output", 64),
 ]
+
+
+# The testbench's event log per analog bus (cosim/hdl/tb_event_log.v): entries held, and
+# the bus fields it records (with their widths in the chip's port list).
+EVENT_LOG_DEPTH = 32
+EVENT_LOG_ENTRY_BITS = 64
+_EVENT_LOG_FIELDS = ("ev_seq", "ev_kind", "mode", "vdecr", "decr_mode", "bl_sel", "sl_sel",
+                     "power_down", "vread", "bl_drv", "sl_drv", "wl_pulse")
+
+
+def analog_bus_prefixes(ports: list[Port]) -> list[str]:
+    """Port-name prefixes of the analog buses (``analog__`` or ``analog__<i>__``) that
+    carry every field the event log records (a toy design's bare event counter does not)."""
+    names = {p.name for p in ports}
+    out = []
+    for p in ports:
+        if p.name.endswith("ev_seq") and p.direction == "output":
+            prefix = p.name[: -len("ev_seq")]
+            if all(prefix + f in names for f in _EVENT_LOG_FIELDS):
+                out.append(prefix)
+    return sorted(out)
+
+
+def event_log_ports(prefix: str) -> list[Port]:
+    """The testbench ports of one analog bus's event log (named ``tb_<prefix>...``)."""
+    t = f"tb_{prefix}"
+    return [Port(t + "log_rd", "input", 8), Port(t + "wake", "output", 8),
+            Port(t + "log_wr", "output", 8), Port(t + "wl_width_ps", "output", 32),
+            Port(t + "wl_falls", "output", 8)]
 
 
 def _decl(p: Port) -> str:
@@ -178,7 +208,10 @@ def make_tb_top(dut_top: str, dut_ports: list[Port]) -> tuple[str, list[Port]]:
     spi = find_spi_pins(dut_ports)
     spi_names = set(spi.values())
     passthrough = [p for p in dut_ports if p.name not in ("clk", "rst") and p.name not in spi_names]
-    tb_ports = ([Port("rst", "input", 1)] if "rst" in names else []) + passthrough + SPI_CTRL_PORTS
+    buses = analog_bus_prefixes(dut_ports)
+    log_ports = [q for b in buses for q in event_log_ports(b)]
+    tb_ports = (([Port("rst", "input", 1)] if "rst" in names else []) + passthrough
+                + SPI_CTRL_PORTS + log_ports)
     conns = [".clk(clk)"] + ([".rst(rst_q)"] if "rst" in names else [])
     conns += [f".{spi[r]}(spi_{r})" for r in ("sclk", "cs_n", "mosi", "miso")]
     # The chip's other inputs (the analog side's comparator outputs) pass through a flop,
@@ -212,10 +245,16 @@ def make_tb_top(dut_top: str, dut_ports: list[Port]) -> tuple[str, list[Port]]:
         *flops,
         "    wire spi_sclk, spi_cs_n, spi_mosi, spi_miso;",
         f"    tb_spi_master #(.W({SPI_WORD_BITS}), .NB({_SPI_NBITS_WIDTH})) spi_master (",
-        "        .clk(clk), .tx(tb_spi_tx), .nbits(tb_spi_nbits), .last(tb_spi_last),",
-        "        .half(tb_spi_half), .late(tb_spi_late), .req(tb_spi_req), .rx(tb_spi_rx),",
+        "        .clk(clk), .nbits(tb_spi_nbits), .last(tb_spi_last),",
+        "        .half(tb_spi_half), .late(tb_spi_late), .req(tb_spi_req),",
         "        .done(tb_spi_done), .sclk(spi_sclk), .cs_n(spi_cs_n), .mosi(spi_mosi),",
         "        .miso(spi_miso));",
+        *[line for b in buses for line in (
+            f"    tb_event_log #(.D({EVENT_LOG_DEPTH})) {b}event_log (",
+            "        .clk(clk), "
+            + ", ".join(f".{f}({b}{f})" for f in _EVENT_LOG_FIELDS) + ",",
+            f"        .rd(tb_{b}log_rd), .wake(tb_{b}wake), .wr(tb_{b}log_wr),",
+            f"        .wl_width_ps(tb_{b}wl_width_ps), .wl_falls(tb_{b}wl_falls));")],
         f"    {dut_top} dut (",
         ",\n".join("        " + c for c in conns),
         "    );",
@@ -233,6 +272,12 @@ def make_vlt(tb_ports: list[Port]) -> str:
     for p in tb_ports:
         kind = "public_flat_rd" if p.direction == "output" else "public_flat_rw"
         lines.append(f'{kind} -module "{TB_TOP}" -var "{p.name}"')
+    lines.append("// The wide testbench variables are public inside their own modules: as top-level")
+    lines.append("// ports they would be copied between port and module on every evaluation.")
+    lines.append('public_flat_rw -module "tb_spi_master" -var "tx"')
+    lines.append('public_flat_rd -module "tb_spi_master" -var "rx"')
+    for var in ("log", "snap_bl", "snap_sl"):
+        lines.append(f'public_flat_rd -module "tb_event_log" -var "{var}"')
     lines.append('lint_off -rule WIDTH')
     lines.append('lint_off -rule UNUSED')
     return "\n".join(lines) + "\n"

@@ -1,9 +1,9 @@
 """Python side of the testbench SPI master (``cosim/hdl/tb_spi_master.v``).
 
-One Python wake-up per word of up to ``SPI_WORD_BITS`` (256) bits: Python hands the
-shifter a word, the HDL produces the
-SCLK / CS_N / MOSI waveform and captures MISO, and ``tb_spi_done`` changes when the word
-is out (after CS_N has risen and settled, for the frame's last word).
+One Python wake-up per word of up to ``SPI_WORD_BITS`` (2048) bits: Python hands the
+shifter a word, the HDL produces the SCLK / CS_N / MOSI waveform and captures MISO, and
+``tb_spi_done`` changes when the word is out (after CS_N has risen and settled, for the
+frame's last word).
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ class SpiMaster:
         self.late = late
         # Handles looked up once; the rarely changing controls are written only when they
         # change (every VPI write costs a few microseconds, every word would pay it).
-        self._tx, self._nbits = dut.tb_spi_tx, dut.tb_spi_nbits
+        # tx / rx live in the shifter instance (public there; see cosim/hdl/tb_spi_master.v).
+        self._tx, self._nbits = dut.spi_master.tx, dut.tb_spi_nbits
         self._last, self._half, self._late = dut.tb_spi_last, dut.tb_spi_half, dut.tb_spi_late
-        self._reqh, self._done, self._rx = dut.tb_spi_req, dut.tb_spi_done, dut.tb_spi_rx
+        self._reqh, self._done, self._rx = dut.tb_spi_req, dut.tb_spi_done, dut.spi_master.rx
         self._shadow: dict[str, int] = {}
         self._req = int(dut.tb_spi_req.value) if dut.tb_spi_req.value.is_resolvable else 0
         self.frames = 0
@@ -51,7 +52,7 @@ class SpiMaster:
             self._shadow[name] = value
 
     async def _word(self, tx: int, nbits: int, last: bool, half: int, late: bool) -> int:
-        self._tx.value = (tx << (SPI_WORD_BITS - nbits)) & ((1 << SPI_WORD_BITS) - 1)
+        self._tx.value = tx   # LSB-aligned: bit nbits-1 goes out first
         self._put("nbits", self._nbits, nbits)
         self._put("last", self._last, int(last))
         self._put("half", self._half, half)

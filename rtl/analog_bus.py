@@ -181,8 +181,21 @@ FIELDS_BY_KIND: dict[EventKind, tuple[str, ...]] = {
 }
 
 
+def _zeros(dtype) -> np.ndarray:
+    z = np.zeros(N_LINES, dtype=dtype)
+    z.flags.writeable = False
+    return z
+
+
+# One shared, read-only default per array field: a bus field an event kind does not carry
+# reads as all zeros, and an event is built per analog event (allocating four arrays each
+# time cost more than decoding the event). Fields are replaced, never written in place.
+_ZEROS = {np.dtype(np.uint8): _zeros(np.uint8), np.dtype(bool): _zeros(bool)}
+
+
 def _arr(dtype):
-    return field(default_factory=lambda: np.zeros(N_LINES, dtype=dtype))
+    zero = _ZEROS[np.dtype(dtype)]
+    return field(default_factory=lambda: zero)
 
 
 @dataclass

@@ -78,7 +78,7 @@ class Scoreboard:
             await self.frame(f)
 
     def check_events(self, core: int, what: str):
-        got = self.tb.adapters[core].events
+        got = self.tb.events(core)
         want = self.golden.models[core].events
         n = min(len(got), len(want))
         for i in range(n):
@@ -141,6 +141,7 @@ async def wl_pulse_widths(dut):
         await sb.configure(s)
         n0 = len(sb.tb.adapters[0].wl_widths_ns)
         await sb.mvm(s, random_inputs(s, sb.rng), f"wl_ns={w}")
+        sb.tb.flush()
         widths = sb.tb.adapters[0].wl_widths_ns[n0:]
         assert widths == [float(w)], f"wl_ns={w}: measured {widths} ns"
         dut._log.info("wl_ns=%d: measured %s ns", w, widths)
@@ -183,7 +184,7 @@ async def reset_mid_mvm(dut):
         await Timer(2, unit="us")
         assert int(sb.tb.adapters[0]._seq_now() or 0) == seq, f"{how}: events after the reset"
         # The interrupted MVM's events went to the cosim's model only.
-        sb.tb.adapters[0].events.clear()
+        sb.tb.events(0).clear()
         if how == "pin":
             await sb.configure(s)
         await sb.mvm(s, random_inputs(s, sb.rng), f"after {how}")

@@ -39,7 +39,7 @@ class Pair:
         return got, want
 
     def check_events(self, core: int, what: str):
-        got = self.tb.adapters[core].events
+        got = self.tb.events(core)
         want = self.gchip.models[core].events
         assert len(got) == len(want), f"{what}: RTL {len(got)} events, golden {len(want)}"
         for i, (a, b) in enumerate(zip(got, want)):
