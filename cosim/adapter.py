@@ -51,10 +51,12 @@ def levels(s: str) -> np.ndarray:
     return (b[:, 0] | (b[:, 1] << 1) | (b[:, 2] << 2)).astype(np.uint8)
 
 
-def pack_bits(bits: np.ndarray) -> int:
-    """bool/uint8 array (index 0 = bit 0) -> int."""
-    return int.from_bytes(np.packbits(np.asarray(bits, dtype=np.uint8), bitorder="little").tobytes(),
-                          "little")
+_BINSTR_CHARS = np.frombuffer(b"01", dtype=np.uint8)
+
+
+def to_binstr(bits: np.ndarray) -> str:
+    """bool array (index 0 = bit 0) -> '0'/'1' string, MSB first (a VPI binary value)."""
+    return _BINSTR_CHARS[np.asarray(bits, dtype=np.uint8)[::-1]].tobytes().decode("ascii")
 
 
 def analog_prefix(dut_or_ports, core: int, n_cores: int) -> str:
@@ -197,6 +199,7 @@ class AnalogAdapter:
             return True
         bits = int(self._log._handle.get_signal_val_binstr(), 2)
         mask = (1 << EVENT_LOG_ENTRY_BITS) - 1
+        snap = None
         for i in range(self._rd, self._rd + n):
             e = (bits >> (EVENT_LOG_ENTRY_BITS * (i % EVENT_LOG_DEPTH))) & mask
             seq, kind = e & 0xFF, EventKind((e >> 8) & 0xF)
@@ -218,10 +221,14 @@ class AnalogAdapter:
                 # which the log module still holds (any later such event woke Python,
                 # and every wake drains the log first).
                 ev.vread = (e >> 32) & 0xFF
-                ev.bl_drv, ev.sl_drv = self._read("snap_bl"), self._read("snap_sl")
+                if snap is None:
+                    snap = self._read("snap_bl"), self._read("snap_sl")
+                ev.bl_drv, ev.sl_drv = snap
             self._dispatch(ev)
         self._rd = wr
-        self._log_rd.value = wr
+        # Straight to the simulator (the handle's value setter checks and converts; this
+        # is a plain 8-bit deposit, and writes are applied at once in this harness).
+        self._log_rd._handle.set_signal_val_int(0, wr)
         return True
 
     def _check_step(self, seq: int) -> None:
@@ -280,7 +287,7 @@ class AnalogAdapter:
         if self.record:
             self.events.append(ev)
         if kind == EventKind.COMPARE:
-            self._sig["cmp"].value = pack_bits(np.asarray(result, dtype=bool))
+            self._sig["cmp"]._handle.set_signal_val_binstr(0, to_binstr(result))
         elif kind == EventKind.PROG_END:
             if self._prog_op == ProgOp.READ and self.board is not None and result is not None:
                 self.board.adc_reading(self.core, float(result))

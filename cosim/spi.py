@@ -46,19 +46,24 @@ class SpiMaster:
         self.frames = 0
         self.bytes = 0
 
+    # Writes go straight to the simulator (deposits, applied at once in this harness): the
+    # handles' value setters re-check ranges and, for the 2048-bit word, build 2**2048.
     def _put(self, name: str, handle, value: int) -> None:
         if self._shadow.get(name) != value:
-            handle.value = value
+            handle._handle.set_signal_val_int(0, value)
             self._shadow[name] = value
 
     async def _word(self, tx: int, nbits: int, last: bool, half: int, late: bool) -> int:
-        self._tx.value = tx   # LSB-aligned: bit nbits-1 goes out first
+        if not 0 <= tx < (1 << nbits):
+            raise ValueError(f"word {tx:#x} does not fit in {nbits} bits")
+        # LSB-aligned: bit nbits-1 goes out first; bits above nbits are never sent.
+        self._tx._handle.set_signal_val_binstr(0, format(tx, f"0{SPI_WORD_BITS}b"))
         self._put("nbits", self._nbits, nbits)
         self._put("last", self._last, int(last))
         self._put("half", self._half, half)
         self._put("late", self._late, int(late))
         self._req = (self._req + 1) & 0xFF
-        self._reqh.value = self._req
+        self._reqh._handle.set_signal_val_int(0, self._req)
         await self._done.value_change
         self.wakes.n += 1
         return int(self._rx._handle.get_signal_val_binstr(), 2) & ((1 << nbits) - 1)

@@ -1,10 +1,13 @@
 """cocotb side of ``neurram bench``: raw simulator speed and full MVM transactions.
 
-``raw_speed``: the clock runs in the simulation with no Python in the loop (one Timer),
-giving the build's raw cycles/s. ``mvm_transactions``: full 256x256 forward MVMs at 4-bit
-in / 6-bit out over SPI (RF_WRITE of 256 inputs, start, STATUS poll, RF_READ of 256
-outputs) with the analog adapter answering the bus; the same transactions then run on
-the golden model in this process, with the same seed, and must give the same codes.
+``mvm_transactions``: full 256x256 forward MVMs at 4-bit in / 6-bit out over SPI
+(RF_WRITE of 256 inputs, start, STATUS poll, RF_READ of 256 outputs) with the analog
+adapter answering the bus; the same transactions then run on the golden model in this
+process, with the same seed, and must give the same codes. Before every pair of
+transactions, and after the last, the clock runs alone for a stretch of idle cycles
+(one Timer: no Python in the loop), which gives the build's raw cycles/s over the same
+stretch of wall time as the transactions: the host's speed drifts by up to 2x within
+seconds, and raw speed measured only before and after would not follow it.
 Results go to the JSON file named by ``$NEURRAM_BENCH_OUT``.
 """
 
@@ -23,7 +26,7 @@ from cosim.harness import ChipTB
 from cosim.mvmjob import MvmSetup, run_mvm_async, setup_frames
 
 N_MVM = int(os.environ.get("NEURRAM_BENCH_MVMS", "20"))
-RAW_CYCLES = int(os.environ.get("NEURRAM_BENCH_RAW_CYCLES", "500000"))
+RAW_CYCLES = int(os.environ.get("NEURRAM_BENCH_RAW_CYCLES", "1000000"))   # in all chunks
 
 
 class _PythonTime:
@@ -64,27 +67,17 @@ def _out(update: dict) -> None:
         json.dump(data, fh)
 
 
-async def _raw(dut, key: str) -> None:
-    """Cycles/s of the build with the clock alone (Python wakes once)."""
-    dut.rst.value = 1
-    dut.tb_clk_stop.value = 0
-    await Timer(50, unit="ns")
-    dut.rst.value = 0
+async def _raw_chunk(dut, cycles: int) -> tuple[int, float]:
+    """About ``cycles`` idle clock cycles with no Python in the loop: (cycles, wall s).
+    (The stretch starts wherever the last transaction left the clock's phase, so it
+    may hold one edge more or less.)"""
     c0 = int(dut.tb_cycles.value)
     t0 = time.perf_counter()
-    await Timer(RAW_CYCLES * 10, unit="ns")
+    await Timer(cycles * 10, unit="ns")
     dt = time.perf_counter() - t0
     n = int(dut.tb_cycles.value) - c0
-    assert n == RAW_CYCLES
-    dut._log.info("raw (%s): %d cycles in %.3f s", key, n, dt)
-    _out({f"raw_cycles_{key}": n, f"raw_s_{key}": dt})
-
-
-@cocotb.test(timeout_time=100, timeout_unit="ms")
-async def raw_speed(dut):
-    """Raw speed before the transactions (and again after them: the host's speed drifts,
-    and the overhead ratio compares the transactions with the mean of the two)."""
-    await _raw(dut, "before")
+    assert abs(n - cycles) <= 1, (n, cycles)
+    return n, dt
 
 
 @cocotb.test(timeout_time=2000, timeout_unit="ms")
@@ -122,21 +115,30 @@ async def mvm_transactions(dut):
 
         prof = cProfile.Profile()   # opt-in: where the harness's Python time goes
         prof.enable()
-    # The handler that wakes this coroutine is itself timed: the last wake-up of the loop
-    # is counted up to the ``await`` that ends it, and is outside ``t_cosim``. Both are a
-    # few microseconds.
+    # Python time: every wake-up inside the transactions (the wake-up that ends a raw
+    # chunk runs on into the next transaction, and counts with it).
+    n_chunks = len(xs[1::2]) + 1
+    chunk = max(1, RAW_CYCLES // n_chunks)
+    raw_s = 0.0
+    raw_n = 0
     py = _PythonTime()
-    t0 = time.perf_counter()
-    for x in xs[1:]:
-        codes.append(await run_mvm_async(tb, setup, x))
-    t_cosim = time.perf_counter() - t0
+    t_cosim = 0.0
+    for i in range(1, len(xs), 2):
+        n, dt = await _raw_chunk(dut, chunk)
+        raw_n, raw_s = raw_n + n, raw_s + dt
+        t0 = time.perf_counter()
+        for x in xs[i:i + 2]:
+            codes.append(await run_mvm_async(tb, setup, x))
+        t_cosim += time.perf_counter() - t0
+    n, dt = await _raw_chunk(dut, chunk)
+    raw_n, raw_s = raw_n + n, raw_s + dt
     py_s = py.total
     py.restore()
     if prof is not None:
         prof.disable()
         prof.dump_stats(os.environ["NEURRAM_BENCH_PROFILE"])
-    wakes = tb.wakes.n - w0
-    cycles = tb.cycles() - c0
+    wakes = tb.wakes.n - w0          # the raw chunks' Timers are not counted
+    cycles = tb.cycles() - c0 - raw_n
     from cosim.mvmjob import run_mvm_golden
 
     run_mvm_golden(golden, setup, xs[0])
@@ -148,11 +150,6 @@ async def mvm_transactions(dut):
     gc.unfreeze()
     match = all(np.array_equal(a, b) for a, b in zip(codes, golden_codes))
     _out({"n_mvm": N_MVM, "cosim_s": t_cosim, "golden_s": t_gold, "wakeups": wakes,
-          "cycles": cycles, "python_s": py_s, "golden_match": bool(match), "seed": seed})
+          "cycles": cycles, "python_s": py_s, "raw_cycles": raw_n, "raw_s": raw_s,
+          "raw_chunks": n_chunks, "golden_match": bool(match), "seed": seed})
     assert match, "cosim and golden output codes differ"
-
-
-@cocotb.test(timeout_time=100, timeout_unit="ms")
-async def raw_speed_after(dut):
-    """Raw speed after the transactions (see ``raw_speed``)."""
-    await _raw(dut, "after")
