@@ -44,6 +44,7 @@ from .params import AnalogParams
 
 
 NOISE_RANK = 16
+_UNSET = object()
 
 
 class ArrayPlan:
@@ -184,8 +185,11 @@ def settle(plan: ArrayPlan, a: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarra
         g_pos = 0.5 * (g_all + g_diff)
         g_neg = 0.5 * (g_all - g_diff)
         vbar = f32(vread) * (g_pos - g_neg) / f32(max(plan.rail_g_sum, 1e-30))
-        s_p = np.clip(1.0 - k * g_pos * np.clip(vread - vbar, 0.0, None) / vread, 0.0, 1.0)
-        s_n = np.clip(1.0 - k * g_neg * np.clip(vread + vbar, 0.0, None) / vread, 0.0, 1.0)
+        # minimum/maximum rather than np.clip: the same values, without clip's dispatch
+        # cost (several µs per call on these one-element-per-vector arrays).
+        mx, mn = np.maximum, np.minimum
+        s_p = mn(mx(1.0 - k * g_pos * mx(vread - vbar, 0.0) / vread, 0.0), 1.0)
+        s_n = mn(mx(1.0 - k * g_neg * mx(vread + vbar, 0.0) / vread, 0.0), 1.0)
         a = a * np.where(pos, s_p[:, None], s_n[:, None])
     target = a @ plan.m_lin
     if z is not None and plan.noise_u is not None:
@@ -196,15 +200,15 @@ def settle(plan: ArrayPlan, a: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarra
         target += var
     decay = None
     if p.settling:
-        decay = plan._decay.get(width_ns)
-        if decay is None:
+        decay = plan._decay.get(width_ns, _UNSET)
+        if decay is _UNSET:
             decay = np.exp(-width_ns / plan.tau)
             # A residue below 1e-5 of the step (0.1 µV per 10 mV) is far below every
-            # noise in the model: flush it, which also avoids slow denormals.
+            # noise in the model: flush it, which also avoids slow denormals. A pulse
+            # that leaves no residue anywhere is stored as None.
             decay[decay < 1e-5] = 0.0
-            decay = plan._decay[width_ns] = decay.astype(f32)
-        if not decay.any():
-            decay = None
+            decay = decay.astype(f32) if decay.any() else None
+            plan._decay[width_ns] = decay
     v0 = v_prev
     if decay is not None:
         # The coupling kick and the previous charge only survive through the residue.

@@ -104,6 +104,7 @@ class CoreModel:
         self.power_down = False
         self._version = 0
         self._plans: dict = {}
+        self._level_tables: dict = {}    # vread (V) -> level code -> line voltage
         self._prog = None
         self._warned_multi = False
         self._z = self._zc = None
@@ -144,6 +145,7 @@ class CoreModel:
         self.neurons.p = params
         self.device.p = params
         self._plans.clear()
+        self._level_tables.clear()
 
     def elapse(self) -> int:
         """Let time pass after programming: freshly programmed cells relax."""
@@ -261,7 +263,12 @@ class CoreModel:
     # ---- event path ----------------------------------------------------------------------------
     def _level_dev(self, levels: np.ndarray, vread: float) -> np.ndarray:
         """Line voltages (deviation from Vref) of driver levels; NaN where FLOAT."""
-        table = np.array([np.nan, 0.0, vread, -vread, -self.p.vref, 0.0], dtype=DT)
+        table = self._level_tables.get(vread)
+        if table is None:
+            if len(self._level_tables) > 64:
+                self._level_tables.clear()
+            table = np.array([np.nan, 0.0, vread, -vread, -self.p.vref, 0.0], dtype=DT)
+            self._level_tables[vread] = table
         return table[np.asarray(levels, dtype=np.intp)]
 
     def handle(self, ev: AnalogEvent):

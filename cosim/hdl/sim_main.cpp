@@ -13,7 +13,7 @@
 // value-change callback and no VPI write asks for more, then the ReadWrite-synch
 // callbacks (which may write and so evaluate again), then the ReadOnly-synch callbacks;
 // before the next time step the NextSimTime callbacks, then the timed (AfterDelay)
-// callbacks due at the new time.
+// callbacks due at the new time. Reasons with no callback registered are skipped.
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -55,7 +55,10 @@ void drain_value_callbacks() {
     }
 }
 
-// One time step's evaluation, as cocotb expects it.
+// One time step's evaluation, as cocotb expects it. A reason's callbacks are called (and
+// the value-change callbacks re-checked after them) only when some are registered: with
+// none, the calls would find nothing to do, but each costs a list walk, and a cycle has
+// two time steps.
 void evaluate_time_step(Vtop* top) {
     do {
         do {
@@ -64,12 +67,13 @@ void evaluate_time_step(Vtop* top) {
             VerilatedVpi::doInertialPuts();
             drain_value_callbacks();
         } while (VerilatedVpi::evalNeeded());
+        if (!VerilatedVpi::hasCbs(cbReadWriteSynch)) break;
         VerilatedVpi::callCbs(cbReadWriteSynch);
         VerilatedVpi::doInertialPuts();
         drain_value_callbacks();
     } while (VerilatedVpi::evalNeeded());
     top->eval_end_step();
-    VerilatedVpi::callCbs(cbReadOnlySynch);
+    if (VerilatedVpi::hasCbs(cbReadOnlySynch)) VerilatedVpi::callCbs(cbReadOnlySynch);
 }
 
 }  // namespace
@@ -132,10 +136,14 @@ int main(int argc, char** argv) {
             top->clk = !top->clk;
             next_edge += half;
         }
-        VerilatedVpi::callCbs(cbNextSimTime);
-        drain_value_callbacks();
-        VerilatedVpi::callTimedCbs();
-        drain_value_callbacks();
+        // callCbs also moves the callbacks due at the new time (timed, delayed synch) from
+        // the future list to the current ones, so hasCbs below sees them. A callback that
+        // ran may have written values: re-check the value-change callbacks then.
+        if (VerilatedVpi::callCbs(cbNextSimTime)) drain_value_callbacks();
+        if (VerilatedVpi::hasCbs(cbAfterDelay)) {
+            VerilatedVpi::callCbs(cbAfterDelay);
+            drain_value_callbacks();
+        }
     }
 
     top->final();
