@@ -84,11 +84,24 @@ class CosimTransport(Transport):
     def board_dac(self, name: str, volts: float) -> None:
         self.tb.board.dac(name, volts)
 
+    # The backdoor first hands the models every analog event that already happened (the
+    # adapters read the testbench's event log), and simulator handles belong to cocotb's
+    # thread: run it there, as the SPI calls do.
     def backdoor_set_conductance(self, core: int, g_uS: np.ndarray) -> None:
-        self.tb.set_conductance(core, g_uS)
+        from cocotb.task import resume
+
+        async def put():
+            self.tb.set_conductance(core, g_uS)
+
+        resume(put)()
 
     def backdoor_get_conductance(self, core: int) -> np.ndarray:
-        return self.tb.conductance(core)
+        from cocotb.task import resume
+
+        async def get():
+            return self.tb.conductance(core)
+
+        return resume(get)()
 
 
 class AsyncCosimTransport:
