@@ -19,6 +19,8 @@ next wake-up, before anything that followed it).
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 from cocotb.utils import get_sim_time
 
@@ -29,6 +31,10 @@ from .runner import EVENT_LOG_DEPTH, EVENT_LOG_ENTRY_BITS
 _SCALAR_FIELDS = ("mode", "vread", "vdecr", "decr_mode", "vnoise", "prog_op", "prog_amp")
 _BOOL_FIELDS = ("bl_sel", "sl_sel", "power_down")
 _ARRAY_FIELDS = ("bl_drv", "sl_drv", "wl_en", "noise", "snap_bl", "snap_sl")
+if EVENT_LOG_ENTRY_BITS != 64:   # the entry layout of cosim/hdl/tb_event_log.v
+    raise RuntimeError(f"event log entries are 64 bits, not {EVENT_LOG_ENTRY_BITS}")
+_LOG_STRUCT = struct.Struct(f"<{EVENT_LOG_DEPTH}Q")
+_KINDS = {int(k): k for k in EventKind}
 
 
 def binstr(handle) -> str:
@@ -197,12 +203,13 @@ class AnalogAdapter:
         n = (wr - self._rd) & 0xFF
         if not n:
             return True
-        bits = int(self._log._handle.get_signal_val_binstr(), 2)
-        mask = (1 << EVENT_LOG_ENTRY_BITS) - 1
+        # The whole ring in one read, split into its 64-bit entries (entry 0 lowest).
+        entries = _LOG_STRUCT.unpack(int(self._log._handle.get_signal_val_binstr(), 2)
+                                     .to_bytes(_LOG_STRUCT.size, "little"))
         snap = None
         for i in range(self._rd, self._rd + n):
-            e = (bits >> (EVENT_LOG_ENTRY_BITS * (i % EVENT_LOG_DEPTH))) & mask
-            seq, kind = e & 0xFF, EventKind((e >> 8) & 0xF)
+            e = entries[i % EVENT_LOG_DEPTH]
+            seq, kind = e & 0xFF, _KINDS[(e >> 8) & 0xF]
             self._check_step(seq)
             ev = AnalogEvent(kind)
             fields = FIELDS_BY_KIND[kind]
@@ -259,12 +266,12 @@ class AnalogAdapter:
                 self._finish_wl()
             self.flush()
             seq = self._seq_now()
-            kind = int(binstr(self._sig["ev_kind"]), 2)
+            kind = int(self._sig["ev_kind"]._handle.get_signal_val_long())
             if kind == EventKind.NONE:
                 self._seq = seq or 0   # counter cleared by a reset: not an event
                 continue
             self._check_step(seq)
-            self._event(EventKind(kind))
+            self._event(_KINDS[kind])
 
     def _event(self, kind: EventKind) -> None:
         ev = self.decode(kind)
@@ -272,11 +279,11 @@ class AnalogAdapter:
             # Handed to the model once the pulse has fallen (its width is measured then).
             self._pending_wl = (ev, int(self._wl_falls._handle.get_signal_val_long()))
             return
-        now_ps = get_sim_time("ps")
         if kind == EventKind.PROG_BEGIN:
-            self._prog_t0 = now_ps
+            self._prog_t0 = get_sim_time("ps")
             self._prog_op = ev.prog_op
         elif kind == EventKind.PROG_END:
+            now_ps = get_sim_time("ps")
             ev.width_ns = 0.0 if self._prog_t0 is None else (now_ps - self._prog_t0) / 1000.0
         self._dispatch(ev)
 

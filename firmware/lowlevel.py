@@ -119,8 +119,8 @@ def unpack_entries(data: bytes, count: int, width: int) -> np.ndarray:
     if len(data) < need:
         raise ValueError(f"need {need} data bytes for {count} entries of {width} bits, got {len(data)}")
     bits = np.unpackbits(np.frombuffer(bytes(data[:need]), dtype=np.uint8))[: count * width]
-    weights = 1 << np.arange(width - 1, -1, -1)
-    return (bits.reshape(count, width).astype(np.int64) * weights).sum(axis=1)
+    weights = 1 << np.arange(width - 1, -1, -1, dtype=np.int64)
+    return bits.reshape(count, width) @ weights
 
 
 def _check_core_byte(core: int, *, write: bool) -> int:
