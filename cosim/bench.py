@@ -103,7 +103,7 @@ def measure_cosim(build, n_mvm: int, seed: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="neurram bench", description=__doc__.splitlines()[0])
     ap.add_argument("--json", type=Path, help="write the results here (e.g. build/bench.json)")
-    ap.add_argument("--mvms", type=int, default=20, help="MVM transactions to time (default 20)")
+    ap.add_argument("--mvms", type=int, default=50, help="MVM transactions to time (default 50)")
     ap.add_argument("--seed", type=int, default=1, help="seed of inputs and analog models")
     ap.add_argument("--no-cold", action="store_true", help="skip the cold build measurement")
     ap.add_argument("--no-analog", action="store_true", help="skip analog_models.bench")
