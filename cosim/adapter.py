@@ -166,6 +166,8 @@ class AnalogAdapter:
         self._seq = self._seq_now() or 0
 
     def start(self):
+        """Follow the bus from now on. Events logged before (e.g. by an earlier test in
+        the same simulation, with its own models) are skipped."""
         import cocotb
 
         self._rd = int(self._log_wr.value)
