@@ -7,14 +7,16 @@ in the event's own cycle; for a COMPARE the adapter drives the 256 comparator ou
 back. It never looks at the register files: if the RTL sequenced an MVM wrongly, the
 analog model integrates the wrong charges and the result comes out wrong.
 
-Python wakes once per event that carries wide fields or needs an answer (WL_PULSE,
-SAMPLE, NOISE, COMPARE, PROG_BEGIN, PROG_END), not per clock cycle and not per event:
-the testbench's event log (``cosim/hdl/tb_event_log.v``) records the narrow events
-(RESET, INTEG, DECR, LATCH, WR, POWER) with their fields, and the adapter hands them to
-the model, in order, at its next wake-up (or at :meth:`AnalogAdapter.flush`). The log
-also measures each WL pulse's width in simulation time; a WL_PULSE event is decoded when
-it happens and handed to the model, with its width, once the pulse has fallen (at the
-next wake-up, before anything that followed it).
+Python wakes once per event that carries new wide fields or needs an answer (WL_PULSE, a
+SAMPLE with new driver levels, NOISE, COMPARE, PROG_BEGIN, PROG_END), not per clock cycle
+and not per event: the testbench's event log (``cosim/hdl/tb_event_log.v``) records the
+narrow events (RESET, INTEG, DECR, LATCH, WR, POWER) with their fields, and the SAMPLEs
+whose driver levels repeat those of the last woken event that had levels (it keeps a
+copy of those), and the adapter hands them to the model, in order, at its next wake-up
+(or at :meth:`AnalogAdapter.flush`). The log also measures each WL pulse's width in
+simulation time; a WL_PULSE event is decoded when it happens and handed to the model,
+with its width, once the pulse has fallen (at the next wake-up, before anything that
+followed it).
 """
 
 from __future__ import annotations
