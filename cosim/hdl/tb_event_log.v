@@ -19,10 +19,11 @@
 // written at edge t+1, from the values its fields held during cycle t. Python's wake for
 // event t therefore finds every logged event up to t-1 in the log.
 //
-// Ring buffer (`log`, this module's own variable, public through the build's .vlt file:
-// as a top-level port it would be copied on every evaluation): entry i is bits [E*i +: E]; `wr` counts entries written (mod
-// 256), Python writes the count it has consumed to `rd`. A logged-kind event that finds
-// the buffer nearly full wakes Python instead of being logged, so nothing is lost.
+// Ring buffer: `log` (this module's own variable, public through the build's .vlt file;
+// as a top-level port it would be copied on every evaluation), entry i in bits
+// [E*i +: E]; `wr` counts entries written (mod 256), Python writes the count it has
+// consumed to `rd`. An event that would be logged but finds the buffer nearly full wakes
+// Python instead, so nothing is lost.
 // Entry layout (E = 64): [7:0] ev_seq, [11:8] ev_kind, [13:12] mode, [25:14] vdecr,
 // [27:26] decr_mode, [28] bl_sel, [29] sl_sel, [30] power_down, [39:32] vread.
 `timescale 1ns/1ps
