@@ -124,6 +124,7 @@ class AnalogAdapter:
         self._rd = 0                 # log entries consumed (mod 256)
         self._pending_wl = None      # (decoded WL_PULSE event, wl_falls when it began)
         self._wake_seen = 0          # the log's wake counter as last handled
+        self.ring_full_wakes = 0     # wake-ups because the log was full (not by kind)
         self._seq = None
         self._prog_t0 = None
         self._prog_op = None
@@ -262,6 +263,8 @@ class AnalogAdapter:
                 self.errors.append(f"core {self.core}: {(w - self._wake_seen) & 0xFF} events "
                                    "woke the adapter at once")
             self._wake_seen = w
+            if (int(self._log_wr._handle.get_signal_val_long()) - self._rd) & 0xFF >= EVENT_LOG_DEPTH - 1:
+                self.ring_full_wakes += 1   # the log was full: this event woke us instead
             # The waking event is on the bus now: everything before it is in the log.
             if self._pending_wl is not None and not self._wl_fallen():
                 # A WL pulse lasts at most one clock period and the next event comes at
