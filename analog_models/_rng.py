@@ -47,10 +47,18 @@ _TABLE = _norm_ppf((np.arange(65536) + 0.5) / 65536.0)
 _TABLE = (_TABLE / np.sqrt(np.mean(_TABLE**2))).astype(np.float32)
 
 
+def _indices(rng: np.random.Generator, bits: int, shape) -> np.ndarray:
+    """Quantile-table indices: uint16 (``bits`` 16) or uint8 (``bits`` 8) of ``shape``."""
+    if bits == 16:
+        return rng.integers(0, 65536, size=shape, dtype=np.uint16)
+    n = int(np.prod(shape))
+    return np.frombuffer(rng.bytes(n), dtype=np.uint8).reshape(shape)
+
+
 def normals(rng: np.random.Generator, shape) -> np.ndarray:
     """Standard-normal values (float32) drawn from ``rng`` through the quantile table."""
     # take(mode="wrap") skips the bounds check of fancy indexing (indices are in range).
-    return np.take(_TABLE, rng.integers(0, 65536, size=shape, dtype=np.uint16), mode="wrap")
+    return np.take(_TABLE, _indices(rng, 16, shape), mode="wrap")
 
 
 # Comparator noise only decides bits within a few sigma of the threshold: 256 quantiles
@@ -62,9 +70,7 @@ _TABLE8 = (_TABLE8 / np.sqrt(np.mean(_TABLE8**2))).astype(np.float32)
 def normals8(rng: np.random.Generator, shape, scale: float = 1.0) -> np.ndarray:
     """Coarse standard normals (256 levels) times ``scale``, float32, sequential stream
     (drawing a block equals drawing its rows one after another)."""
-    n = int(np.prod(shape))
-    idx = np.frombuffer(rng.bytes(n), dtype=np.uint8).reshape(shape)
-    return np.take(_TABLE8 * np.float32(scale), idx, mode="wrap")
+    return np.take(_TABLE8 * np.float32(scale), _indices(rng, 8, shape), mode="wrap")
 
 
 class RowStream:
@@ -94,14 +100,10 @@ class RowStream:
         self._buf = None
         self._pos = 0
 
-    def _draw(self, rows: int) -> np.ndarray:
-        if self.bits == 16:
-            return self.rng.integers(0, 65536, size=(rows, self.width), dtype=np.uint16)
-        return np.frombuffer(self.rng.bytes(rows * self.width), dtype=np.uint8).reshape(rows, self.width)
-
     def rows(self, n: int) -> np.ndarray:
         """The next ``n`` rows of indices, shape (n, width)."""
         if n <= 0:
+            # Not through the generator: even an empty draw may advance it.
             return np.empty((0, self.width), dtype=np.uint16 if self.bits == 16 else np.uint8)
         buf = self._buf
         left = 0 if buf is None else buf.shape[0] - self._pos
@@ -110,7 +112,7 @@ class RowStream:
             self._pos += n
             return out
         head = buf[self._pos:] if left else None
-        fresh = self._draw(max(n - left, self.block))
+        fresh = _indices(self.rng, self.bits, (max(n - left, self.block), self.width))
         self._buf, self._pos = fresh, n - left
         out = fresh[:n - left]
         return out if head is None else np.concatenate([head, out])

@@ -4,7 +4,8 @@ Why a runner subclass: ``cocotb_tools.runner.Verilator`` always makes every inte
 signal public (slow to build and to run on Amaranth output) and does not cache builds.
 Here the generated chip Verilog is wrapped in a small testbench top (``tb_top``: the free
 running 100 MHz clock, the SPI master shifter of ``cosim/hdl``, and the chip's other ports
-passed through), a ``.vlt`` control file makes only ``tb_top``'s ports public, and the
+passed through, plus one event log per analog bus), a ``.vlt`` control file makes only
+``tb_top``'s ports and the testbench modules' wide variables public, and the
 result is cached in ``build/cosim/<config>-<hash>/`` keyed on the Verilog text, the
 harness HDL and the build flags. A second key on the *inputs* (the RTL Python sources,
 the harness files) lets an unchanged tree skip even the Verilog generation.
@@ -167,8 +168,9 @@ SPI_CTRL_PORTS = [
 ]
 
 
-# The testbench's event log per analog bus (cosim/hdl/tb_event_log.v): entries held, and
-# the bus fields it records (with their widths in the chip's port list).
+# The testbench's event log per analog bus (cosim/hdl/tb_event_log.v): entries held, bits
+# per entry (the adapter's decoding follows that module's layout), and the bus ports it
+# watches.
 EVENT_LOG_DEPTH = 32
 EVENT_LOG_ENTRY_BITS = 64
 _EVENT_LOG_FIELDS = ("ev_seq", "ev_kind", "mode", "vdecr", "decr_mode", "bl_sel", "sl_sel",
