@@ -22,12 +22,12 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,nn,sweep]'
 	@touch $@
 
 # The README's main job: a full MVM transaction on the cosimulated core.
 demo: $(STAMP)
-	$(PY) -m firmware.cli demo
+	$(PY) -m neurram.cli demo
 
 # The README's test command: fast block tests plus a representative cosim subset (< 10 min).
 test: $(STAMP)
@@ -38,16 +38,16 @@ regress: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) tests
 
 verilog: $(STAMP)
-	$(PY) -m firmware.cli verilog --out build/verilog
+	$(PY) -m neurram.cli verilog --out build/verilog
 
 lint: verilog
 	$(PY) -m rtl.lint build/verilog
 
 bench: $(STAMP)
-	$(PY) -m firmware.cli bench --json build/bench.json
+	$(PY) -m neurram.cli bench --json build/bench.json
 
 fidelity: $(STAMP)
-	$(PY) -m firmware.cli fidelity --json build/fidelity.json --plots build/plots
+	$(PY) -m neurram.cli fidelity --json build/fidelity.json --plots build/plots
 
 clean:
 	rm -rf build sim_build* .pytest_cache

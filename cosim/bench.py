@@ -1,4 +1,4 @@
-"""``neurram bench``: speed of the cosimulation, the golden model and the analog model.
+"""Cosimulation section of ``neurram bench``: build time and full MVM transactions on one core.
 
 Measures, in one run:
 
@@ -16,16 +16,13 @@ Measures, in one run:
   speed): where the overhead goes.
 * ``cosim.ratio_vs_golden`` = cosim time / golden-model time for the same transactions
   (the golden model's codes must equal the cosimulation's: ``cosim.golden_match``).
-* the keys of ``analog_models.bench.run()``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -100,44 +97,14 @@ def measure_cosim(build, n_mvm: int, seed: int) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="neurram bench", description=__doc__.splitlines()[0])
-    ap.add_argument("--json", type=Path, help="write the results here (e.g. build/bench.json)")
-    ap.add_argument("--mvms", type=int, default=50, help="MVM transactions to time (default 50)")
-    ap.add_argument("--seed", type=int, default=1, help="seed of inputs and analog models")
-    ap.add_argument("--no-cold", action="store_true", help="skip the cold build measurement")
-    ap.add_argument("--no-analog", action="store_true", help="skip analog_models.bench")
-    args = ap.parse_args(argv)
-
-    res: dict = {}
-    b = measure_build(fresh=not args.no_cold)
-    build = b.pop("_build")
-    res.update(b)
-    res.update(measure_cosim(build, args.mvms, args.seed))
-    if not args.no_analog:
-        try:
-            from analog_models import bench as abench
-        except ImportError as e:   # the analog side's bench is its own deliverable
-            print(f"analog_models.bench unavailable: {e}", file=sys.stderr)
-        else:
-            res.update(abench.run())
-
-    goals = {"cosim.mvm_per_s": (">=", 50), "cosim.wakeups_per_mvm": ("<=", 500),
-             "cosim.overhead_vs_raw": ("<=", 1.5), "build.cold_s": ("<=", 60),
-             "build.unchanged_s": ("<=", 5)}
-    width = max(len(k) for k in res)
-    print(f"{'metric':<{width}}  {'value':>14}  goal")
-    for k, v in res.items():
-        goal = goals.get(k)
-        gtxt = f"{goal[0]} {goal[1]}" if goal else ""
-        vtxt = f"{v:14.4g}" if isinstance(v, float) else f"{v!s:>14}"
-        print(f"{k:<{width}}  {vtxt}  {gtxt}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=2, sort_keys=True))
-        print(f"wrote {args.json}")
-    return 0
+def run(mvms: int = 50, seed: int = 1, cold: bool = True) -> dict:
+    """Every ``build.*`` and ``cosim.*`` key, measured in one run."""
+    res = measure_build(fresh=cold)
+    build = res.pop("_build")
+    res.update(measure_cosim(build, mvms, seed))
+    return res
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+GOALS = {"cosim.mvm_per_s": (">=", 50), "cosim.wakeups_per_mvm": ("<=", 500),
+         "cosim.overhead_vs_raw": ("<=", 1.5), "build.cold_s": ("<=", 60),
+         "build.unchanged_s": ("<=", 5)}

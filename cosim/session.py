@@ -1,6 +1,6 @@
 """Run a firmware function against the cosimulated chip and get its result back.
 
-``run_with_cosim("firmware.mvm_cli:job", {"rows": 64}, n_cores=1, seed=3)`` builds the chip
+``run_with_cosim("neurram.mvm_cli:job", {"rows": 64}, n_cores=1, seed=3)`` builds the chip
 (cached), starts the simulator, and inside it calls ``job(transport, rows=64)`` in a
 ``cocotb.bridge`` thread with a :class:`cosim.transport.CosimTransport`; the function's
 return value (anything JSON-able; numpy arrays and scalars are converted) comes back to the

@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         golden = res
     else:
         from cosim.session import run_with_cosim
-        res = run_with_cosim("firmware.mvm_cli:job", {**kwargs, "progress": False},
+        res = run_with_cosim("neurram.mvm_cli:job", {**kwargs, "progress": False},
                              n_cores=n_cores, seed=a.seed, params=params)
         golden = _run_golden(kwargs, n_cores, a.seed, params)
     wall = time.perf_counter() - t0

@@ -39,7 +39,7 @@ def _verilog(out: Path) -> bool:
 
 
 def _mvm(backend: str, rows: int, cols: int, vectors: int, seed: int, out: Path) -> int:
-    from firmware import mvm_cli
+    from neurram import mvm_cli
 
     # the golden fallback programs the same way the cosim run would (auto threshold of
     # the cosim backend), so that both print comparable numbers

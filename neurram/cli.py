@@ -13,9 +13,9 @@ import sys
 SUBCOMMANDS = {
     "verilog": ("rtl.generate", "generate Verilog for one core and the 48-core chip"),
     "fidelity": ("analog_models.fidelity", "reproduce the paper's measured figures (JSON + PNG)"),
-    "mvm": ("firmware.mvm_cli", "program a weight matrix and run MVM transactions"),
-    "bench": ("cosim.bench", "speed benchmark (cosim, golden model, analog model)"),
-    "demo": ("firmware.demo", "the README's main job: Verilog summary and a cosimulated MVM"),
+    "mvm": ("neurram.mvm_cli", "program a weight matrix and run MVM transactions"),
+    "bench": ("neurram.bench", "speed benchmark (cosim, golden model, analog model)"),
+    "demo": ("neurram.demo", "the README's main job: Verilog summary and a cosimulated MVM"),
 }
 
 

@@ -1,5 +1,5 @@
 """End to end through the firmware in cosimulation: a dense layer with more than 256
-inputs (so it is split), run by the same firmware code (``firmware.mvm_cli.job``) on the
+inputs (so it is split), run by the same firmware code (``neurram.mvm_cli.job``) on the
 cocotb cosimulation and on the golden model; every output code must agree."""
 
 import base64
@@ -13,13 +13,13 @@ pytestmark = pytest.mark.cosim
 def _run_both(n_cores, **kw):
     from cosim.session import run_with_cosim
     from cosim.transport import GoldenTransport
-    from firmware import mvm_cli
+    from neurram import mvm_cli
 
     kwargs = dict(rows=300, cols=8, vectors=3, in_bits=4, out_bits=6, direction="FWD",
                   seed=11, program="backdoor", backend="cosim", calibrate=True,
                   calib_vectors=4, progress=False)
     kwargs.update(kw)
-    cos = run_with_cosim("firmware.mvm_cli:job", kwargs, n_cores=n_cores, seed=11)
+    cos = run_with_cosim("neurram.mvm_cli:job", kwargs, n_cores=n_cores, seed=11)
     gold = mvm_cli.job(GoldenTransport(n_cores=n_cores, params=mvm_cli._params(None), seed=11),
                        **kwargs)
     c1 = np.frombuffer(base64.b64decode(cos["codes_b64"]), np.int16)
