@@ -51,12 +51,15 @@ PAPER = {
 
 # ---------------------------------------------------------------------------------------
 def programming_experiment(params: AnalogParams, n_cells: int = 20000, seed: int = 0,
-                           iterations: int = 3) -> dict:
-    """Write-verify statistics, relaxation and iterative programming on a population."""
+                           iterations: int = 3, tol: float = 1.0, **wv_kwargs) -> dict:
+    """Write-verify statistics, relaxation and iterative programming on a population.
+
+    ``tol`` is the acceptance window (+-tol uS, the paper's 1 uS); ``wv_kwargs`` go to
+    :func:`analog_models.device.write_verify` (e.g. the timeout ``max_reversals``)."""
     rng = np.random.default_rng([seed, 10])
     targets = rng.uniform(params.g_min, params.g_max, n_cells)
     dev = RRAMDevice(rng.uniform(params.g_min, params.g_max, n_cells), params, seed=[seed, 11])
-    res = iterative_program(dev, targets, passes=iterations + 1)
+    res = iterative_program(dev, targets, passes=iterations + 1, tol=tol, **wv_kwargs)
     first = res["first"]
     bins = np.linspace(params.g_min, params.g_max, 14)
     which = np.clip(np.digitize(targets, bins) - 1, 0, len(bins) - 2)

@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "fidelity": ("analog_models.fidelity", "reproduce the paper's measured figures (JSON + PNG)"),
     "mvm": ("neurram.mvm_cli", "program a weight matrix and run MVM transactions"),
     "bench": ("neurram.bench", "speed benchmark (cosim, golden model, analog model)"),
+    "sweep": ("neurram.sweeps.cli", "sweeps and Monte Carlo over simulated chips on Dask"),
     "demo": ("neurram.demo", "the README's main job: Verilog summary and a cosimulated MVM"),
 }
 
