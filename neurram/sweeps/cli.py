@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="worker processes of the LocalCluster (default: one per core)")
     p.add_argument("--plot", action="store_true",
                    help="PNG of the spec's metric vs the first axis (error bars over seeds)")
+    p.add_argument("--metric", action="append", default=None,
+                   help="metric to summarise and plot instead of the spec's (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -57,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         res = engine.run(spec, out, client=None, progress=False)
     rows = res.store.rows()
-    print(report.summary(spec, rows))
+    metrics = a.metric or [spec.metric]
+    print(report.summary(spec, rows, a.metric))
     if res.group_wall_s:
         first = next(iter(res.group_wall_s.values()))
         print(f"wall time per {spec.sequential} (run one after another):")
@@ -65,9 +68,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {spec.sequential}={v}: {w:.1f} s (x{first / w:.2f} vs the first)")
     print(f"{len(res.submitted)} run now, {res.skipped} from before; {res.wall_s:.1f} s; "
           f"table {res.store.table}")
-    if a.plot:
-        print(f"plot {report.plot(spec, rows, out / f'{spec.metric}_vs_{spec.axis_names[0]}.png')}"
-              if spec.axes else "no axes: nothing to plot")
+    if a.plot and not spec.axes:
+        print("no axes: nothing to plot")
+    elif a.plot:
+        for m in metrics:
+            print(f"plot {report.plot(spec, rows, out / f'{m}_vs_{spec.axis_names[0]}.png', m)}")
     failed = res.failed
     for r in failed[:10]:
         err = (r["error"] or "").splitlines()[0] if r["error"] else ""

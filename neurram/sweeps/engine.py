@@ -60,11 +60,8 @@ def local_cluster(n_workers: int | None = None):
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                host="127.0.0.1", dashboard_address=None,
                                worker_dashboard_address=None, silence_logs=logging.WARNING)
-    try:
-        with Client(cluster) as client:
-            yield client
-    finally:
-        cluster.close()
+    with cluster, Client(cluster) as client:
+        yield client
 
 
 @contextlib.contextmanager
@@ -148,30 +145,41 @@ def run(spec: Spec, out_dir: Path, client=None, progress: bool = True) -> SweepR
 
 
 def _run_on_cluster(client, jobs: list[Job], finish, counts: dict, bar) -> None:
-    from distributed import wait
+    import threading
+
+    from distributed import as_completed
 
     nonce = uuid.uuid4().hex[:8]
     futures = {client.submit(execute, j.to_dict(), key=f"neurram-sweep-{j.key}-{nonce}",
                              pure=False): j for j in jobs}
     keys = {f.key for f in futures}
-    pending = set(futures)
-    try:
-        while pending:
+    stop = threading.Event()
+
+    def show_running():   # a scheduler round trip: on a timer, not per finished job
+        while not stop.wait(REFRESH_S):
             try:
-                done, _ = wait(list(pending), timeout=REFRESH_S, return_when="FIRST_COMPLETED")
-            except TimeoutError:
-                done = set()
-            for f in done:
-                pending.discard(f)
+                procs = client.processing()
+            except Exception:   # the cluster is going away; the main loop will see it
+                return
+            counts["running"] = sum(len(keys.intersection(ks)) for ks in procs.values())
+            bar.set_postfix(counts)
+
+    ticker = threading.Thread(target=show_running, name="sweep-progress", daemon=True)
+    if not bar.disable:
+        ticker.start()
+    remaining = set(futures)
+    try:
+        for batch in as_completed(futures).batches():
+            for f in batch:
+                remaining.discard(f)
                 if f.status == "finished":
                     finish(f.result())
                 elif f.status == "error":   # e.g. KilledWorker: it took too many workers down
                     finish(_error_record(futures[f], f, f.exception()))
                 else:
                     finish(_error_record(futures[f], None, RuntimeError(f"future {f.status}")))
-            running = sum(len(set(ks) & keys) for ks in client.processing().values())
-            counts["running"] = running
-            bar.set_postfix(counts)
     finally:
-        if pending:
-            client.cancel(list(pending))
+        stop.set()
+        if remaining:
+            client.cancel(list(remaining))
+        counts["running"] = 0
