@@ -37,6 +37,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:   # while the cluster starts or stops; results are on disk
+        print("neurram sweep: interrupted; run again to resume", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     a = _parser().parse_args(argv)
     if a.workers is not None and a.workers < 1:
         print(f"neurram sweep: error: --workers must be >= 1, got {a.workers}", file=sys.stderr)

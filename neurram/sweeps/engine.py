@@ -57,8 +57,11 @@ def local_cluster(n_workers: int | None = None):
     # One task per worker thread at a time: the progress bar's "running" is then exact
     # and a long job never waits behind another on a busy worker while one is idle.
     with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        # No dashboard; the scheduler's remaining HTTP routes (health, metrics) on a free
+        # port of 127.0.0.1 rather than 8787, which another sweep may hold.
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                host="127.0.0.1", dashboard_address=None,
+                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                                worker_dashboard_address=None, silence_logs=logging.WARNING)
     with cluster, Client(cluster) as client:
         yield client

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -238,10 +239,15 @@ def regress(*, seed: int, paths: list[str], marker: str, shards: int, timeout_s:
     with tempfile.TemporaryDirectory(prefix="neurram-shard-") as tmp:
         xml = Path(tmp) / "junit.xml"
         t1 = time.perf_counter()
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         r = _pytest(["-q", "-m", marker, f"--junitxml={xml}", *nodeids], timeout_s=timeout_s)
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         pytest_s = time.perf_counter() - t1
         counts = _junit_counts(xml) if xml.exists() else {}
-    out = {"tests": len(nodeids), "pytest_s": pytest_s, "worker_build_s": build_s,
+    # CPU of the shard's process tree (pytest and its simulators): with the wall time it
+    # tells a shard slowed by sharing its core from one that does more work.
+    cpu_s = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    out = {"tests": len(nodeids), "pytest_s": pytest_s, "cpu_s": cpu_s, "worker_build_s": build_s,
            "build_dir": build["build_dir"], "exit_code": r.returncode, **counts,
            "nodeids": nodeids}
     if r.returncode != 0:

@@ -140,7 +140,7 @@ KINDS: dict[str, Kind] = {
                             help="cores of the chip build each worker makes (or finds in its "
                                  "build cache) once, before its first shard; 0: none"),
         },
-        metrics=("wall_s", "passed", "failed")),
+        metrics=("pytest_s", "cpu_s", "passed", "tests")),
     "probe": Kind(
         entry="neurram.sweeps.jobs:probe",
         help="a trivial job exercising the engine (benchmark, failure handling)",

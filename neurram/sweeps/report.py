@@ -39,7 +39,10 @@ def summary(spec: Spec, rows: list[dict], metrics: list[str] | None = None) -> s
         metrics = [spec.metric] + [m for m in KINDS[spec.kind].metrics if m != spec.metric]
         present = {k for r in rows for k in r}
         metrics = [m for m in metrics if m in present] or [spec.metric]
-    head = spec.axis_names + ["jobs", "ok", "failed"] + metrics + ["wall_s"]
+    metrics = [m for m in metrics if m != "wall_s"]
+    counts = ["jobs", "ok", "failed"]
+    head = (spec.axis_names + counts + [f"metric.{m}" if m in counts else m for m in metrics]
+            + ["wall_s"])
     lines = []
     for point, rs in grouped(spec, rows):
         ok = [r for r in rs if r["status"] == "ok"]

@@ -179,8 +179,12 @@ def from_dict(raw: dict, path: Path | str = "<spec>", text: str = "", plan: bool
     def check(key, name, value):
         arg = schema.get(name) or pschema.get(name)
         if arg is None:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(schema) + list(pschema), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             known = sorted(schema) + (["<any AnalogParams field or switch>", "ideal"] if pschema else [])
-            fail(key, f"unknown field {name!r} for kind {kind_name!r}; known: {', '.join(known)}")
+            fail(key, f"unknown field {name!r} for kind {kind_name!r}; {hint}known: {', '.join(known)}")
         why = arg.check(value)
         if why:
             fail(key, why)
@@ -233,8 +237,10 @@ def expand(spec: Spec, kind: Kind, schema, pschema, fail, plan: bool = True) -> 
             try:
                 analog_params(params)
             except (TypeError, ValueError) as e:
-                bad = next((f"axes.{n}" for n in point if n in params), None) or next(
-                    (f"fixed.{n}" for n in spec.fixed if n in params), None)
+                # The key the error names (AnalogParams messages start with the field).
+                named = [n for n in params if re.search(rf"\b{n}\b", str(e))] or list(params)
+                bad = next((f"axes.{n}" for n in named if n in point), None) or next(
+                    (f"fixed.{n}" for n in named if n in spec.fixed), None)
                 fail(bad, f"invalid analog parameters {params!r}: {e}")
         variants = [({}, args)]
         if planner is not None:

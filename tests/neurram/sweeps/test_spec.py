@@ -56,6 +56,7 @@ def test_seed_list_and_default_name(tmp_path):
     ('kind = "mvm"\n[axes]\nin_bits = [4, 9]\n', "axes.in_bits", 3, "<= 8"),
     ('kind = "mvm"\n[axes]\nrelaxation = [true, 1]\n', "axes.relaxation", 3, "must be a bool"),
     ('kind = "mvm"\n[axes]\nr_driver = [2.0, -1.0]\n', "axes.r_driver", 3, "r_driver must be >= 0"),
+    ('kind = "mvm"\n[fixed]\ng_min = 50.0\n[axes]\nr_driver = [1.0]\n', "fixed.g_min", 3, "g_min < g_max"),
     ('kind = "mvm"\nseeds = 0\n', "seeds", 2, "seed count"),
     ('kind = "mvm"\nsequential = "rows"\n', "sequential", 2, "must name an axis"),
     ('kind = "probe"\n[fixed]\nvalue = 1.0\n[axes]\nvalue = [2.0]\n', "axes.value", 5, "both fixed"),
