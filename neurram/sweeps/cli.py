@@ -74,7 +74,7 @@ def _main(argv: list[str] | None) -> int:
         print(f"wall time per {spec.sequential} (run one after another):")
         for v, w in res.group_wall_s.items():
             print(f"  {spec.sequential}={v}: {w:.1f} s (x{first / w:.2f} vs the first)")
-    print(f"{len(res.submitted)} run now, {res.skipped} from before; {res.wall_s:.1f} s; "
+    print(f"{res.completed} run now, {res.skipped} from before; {res.wall_s:.1f} s; "
           f"table {res.store.table}")
     if a.plot and not spec.axes:
         print("no axes: nothing to plot")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
 import time
 import traceback
 import uuid
@@ -34,7 +36,8 @@ class SweepRun:
     """What one invocation did (the store holds every record, old and new)."""
 
     store: ResultStore
-    submitted: list[str] = field(default_factory=list)   # keys run by this invocation
+    submitted: list[str] = field(default_factory=list)   # keys sent by this invocation
+    completed: int = 0                                    # of those, results recorded
     skipped: int = 0                                      # finished before
     wall_s: float = 0.0
     group_wall_s: dict = field(default_factory=dict)      # sequential axis value -> wall
@@ -44,6 +47,22 @@ class SweepRun:
     def failed(self) -> list[dict]:
         return [r for r in (self.store.records.get(k) for k in self.store.spec_keys)
                 if r is not None and r["status"] != "ok"]
+
+
+@contextlib.contextmanager
+def _workers_ignore_sigint():
+    """Ctrl-C in a terminal signals the whole process group; the client handles it and
+    closes the cluster, so the worker processes should not die of it first (each with
+    a traceback). An ignored signal stays ignored across the exec of a spawned process,
+    so ignore SIGINT while the cluster spawns its workers. (Dask has no option for it.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 @contextlib.contextmanager
@@ -59,10 +78,11 @@ def local_cluster(n_workers: int | None = None):
     with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
         # No dashboard; the scheduler's remaining HTTP routes (health, metrics) on a free
         # port of 127.0.0.1 rather than 8787, which another sweep may hold.
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None,
-                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                               worker_dashboard_address=None, silence_logs=logging.WARNING)
+        with _workers_ignore_sigint():
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address=None,
+                                   scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                   worker_dashboard_address=None, silence_logs=logging.WARNING)
     with cluster, Client(cluster) as client:
         yield client
 
@@ -119,6 +139,7 @@ def run(spec: Spec, out_dir: Path, client=None, progress: bool = True) -> SweepR
     def finish(rec: dict) -> None:
         nonlocal last_table
         store.add(rec)
+        res.completed += 1
         counts["done"] += 1
         counts["failed"] += rec["status"] != "ok"
         bar.update(1)
@@ -148,13 +169,14 @@ def run(spec: Spec, out_dir: Path, client=None, progress: bool = True) -> SweepR
 
 
 def _run_on_cluster(client, jobs: list[Job], finish, counts: dict, bar) -> None:
-    import threading
-
     from distributed import as_completed
 
     nonce = uuid.uuid4().hex[:8]
-    futures = {client.submit(execute, j.to_dict(), key=f"neurram-sweep-{j.key}-{nonce}",
-                             pure=False): j for j in jobs}
+    # One map: one graph update for all jobs (a submit per job costs the scheduler a
+    # graph update each).
+    fs = client.map(execute, [j.to_dict() for j in jobs], pure=False,
+                    key=[f"neurram-sweep-{j.key}-{nonce}" for j in jobs])
+    futures = dict(zip(fs, jobs))
     keys = {f.key for f in futures}
     stop = threading.Event()
 
@@ -172,11 +194,13 @@ def _run_on_cluster(client, jobs: list[Job], finish, counts: dict, bar) -> None:
         ticker.start()
     remaining = set(futures)
     try:
-        for batch in as_completed(futures).batches():
-            for f in batch:
+        # with_results: results are fetched on the client's event loop as they arrive,
+        # not by a blocking round trip per future.
+        for batch in as_completed(futures, with_results=True, raise_errors=False).batches():
+            for f, result in batch:
                 remaining.discard(f)
                 if f.status == "finished":
-                    finish(f.result())
+                    finish(result)
                 elif f.status == "error":   # e.g. KilledWorker: it took too many workers down
                     finish(_error_record(futures[f], f, f.exception()))
                 else:
