@@ -25,8 +25,6 @@ from .jobs import execute
 from .spec import Job, Spec
 from .store import ResultStore
 
-log = logging.getLogger(__name__)
-
 #: Seconds between refreshes of the progress bar's running count and of the table.
 REFRESH_S = 0.5
 
@@ -73,8 +71,9 @@ def local_cluster(n_workers: int | None = None):
     from distributed import Client, LocalCluster
 
     n = n_workers or os.cpu_count() or 1
-    # One task per worker thread at a time: the progress bar's "running" is then exact
-    # and a long job never waits behind another on a busy worker while one is idle.
+    # One task per worker thread at a time (Dask queues tasks on the scheduler for groups
+    # of more than twice the threads): a long job does not wait behind another on a busy
+    # worker while one is idle, and the progress bar's "running" is what executes.
     with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
         # No dashboard; the scheduler's remaining HTTP routes (health, metrics) on a free
         # port of 127.0.0.1 rather than 8787, which another sweep may hold.

@@ -9,7 +9,6 @@ the same job.
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import resource
 import socket
@@ -59,8 +58,9 @@ def execute(job: dict) -> dict:
     rec = {"job": job, "status": "ok", "metrics": {}, "extra": {}, "error": None,
            "traceback": None}
     try:
-        mod, fn = kind.entry.split(":", 1)
-        func = getattr(importlib.import_module(mod), fn)
+        from cosim.session import resolve
+
+        func = resolve(kind.entry)
         kw = dict(job["args"])
         if kind.analog_params:
             kw["params"] = dict(job["params"])
@@ -280,8 +280,11 @@ def probe(*, seed: int, value: float, sleep_s: float, fail: bool, hold_dir: str)
     the job is running and in which process) and then waits for ``release``.
     """
     if hold_dir:
+        from .store import atomic_write
+
         d = Path(hold_dir)
-        (d / f"started-{value:g}-{seed}-{os.getpid()}").write_text(str(os.getpid()))
+        # Atomic: whoever sees the file can read the pid from it.
+        atomic_write(d / f"started-{value:g}-{seed}-{os.getpid()}", str(os.getpid()))
         while not (d / "release").exists():
             time.sleep(0.01)
     if sleep_s:

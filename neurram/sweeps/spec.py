@@ -224,7 +224,9 @@ def from_dict(raw: dict, path: Path | str = "<spec>", text: str = "", plan: bool
 def expand(spec: Spec, kind: Kind, schema, pschema, fail, plan: bool = True) -> list[Job]:
     """Every job of the spec, in grid order (first axis slowest), seeds innermost."""
     names = spec.axis_names
-    planner = _resolve(kind.plan) if (plan and kind.plan) else None
+    from cosim.session import resolve
+
+    planner = resolve(kind.plan) if (plan and kind.plan) else None
     jobs: list[Job] = []
     for combo in itertools.product(*[vals for _, vals in spec.axes]):
         point = dict(zip(names, combo))
@@ -265,10 +267,3 @@ def analog_params(overrides: dict):
 
     o = dict(overrides)
     return AnalogParams.ideal(**o) if o.pop("ideal", False) else AnalogParams(**o)
-
-
-def _resolve(entry: str):
-    import importlib
-
-    mod, fn = entry.split(":", 1)
-    return getattr(importlib.import_module(mod), fn)
