@@ -8,6 +8,7 @@ the same job.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import resource
@@ -109,10 +110,35 @@ def _golden(kwargs: dict, n_cores: int, seed: int, params: dict) -> dict:
 
 
 def _cosim(kwargs: dict, n_cores: int, seed: int, params: dict) -> dict:
+    import tempfile
+
     from cosim.session import run_with_cosim
 
-    return run_with_cosim("neurram.mvm_cli:job", kwargs, n_cores=n_cores, seed=seed,
-                          params=params)
+    # The simulator writes its log to the inherited stdout, which on a Dask worker is the
+    # terminal of the sweep: send it to a file (named in the error if the job fails).
+    with tempfile.NamedTemporaryFile("w", prefix="neurram-cosim-", suffix=".log",
+                                     delete=False) as log, _stdout_to(log.fileno()):
+        try:
+            res = run_with_cosim("neurram.mvm_cli:job", kwargs, n_cores=n_cores, seed=seed,
+                                 params=params)
+        except Exception as e:
+            raise RuntimeError(f"{e} (simulator log {log.name})") from e
+    os.unlink(log.name)
+    return res
+
+
+@contextlib.contextmanager
+def _stdout_to(fd: int):
+    """File descriptor 1 (this process's and its children's stdout) points to ``fd``."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(fd, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 #: backend name -> f(job kwargs, n_cores, seed, params) -> result of neurram.mvm_cli.job

@@ -12,8 +12,16 @@ from .spec import Spec
 
 
 def _num(v):
-    if isinstance(v, bool) or v is None:
-        return None
+    """A metric as a number (a bool as 0/1, so its mean is the fraction true), else None.
+    Table rows read back from CSV hold strings."""
+    if isinstance(v, str):
+        v = {"True": True, "False": False}.get(v, v)
+        try:
+            v = float(v)
+        except ValueError:
+            return None
+    if isinstance(v, bool):
+        return float(v)
     return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
 
 
