@@ -14,7 +14,7 @@ export PATH := $(abspath $(VENV))/bin:$(VERILATOR_ROOT)/bin:$(PATH)
 # big enough to be split into several C++ files.
 export MAKEFLAGS += CFG_CXXFLAGS_PCH_I=-include
 
-.PHONY: all demo test regress verilog lint bench fidelity clean distclean venv
+.PHONY: all demo test regress verilog lint bench fidelity sweeps clean distclean venv
 
 all: test
 
@@ -48,6 +48,10 @@ bench: $(STAMP)
 
 fidelity: $(STAMP)
 	$(PY) -m neurram.cli fidelity --json build/fidelity.json --plots build/plots
+
+# The shipped sweep examples (docs/sweeps.md) on a LocalCluster; rerunning resumes.
+sweeps: $(STAMP)
+	@for s in examples/sweeps/*.toml; do $(PY) -m neurram.cli sweep $$s --plot --quiet || exit 1; done
 
 clean:
 	rm -rf build sim_build* .pytest_cache
