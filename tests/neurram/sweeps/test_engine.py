@@ -46,6 +46,7 @@ def _wait_for(pred, what: str, limit_s: float = 60.0):
 
 
 def test_cluster_listens_only_on_localhost(client):
+    client.wait_for_workers(2, timeout=120)
     assert client.scheduler.address.startswith("tcp://127.0.0.1:")
     workers = client.scheduler_info()["workers"]
     assert len(workers) == 2 and all(w.startswith("tcp://127.0.0.1:") for w in workers)
@@ -164,6 +165,7 @@ def test_worker_killed_mid_job_is_retried_and_recorded_once(client, tmp_path):
     # The victim's job ran twice, in two processes: killed in the first, retried elsewhere.
     pids = sorted(int(p.read_text()) for p in hold.glob(f"started-{victim_value}-*"))
     assert len(pids) == 2 and pid in pids and len(set(pids)) == 2, pids
+    client.wait_for_workers(2, timeout=120)      # the nanny's replacement, for later tests
 
 
 def test_ctrl_c_of_the_command_exits_130_and_the_rerun_completes(client, tmp_path):
