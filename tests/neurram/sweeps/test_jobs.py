@@ -80,3 +80,26 @@ def test_every_kind_entry_resolves_and_matches_its_schema():
         declared = set(kind.args) | {"seed"} | ({"params"} if kind.analog_params else set())
         planned = {"shard", "nodeids"} if kind.plan else set()
         assert set(sig.parameters) == declared | planned, name
+
+
+def test_cosim_build_is_made_once_per_worker_process(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from cosim import runner
+
+    calls = []
+
+    def fake_build_core(n_cores):
+        calls.append(n_cores)
+        return SimpleNamespace(dir=tmp_path / f"core{n_cores}", built_now=len(calls) == 1,
+                               elapsed_s=0.0)
+
+    monkeypatch.setattr(runner, "build_core", fake_build_core)
+    jobs.cosim_build.cache_clear()
+    try:
+        first = jobs.cosim_build(1)
+        assert jobs.cosim_build(1) == first and first["built_now"]
+        jobs.cosim_build(4)
+        assert calls == [1, 4]
+    finally:
+        jobs.cosim_build.cache_clear()
