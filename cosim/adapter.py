@@ -26,17 +26,31 @@ import struct
 import numpy as np
 from cocotb.utils import get_sim_time
 
-from rtl.analog_bus import FIELDS_BY_KIND, N_LINES, AnalogEvent, EventKind, ProgOp
+from rtl.contract import event_log as log_layout
+from rtl.contract.constants import N_LINES
+from rtl.contract.events import FIELDS_BY_KIND, AnalogEvent, EventKind
+from rtl.contract.registers import ProgOp
 
-from .runner import EVENT_LOG_DEPTH, EVENT_LOG_ENTRY_BITS
+EVENT_LOG_DEPTH = log_layout.DEPTH
 
 _SCALAR_FIELDS = ("mode", "vread", "vdecr", "decr_mode", "vnoise", "prog_op", "prog_amp")
 _BOOL_FIELDS = ("bl_sel", "sl_sel", "power_down")
 _ARRAY_FIELDS = ("bl_drv", "sl_drv", "wl_en", "noise", "snap_bl", "snap_sl")
-if EVENT_LOG_ENTRY_BITS != 64:   # the entry layout of cosim/hdl/tb_event_log.v
-    raise RuntimeError(f"event log entries are 64 bits, not {EVENT_LOG_ENTRY_BITS}")
+if log_layout.ENTRY_BITS != 64:   # one struct "Q" per entry below
+    raise RuntimeError(f"event log entries are 64 bits, not {log_layout.ENTRY_BITS}")
 _LOG_STRUCT = struct.Struct(f"<{EVENT_LOG_DEPTH}Q")
 _KINDS = {int(k): k for k in EventKind}
+
+
+def _entry_field(name: str) -> tuple[int, int]:
+    lsb, width = log_layout.FIELD_POS[name]
+    return lsb, (1 << width) - 1
+
+
+# (shift, mask) of every entry field (rtl/contract/event_log.py, the Verilog's layout).
+_SEQ, _KIND, _MODE, _VDECR, _DECR_MODE, _BL_SEL, _SL_SEL, _POWER_DOWN, _VREAD = (
+    _entry_field(n) for n in ("ev_seq", "ev_kind", "mode", "vdecr", "decr_mode", "bl_sel",
+                              "sl_sel", "power_down", "vread"))
 
 
 def binstr(handle) -> str:
@@ -214,25 +228,25 @@ class AnalogAdapter:
         snap = None
         for i in range(self._rd, self._rd + n):
             e = entries[i % EVENT_LOG_DEPTH]
-            seq, kind = e & 0xFF, _KINDS[(e >> 8) & 0xF]
+            seq, kind = (e >> _SEQ[0]) & _SEQ[1], _KINDS[(e >> _KIND[0]) & _KIND[1]]
             self._check_step(seq)
             ev = AnalogEvent(kind)
             fields = FIELDS_BY_KIND[kind]
             if "mode" in fields:
-                ev.mode = (e >> 12) & 0x3
+                ev.mode = (e >> _MODE[0]) & _MODE[1]
             if "vdecr" in fields:
-                ev.vdecr = (e >> 14) & 0xFFF
-                ev.decr_mode = (e >> 26) & 0x3
+                ev.vdecr = (e >> _VDECR[0]) & _VDECR[1]
+                ev.decr_mode = (e >> _DECR_MODE[0]) & _DECR_MODE[1]
             if "bl_sel" in fields:
-                ev.bl_sel = bool((e >> 28) & 1)
-                ev.sl_sel = bool((e >> 29) & 1)
+                ev.bl_sel = bool((e >> _BL_SEL[0]) & _BL_SEL[1])
+                ev.sl_sel = bool((e >> _SL_SEL[0]) & _SL_SEL[1])
             if "power_down" in fields:
-                ev.power_down = bool((e >> 30) & 1)
+                ev.power_down = bool((e >> _POWER_DOWN[0]) & _POWER_DOWN[1])
             if kind == EventKind.SAMPLE:
                 # Logged only with the levels of the last woken event that had levels,
                 # which the log module still holds (any later such event woke Python,
                 # and every wake drains the log first).
-                ev.vread = (e >> 32) & 0xFF
+                ev.vread = (e >> _VREAD[0]) & _VREAD[1]
                 if snap is None:
                     snap = self._read("snap_bl"), self._read("snap_sl")
                 ev.bl_drv, ev.sl_drv = snap

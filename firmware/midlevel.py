@@ -24,17 +24,13 @@ from tqdm.auto import tqdm
 
 from analog_models import normalisation
 from analog_models.params import AnalogParams
-from firmware.lowlevel import (N_LINES, Chip, RegFile, _check_int, decode_outputs,
-                               encode_inputs)
+from firmware.lowlevel import N_LINES, Chip, _check_int, decode_outputs, encode_inputs
+from rtl.contract.config import CoreConfig, mvm_cycles
+from rtl.contract.corelet import neuron_of_sl
+from rtl.contract.registers import Act, Dir, Mode
 
 __all__ = ["WriteVerifyConfig", "ProgramReport", "MvmConfig", "MvmResult", "Normaliser",
            "Calibration", "MidLevel", "neuron_of_sl"]
-
-
-def neuron_of_sl(j):
-    """Neuron index whose SL is ``j`` (corelet (i, j') wiring; the map is an involution)."""
-    j = np.asarray(j)
-    return 16 * (j % 16) + j // 16
 
 
 def _finite_number(name, v, lo=None, hi=None):
@@ -172,8 +168,8 @@ class ProgramReport:
 
 
 # ============================================================================== MVM
-_DIRS = ("FWD", "BWD", "REC")
-_ACTS = ("NONE", "RELU", "SIGMOID", "TANH")
+_DIRS = tuple(Dir.__members__)
+_ACTS = tuple(Act.__members__)
 
 
 @dataclass
@@ -240,23 +236,37 @@ class MvmConfig:
         return self.split if self.split is not None else (self.mag_bits + 1) // 2
 
     def validate(self) -> "MvmConfig":
-        _check_int("in_bits", self.in_bits, 1, 8)
-        _check_int("out_bits", self.out_bits, 1, 10)
-        _check_int("out_bits_lsb", self.out_bits_lsb, 1, 10)
-        _check_int("vread", self.vread, 1, 255)
-        _check_int("vdecr", self.vdecr, 1, 4095)
-        _check_int("wl_ns", self.wl_ns, 1, 10)
-        _check_int("noise_steps", self.noise_steps, 0, 255)
-        _check_int("vnoise", self.vnoise, 0, 255)
+        """Check what the controller checks (the contract's :meth:`CoreConfig.validate`),
+        plus what the host's normalisation needs: non-zero Vread and Vdecr."""
         if self.direction not in _DIRS:
             raise ValueError(f"direction must be one of {_DIRS}, got {self.direction!r}")
         if self.act not in _ACTS:
             raise ValueError(f"act must be one of {_ACTS}, got {self.act!r}")
-        if self.is_two_phase:
-            if self.mag_bits < 2:
-                raise ValueError(f"two_phase needs at least 2 magnitude bits, got in_bits={self.in_bits}")
-            _check_int("split", self.lsb_bits, 1, min(7, self.mag_bits - 1))
+        self.core_config().check()
+        # vread = 0 reads nothing and vdecr = 0 resolves nothing: the chip runs either
+        # (the registers take 0), but there is no dot product to normalise.
+        for name in ("vread", "vdecr"):
+            if getattr(self, name) == 0:
+                raise ValueError(f"{name} must be >= 1 for a normalised MVM, got 0")
         return self
+
+    def core_config(self, n_rows: int = N_LINES) -> CoreConfig:
+        """The core configuration (register fields) this MVM runs with.
+
+        ``diff`` is a differential *input* in FWD / REC only; in BWD it pairs the output
+        lines on the host (:meth:`MidLevel._decode`).
+        """
+        two = self.is_two_phase
+        fields = dict(
+            mode=int(Mode.MVM), dir=int(Dir[self.direction]), act=int(Act[self.act]),
+            stoch=int(self.noise_steps > 0), diff_in=int(bool(self.diff) and self.direction != "BWD"),
+            in_signed=int(bool(self.signed)), two_phase=int(two), in_bits=self.in_bits,
+            out_bits=self.out_bits, out_bits_lsb=self.out_bits_lsb, n_rows=n_rows,
+            vread=self.vread, vdecr=self.vdecr, wl_ns=self.wl_ns,
+            noise_steps=self.noise_steps, vnoise=self.vnoise)
+        if two:
+            fields["split"] = self.lsb_bits
+        return CoreConfig(**fields)
 
     def replace(self, **kw) -> "MvmConfig":
         return dataclasses.replace(self, **kw).validate()
@@ -332,15 +342,6 @@ class Normaliser:
         return normalisation.vint_scale(self.p, int(n_planes), int(vread), backward=direction == "BWD")
 
 
-def _segment_file(cfg: MvmConfig, seg: str) -> RegFile:
-    """Register file a segment's results are written to (architecture §5)."""
-    if seg == "lsb":   # two-phase LSB segment: the input file, whose inputs are used up
-        return RegFile.SL if cfg.direction == "BWD" else RegFile.BL
-    if seg == "msb":   # the file that does not hold inputs
-        return RegFile.BL if cfg.direction == "BWD" else RegFile.SL
-    return {"FWD": RegFile.SL, "BWD": RegFile.BL, "REC": RegFile.BL}[cfg.direction]
-
-
 @dataclass
 class MvmResult:
     """Result of a batch of MVMs on one core.
@@ -390,6 +391,18 @@ class _Job:
     cfg: MvmConfig
     rows: tuple
     cols: tuple
+
+
+@dataclass
+class _PreparedJob:
+    """A validated job: its configurations, weight block, conductance sums and inputs."""
+
+    cfg: MvmConfig
+    core: CoreConfig             #: the register fields it runs with
+    geometry: tuple              #: (row0, n_rows, col0, n_cols) of the weight block
+    gsum: np.ndarray             #: sum of conductances per averaged line
+    x: np.ndarray                #: integer inputs (batch, n_in)
+    codes: np.ndarray            #: input register-file codes (batch, 256)
 
 
 class MidLevel:
@@ -641,30 +654,27 @@ class MidLevel:
                 block = kn[:r0 + nr, c0:c0 + nc]
         return block.sum(axis=axis)
 
-    def _configure(self, core, cfg: MvmConfig, n_rows: int):
+    def _configure(self, core, cc: CoreConfig):
+        """Write the MVM registers of ``cc`` (the shadow skips unchanged words)."""
         chip = self.chip
-        chip.write_fields(core, "BITS", in_bits=cfg.in_bits, out_bits=cfg.out_bits,
-                          **({"split": cfg.lsb_bits, "out_bits_lsb": cfg.out_bits_lsb}
-                             if cfg.is_two_phase else {}))
-        chip.write_fields(core, "ROWS", n_rows=n_rows)
-        chip.write_fields(core, "VREAD", code=cfg.vread)
-        chip.write_fields(core, "VDECR", code=cfg.vdecr)
-        chip.write_fields(core, "TIMING", wl_ns=cfg.wl_ns)
-        if cfg.noise_steps:
-            chip.write_fields(core, "NOISE", steps=cfg.noise_steps, vnoise=cfg.vnoise)
-        chip.write_fields(core, "CTRL", mode="MVM", dir=cfg.direction, act=cfg.act,
-                          stoch=int(cfg.noise_steps > 0), diff_in=int(cfg.diff and cfg.direction != "BWD"),
-                          in_signed=int(cfg.signed), two_phase=int(cfg.is_two_phase))
+        chip.write_fields(core, "BITS", in_bits=cc.in_bits, out_bits=cc.out_bits,
+                          **({"split": cc.split, "out_bits_lsb": cc.out_bits_lsb}
+                             if cc.two_phase else {}))
+        chip.write_fields(core, "ROWS", n_rows=cc.n_rows)
+        chip.write_fields(core, "VREAD", code=cc.vread)
+        chip.write_fields(core, "VDECR", code=cc.vdecr)
+        chip.write_fields(core, "TIMING", wl_ns=cc.wl_ns)
+        if cc.stoch:
+            chip.write_fields(core, "NOISE", steps=cc.noise_steps, vnoise=cc.vnoise)
+        chip.write_fields(core, "CTRL", mode=cc.mode, dir=cc.dir, act=cc.act, stoch=cc.stoch,
+                          diff_in=cc.diff_in, in_signed=cc.in_signed, two_phase=cc.two_phase)
 
-    def expected_ns(self, cfg: MvmConfig) -> float:
-        """Rough chip time of one MVM, so the first status poll usually finds it done."""
-        t = self.chip.map.core["TIMING"].fields
-        sample, integ = t["sample_cyc"].reset, t["integ_cyc"].reset
-        cyc = 0
-        for _, m, k in cfg.segments():
-            cyc += 4 + m * 4 + ((1 << m) - 1) * (sample + integ + 2) + cfg.noise_steps * 2
-            cyc += 6 + (k - 1) * (integ + 8)
-        return cyc * self.chip.clk_ns
+    def expected_ns(self, cfg: MvmConfig | CoreConfig) -> float:
+        """Chip time of one MVM (:func:`rtl.contract.mvm_cycles`), so the first status
+        poll finds it done. TIMING.sample_cyc / integ_cyc are taken at their reset values
+        (the firmware never changes them)."""
+        cc = cfg.core_config() if isinstance(cfg, MvmConfig) else cfg
+        return mvm_cycles(cc) * self.chip.clk_ns
 
     def _input_codes(self, x, cfg: MvmConfig, n_in: int, start: int, stride: int):
         x = np.asarray(x)
@@ -679,31 +689,33 @@ class MidLevel:
         full[:, start:start + stride * n_in:stride] = codes
         return x.astype(np.int64), full
 
-    def _jobs_prepare(self, job: _Job):
+    def _jobs_prepare(self, job: _Job) -> _PreparedJob:
         cfg = job.cfg.validate()
         r0, nr, c0, nc = self._geometry(cfg, job.rows, job.cols)
         gsum = self._gsum(job.core, cfg, r0, nr, c0, nc)
         if cfg.direction == "BWD":
             x, codes = self._input_codes(job.x, cfg, nc, c0, 1)
-            in_file, out_file, n_rows = RegFile.SL, RegFile.BL, N_LINES
+            n_rows = N_LINES
         else:
             n_in = nr // 2 if cfg.diff else nr
             x, codes = self._input_codes(job.x, cfg, n_in, r0, 2 if cfg.diff else 1)
-            in_file, n_rows = RegFile.BL, r0 + nr
-            out_file = RegFile.SL if cfg.direction == "FWD" else RegFile.BL
-        return cfg, (r0, nr, c0, nc), gsum, x, codes, in_file, out_file, n_rows
+            n_rows = r0 + nr
+        return _PreparedJob(cfg, cfg.core_config(n_rows), (r0, nr, c0, nc), gsum, x, codes)
 
-    def _decode(self, job_prep, raw):
+    def _decode(self, prep: _PreparedJob, raw):
         """raw: (batch, segments, 256) codes -> (volts, dot) for the block's outputs."""
-        cfg, (r0, nr, c0, nc), gsum, *_ = job_prep
+        cfg, (r0, nr, c0, nc), gsum = prep.cfg, prep.geometry, prep.gsum
         segs = cfg.segments()
+        dests = [seg.dest for seg in prep.core.segments()]
         volts = np.zeros(raw.shape[:1] + (N_LINES,))
         ratio = np.zeros(raw.shape[:1] + (N_LINES,))   # sum x G / sum G per line
         perm = neuron_of_sl(np.arange(N_LINES))
-        natural = RegFile.BL if cfg.direction == "BWD" else RegFile.SL
+        # the file indexed like the output lines (SLs unless backward): the other file holds
+        # each neuron's result at its BL, i.e. permuted
+        natural = 1 - prep.core.input_file
         for si, (name, m, k) in enumerate(segs):
             v = self.norm.code_to_volts(raw[:, si], k, cfg.vdecr, cfg.act)
-            if _segment_file(cfg, name) != natural:
+            if dests[si] != natural:
                 # written through the other switch: entry k holds neuron k's result in the
                 # BL file, neuron sl^-1(j)'s in the SL file; neuron k serves BL k and SL sl(k)
                 v = v[:, perm]
@@ -724,27 +736,25 @@ class MidLevel:
         cores = [j.core for j in jobs]
         if len(set(cores)) != len(cores):
             raise ValueError(f"each core can run one job at a time, got cores {cores}")
-        batch = preps[0][3].shape[0]
-        if any(p[3].shape[0] != batch for p in preps):
+        batch = preps[0].x.shape[0]
+        if any(p.x.shape[0] != batch for p in preps):
             raise ValueError("all jobs of a parallel MVM need the same batch size")
-        raws = [np.zeros((batch, len(p[0].segments()), N_LINES), dtype=np.int64) for p in preps]
+        raws = [np.zeros((batch, len(p.cfg.segments()), N_LINES), dtype=np.int64) for p in preps]
         for j, p in zip(jobs, preps):
-            self._configure(j.core, p[0], p[7])
-        exp = max(self.expected_ns(p[0]) for p in preps)
+            self._configure(j.core, p.core)
+        exp = max(self.expected_ns(p.core) for p in preps)
         show = self.progress and desc is not None and batch * len(jobs) >= 200
         for b in tqdm(range(batch), desc=desc, unit="vec", disable=not show, leave=False, mininterval=2.0):
             for j, p in zip(jobs, preps):
-                cfg = p[0]
-                chip.load_rf(j.core, p[5], p[4][b], width=cfg.in_bits)
+                chip.load_rf(j.core, p.core.input_file, p.codes[b], width=p.cfg.in_bits)
             if parallel and len(jobs) > 1:
                 chip.start_parallel(cores, expected_ns=exp)
             else:
                 for j in jobs:
                     chip.run(j.core, expected_ns=exp)
             for ji, (j, p) in enumerate(zip(jobs, preps)):
-                cfg = p[0]
-                for si, (name, _, k) in enumerate(cfg.segments()):
-                    raws[ji][b, si] = chip.read_rf(j.core, _segment_file(cfg, name), width=k)
+                for si, seg in enumerate(p.core.segments()):
+                    raws[ji][b, si] = chip.read_rf(j.core, seg.dest, width=seg.out_bits)
         results = []
         if self.record_codes:
             self.codes_log.extend(raws)
@@ -753,7 +763,7 @@ class MidLevel:
             corr = self.offsets.get(self._offset_key(j))
             if corr is not None:
                 dot = (dot - corr[0]) / corr[1]
-            results.append(MvmResult(raw, volts, dot, p[0], j.core))
+            results.append(MvmResult(raw, volts, dot, p.cfg, j.core))
         return results
 
     @staticmethod

@@ -43,378 +43,30 @@ register (every command is registered, with the configuration, before it acts).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Mapping
-
-import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .analog_bus import (EV_SEQ_BITS, N_LINES, Activation, AnalogBusSignature, AnalogEvent,
-                         DecrMode, Direction, EventKind, Level, Mode, ProgOp, neuron_sl)
-from .lfsr import DEFAULT_SEED_A, DEFAULT_SEED_B, LfsrModel, LfsrPair
+from .analog_bus import AnalogBusSignature
+from .contract.config import (CONFIG_FIELDS, RANGE_CHECKS, CoreConfig, input_levels, mvm_cycles,
+                              output_bit, validate)
+from .contract.constants import BL_FILE, ENTRY_BITS, N_LINES, SL_FILE
+from .contract.corelet import NEURON_SL
+from .contract.events import EV_KIND_BITS, EV_SEQ_BITS, DecrMode, EventKind, Level
+from .contract.registers import Act as Activation
+from .contract.registers import CfgErr, Mode, ProgOp
+from .contract.registers import Dir as Direction
+from .controller_model import ControllerModel, sequence_events
+from .lfsr import DEFAULT_SEED_A, DEFAULT_SEED_B, LfsrPair
 from .pulsegen import PulseGenerator
 
-ENTRY_BITS = 10
-BL_FILE, SL_FILE = 0, 1
-
-# Register field -> (register, field, width, reset): the single list the dataclass, the
-# RTL configuration port and the core's wiring to the register block are built from.
-CONFIG_FIELDS: tuple[tuple[str, str, str, int, int], ...] = (
-    ("mode", "ctrl", "mode", 2, 0),
-    ("dir", "ctrl", "dir", 2, 0),
-    ("act", "ctrl", "act", 2, 0),
-    ("stoch", "ctrl", "stoch", 1, 0),
-    ("diff_in", "ctrl", "diff_in", 1, 0),
-    ("in_signed", "ctrl", "in_signed", 1, 1),
-    ("two_phase", "ctrl", "two_phase", 1, 0),
-    ("in_bits", "bits", "in_bits", 4, 4),
-    ("out_bits", "bits", "out_bits", 4, 6),
-    ("split", "bits", "split", 3, 3),
-    ("out_bits_lsb", "bits", "out_bits_lsb", 4, 5),
-    ("n_rows", "rows", "n_rows", 9, 256),
-    ("vread", "vread", "code", 8, 100),
-    ("vdecr", "vdecr", "code", 12, 2048),
-    ("wl_ns", "timing", "wl_ns", 4, 10),
-    ("sample_cyc", "timing", "sample_cyc", 4, 1),
-    ("integ_cyc", "timing", "integ_cyc", 8, 24),
-    ("noise_steps", "noise", "steps", 8, 0),
-    ("vnoise", "noise", "vnoise", 8, 0),
-    ("seed_a", "seed_a", "seed", 16, 0xACE1),
-    ("seed_b", "seed_b", "seed", 16, 0x1D0F),
-    ("prog_op", "prog", "op", 2, 0),
-    ("prog_amp", "prog", "amp", 8, 0),
-    ("prog_row", "prog_addr", "row", 8, 0),
-    ("prog_col", "prog_addr", "col", 8, 0),
-    ("prog_cycles", "prog_width", "cycles", 16, 100),
-    ("power_enable", "power", "enable", 1, 1),
-)
+# The configuration, its rules and the golden model are re-exported: ``rtl.controller``
+# was their home and stays a valid import path for them.
+__all__ = ["BL_FILE", "CONFIG_FIELDS", "CONFIG_LAYOUT", "CfgErr", "Controller", "ControllerModel",
+           "CoreConfig", "ENTRY_BITS", "NEURON_SL", "SL_FILE", "input_levels", "mvm_cycles",
+           "output_bit", "sequence_events", "validate"]
 
 CONFIG_LAYOUT = data.StructLayout({name: width for name, _, _, width, _ in CONFIG_FIELDS})
-
-
-class CfgErr:
-    """STATUS.err codes (docs/architecture.md §4)."""
-    OK = 0
-    IN_BITS = 1
-    OUT_BITS = 2
-    SPLIT = 3
-    N_ROWS = 4
-    WL_NS = 5
-    MODE_IDLE = 6
-    DISABLED = 7
-    BUSY = 8
-    OUT_BITS_LSB = 9
-
-
-@dataclass
-class CoreConfig:
-    """The register fields the controller uses (names of :data:`CONFIG_FIELDS`)."""
-
-    mode: int = 0
-    dir: int = 0
-    act: int = 0
-    stoch: int = 0
-    diff_in: int = 0
-    in_signed: int = 1
-    two_phase: int = 0
-    in_bits: int = 4
-    out_bits: int = 6
-    split: int = 3
-    out_bits_lsb: int = 5
-    n_rows: int = 256
-    vread: int = 100
-    vdecr: int = 2048
-    wl_ns: int = 10
-    sample_cyc: int = 1
-    integ_cyc: int = 24
-    noise_steps: int = 0
-    vnoise: int = 0
-    seed_a: int = 0xACE1
-    seed_b: int = 0x1D0F
-    prog_op: int = 0
-    prog_amp: int = 0
-    prog_row: int = 0
-    prog_col: int = 0
-    prog_cycles: int = 100
-    power_enable: int = 1
-
-    def __post_init__(self):
-        for name, _, _, width, _ in CONFIG_FIELDS:
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)):     # bools are accepted as 0 / 1
-                raise TypeError(f"{name} must be an int, not {v!r}")
-            if not 0 <= int(v) < (1 << width):
-                raise ValueError(f"{name} = {v!r} does not fit its {width}-bit field")
-            setattr(self, name, int(v))
-
-    @classmethod
-    def from_registers(cls, values: Mapping) -> "CoreConfig":
-        """Build from register fields.
-
-        ``values`` maps ``(register, field)`` tuples (lowercase, as
-        :class:`rtl.regblock.RegisterModel` ``.values``), ``"register.field"`` strings or
-        the dataclass field names to integers; fields not given keep their reset value.
-        """
-        if not isinstance(values, Mapping):
-            raise TypeError(f"values must be a mapping, not {values!r}")
-        kw = {}
-        for name, reg, fld, _, _ in CONFIG_FIELDS:
-            for key in ((reg, fld), f"{reg}.{fld}", name):
-                if key in values:
-                    kw[name] = int(values[key])
-                    break
-        return cls(**kw)
-
-    # Derived quantities shared by the model and the documentation of the RTL.
-    @property
-    def signed(self) -> bool:
-        """Inputs carry a sign bit (a 1-bit input is always unsigned)."""
-        return bool(self.in_signed) and self.in_bits > 1
-
-    @property
-    def mag_bits(self) -> int:
-        return self.in_bits - 1 if self.signed else self.in_bits
-
-    @property
-    def direction(self) -> int:
-        """CTRL.dir with the unused code 3 treated as FWD."""
-        return self.dir if self.dir in (Direction.FWD, Direction.BWD, Direction.REC) else 0
-
-    @property
-    def input_file(self) -> int:
-        return SL_FILE if self.direction == Direction.BWD else BL_FILE
-
-    def segments(self) -> list[tuple[int, int, int, int]]:
-        """``(base bit, planes, out bits, destination file)`` of each segment."""
-        inp = self.input_file
-        if self.two_phase:
-            return [(self.split, self.mag_bits - self.split, self.out_bits, 1 - inp),
-                    (0, self.split, self.out_bits_lsb, inp)]
-        dest = SL_FILE if self.direction == Direction.FWD else BL_FILE
-        return [(0, self.mag_bits, self.out_bits, dest)]
-
-    @property
-    def sample_bl(self) -> bool:
-        """The neurons sample their BL (else their SL) during SAMPLE."""
-        if self.mode == Mode.NEURON_TEST:
-            return self.input_file == BL_FILE    # the driven line itself, no RRAM between
-        return self.direction == Direction.BWD
-
-
-def validate(cfg: CoreConfig, busy: bool = False) -> int:
-    """STATUS.err of a start with this configuration (0: accepted). Checked in this order."""
-    if busy:
-        return CfgErr.BUSY
-    if not cfg.power_enable:
-        return CfgErr.DISABLED
-    if cfg.mode == Mode.IDLE:
-        return CfgErr.MODE_IDLE
-    if cfg.mode == Mode.PROGRAM:
-        return CfgErr.OK
-    if not 1 <= cfg.in_bits <= 8:
-        return CfgErr.IN_BITS
-    if not 1 <= cfg.out_bits <= 10:
-        return CfgErr.OUT_BITS
-    if cfg.two_phase and not 1 <= cfg.split < cfg.mag_bits:
-        return CfgErr.SPLIT
-    if cfg.two_phase and not 1 <= cfg.out_bits_lsb <= 10:
-        return CfgErr.OUT_BITS_LSB
-    if not 1 <= cfg.n_rows <= N_LINES:
-        return CfgErr.N_ROWS
-    if not 1 <= cfg.wl_ns <= 10:
-        return CfgErr.WL_NS
-    return CfgErr.OK
-
-
-def mvm_cycles(cfg: CoreConfig) -> int:
-    """Clock cycles from the start command being seen to ``done`` for an accepted MVM."""
-    s, i = max(cfg.sample_cyc, 1), max(cfg.integ_cyc, 1)
-    total = 1   # the command capture register
-    for _, m, k, _ in cfg.segments():
-        total += 1 + 2 * m + ((1 << m) - 1) * (s + i)
-        total += 2 * cfg.noise_steps * cfg.stoch + 4 + (k - 1) * (5 + i)
-    return total
-
-
-# --------------------------------------------------------------------------------------
-# Golden model
-# --------------------------------------------------------------------------------------
-
-NEURON_SL = np.array([neuron_sl(k) for k in range(N_LINES)], dtype=np.int64)
-
-
-def input_levels(cfg: CoreConfig, entries: np.ndarray, bit: int) -> np.ndarray:
-    """Driver levels of the input lines for magnitude bit ``bit`` (line-indexed)."""
-    e = np.asarray(entries, dtype=np.int64)
-    src = np.arange(N_LINES)
-    flip = np.zeros(N_LINES, dtype=bool)
-    if cfg.diff_in:
-        src = src & ~1
-        flip = (np.arange(N_LINES) & 1).astype(bool)
-    v = e[src]
-    on = ((v >> bit) & 1).astype(bool)
-    pos = ((v >> (cfg.in_bits - 1)) & 1).astype(bool) if cfg.signed else np.ones(N_LINES, bool)
-    pos ^= flip
-    return np.where(on, np.where(pos, Level.VREF_P, Level.VREF_N), Level.VREF).astype(np.uint8)
-
-
-def output_bit(act: int, cycle: int, r: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """Bit written for comparator result ``r`` in output cycle ``cycle`` (0 = sign).
-
-    ``s`` is the sign comparison of the same segment (neuron-indexed, bool).
-    """
-    if cycle == 0:
-        return ~r if act == Activation.TANH else r.copy()
-    if act == Activation.NONE:
-        return ~(r ^ s)
-    if act == Activation.RELU:
-        return r & s
-    return r.copy()       # SIGMOID: raw offset-binary bits; TANH: raw bits under an inverted MSB
-
-
-class ControllerModel:
-    """Golden model of :class:`Controller`: events and write-backs, no cycles.
-
-    The model keeps the state that survives between operations: the LFSR chains and the
-    power-gate output. ``run`` plays one start command.
-    """
-
-    def __init__(self):
-        self.lfsr = LfsrModel()
-        self.power_down = False
-        self.err = 0
-        self.done = False
-
-    def load_lfsr(self, seed_a: int, seed_b: int) -> None:
-        """CMD.lfsr_load."""
-        self.lfsr.load(seed_a, seed_b)
-
-    def set_power(self, enable: bool, analog: Callable[[AnalogEvent], object]) -> None:
-        """POWER.enable written: a POWER event when the power-gate output changes."""
-        pd = not enable
-        if pd != self.power_down:
-            self.power_down = pd
-            analog(AnalogEvent(EventKind.POWER, power_down=pd))
-
-    def run(self, cfg: CoreConfig, bl: np.ndarray, sl: np.ndarray,
-            analog: Callable[[AnalogEvent], object]) -> int:
-        """One CMD.start: emit the events through ``analog``, write back into ``bl``/``sl``.
-
-        ``analog(event)`` returns the 256 comparator bits (neuron-indexed) for COMPARE
-        events and is ignored otherwise. ``bl``/``sl`` are integer arrays of 256 entries
-        modified in place. Returns STATUS.err (0: the operation ran and ``done`` is set).
-        """
-        if not isinstance(cfg, CoreConfig):
-            raise TypeError(f"cfg must be a CoreConfig, not {cfg!r}")
-        for name, arr in (("bl", bl), ("sl", sl)):
-            if not isinstance(arr, np.ndarray) or arr.shape != (N_LINES,):
-                raise ValueError(f"{name} must be a numpy array of {N_LINES} entries")
-        self.done = False
-        self.err = validate(cfg)
-        if self.err:
-            return self.err
-        if cfg.mode == Mode.PROGRAM:
-            self._program(cfg, bl, sl, analog)
-        else:
-            self._mvm(cfg, bl, sl, analog)
-        self.done = True
-        return 0
-
-    def _program(self, cfg, bl, sl, analog):
-        bl[:] = 0
-        bl[cfg.prog_row] = 1
-        sl[:] = 0
-        sl[cfg.prog_col] = 1
-        bl_sel = (bl & 1).astype(bool)
-        sl_sel = (sl & 1).astype(bool)
-        reset = cfg.prog_op == ProgOp.RESET
-        bl_drv = np.where(bl_sel & (not reset), Level.VPROG, Level.GND).astype(np.uint8)
-        # SET and READ put the whole selected row's BL at VPROG with its WL on: only the
-        # selected SL may sink current, the others float (inhibit) or every cell of the row
-        # would be SET / read together. RESET drives one SL, so the rest can stay at GND.
-        if reset:
-            sl_drv = np.where(sl_sel, Level.VPROG, Level.GND).astype(np.uint8)
-        else:
-            sl_drv = np.where(sl_sel, Level.GND, Level.FLOAT).astype(np.uint8)
-        analog(AnalogEvent(EventKind.PROG_BEGIN, mode=cfg.mode, bl_drv=bl_drv, sl_drv=sl_drv,
-                           wl_en=bl_sel.copy(), prog_op=cfg.prog_op, prog_amp=cfg.prog_amp))
-        analog(AnalogEvent(EventKind.PROG_END, mode=cfg.mode,
-                           width_ns=10.0 * max(cfg.prog_cycles, 1)))
-
-    def _mvm(self, cfg, bl, sl, analog):
-        files = (bl, sl)
-        inp = cfg.input_file
-        if cfg.mode == Mode.NEURON_TEST:
-            wl = np.zeros(N_LINES, dtype=bool)
-        elif cfg.direction == Direction.BWD:
-            wl = np.ones(N_LINES, dtype=bool)
-        else:
-            wl = np.arange(N_LINES) < cfg.n_rows
-        sample_bl = cfg.sample_bl
-        floating = np.full(N_LINES, Level.FLOAT, dtype=np.uint8)
-        for base, planes, k, dest in cfg.segments():
-            analog(AnalogEvent(EventKind.RESET, mode=cfg.mode))
-            entries = files[inp].copy()
-            for p in range(planes):
-                lv = input_levels(cfg, entries, base + p)
-                bl_drv, sl_drv = (lv, floating) if inp == BL_FILE else (floating, lv)
-                analog(AnalogEvent(EventKind.WL_PULSE, mode=cfg.mode, bl_drv=bl_drv.copy(),
-                                   sl_drv=sl_drv.copy(), wl_en=wl.copy(), vread=cfg.vread,
-                                   width_ns=float(cfg.wl_ns)))
-                for _ in range(1 << p):
-                    analog(AnalogEvent(EventKind.SAMPLE, mode=cfg.mode, bl_sel=sample_bl,
-                                       sl_sel=not sample_bl, bl_drv=bl_drv.copy(),
-                                       sl_drv=sl_drv.copy(), vread=cfg.vread))
-                    analog(AnalogEvent(EventKind.INTEG))
-            if cfg.stoch:
-                for _ in range(cfg.noise_steps):
-                    analog(AnalogEvent(EventKind.NOISE, noise=self.lfsr.noise(),
-                                       vnoise=cfg.vnoise))
-                    self.lfsr.advance()
-            out = files[dest]
-            out[:] = 0
-            s = None
-            for c in range(k):
-                if c:
-                    analog(AnalogEvent(EventKind.DECR, vdecr=cfg.vdecr >> (c - 1),
-                                       decr_mode=DecrMode.LATCH))
-                    analog(AnalogEvent(EventKind.INTEG))
-                r = analog(AnalogEvent(EventKind.COMPARE))
-                r = np.asarray(r, dtype=bool)
-                if r.shape != (N_LINES,):
-                    raise ValueError("analog(COMPARE) must return 256 comparator bits")
-                if c == 0:
-                    s = r.copy()
-                analog(AnalogEvent(EventKind.LATCH))
-                bits = output_bit(cfg.act, c, r, s)
-                entry_bits = bits[NEURON_SL] if dest == SL_FILE else bits
-                b = 1 << (k - 1 - c)
-                out[:] = np.where(entry_bits, out | b, out & ~b)
-                analog(AnalogEvent(EventKind.WR, bl_sel=dest == BL_FILE, sl_sel=dest == SL_FILE))
-
-
-def sequence_events(cfg: CoreConfig, bl: np.ndarray, sl: np.ndarray,
-                    cmp_fn: Callable[[int], np.ndarray],
-                    model: ControllerModel | None = None) -> list[AnalogEvent]:
-    """The event list of one start; ``cmp_fn(i)`` gives the bits of the i-th COMPARE.
-
-    ``bl``/``sl`` receive the write-backs in place, as in :meth:`ControllerModel.run`.
-    """
-    model = ControllerModel() if model is None else model
-    events: list[AnalogEvent] = []
-    n_cmp = [0]
-
-    def analog(ev):
-        events.append(ev)
-        if ev.kind == EventKind.COMPARE:
-            n_cmp[0] += 1
-            return cmp_fn(n_cmp[0] - 1)
-        return None
-
-    model.run(cfg, bl, sl, analog)
-    return events
 
 
 # --------------------------------------------------------------------------------------
@@ -664,18 +316,12 @@ class Controller(wiring.Component):
             m.d.comb += err_now.eq(CfgErr.MODE_IDLE)
         with m.Elif(cap.mode == Mode.PROGRAM):
             m.d.comb += err_now.eq(CfgErr.OK)
-        with m.Elif((cap.in_bits < 1) | (cap.in_bits > 8)):
-            m.d.comb += err_now.eq(CfgErr.IN_BITS)
-        with m.Elif((cap.out_bits < 1) | (cap.out_bits > 10)):
-            m.d.comb += err_now.eq(CfgErr.OUT_BITS)
-        with m.Elif(cap.two_phase & ((cap.split < 1) | (cap.split >= mag_bits0))):
-            m.d.comb += err_now.eq(CfgErr.SPLIT)
-        with m.Elif(cap.two_phase & ((cap.out_bits_lsb < 1) | (cap.out_bits_lsb > 10))):
-            m.d.comb += err_now.eq(CfgErr.OUT_BITS_LSB)
-        with m.Elif((cap.n_rows < 1) | (cap.n_rows > N_LINES)):
-            m.d.comb += err_now.eq(CfgErr.N_ROWS)
-        with m.Elif((cap.wl_ns < 1) | (cap.wl_ns > 10)):
-            m.d.comb += err_now.eq(CfgErr.WL_NS)
+        for chk in RANGE_CHECKS:   # the contract's table, in its order
+            value = getattr(cap, chk.field)
+            hi = mag_bits0 - 1 if chk.hi is None else chk.hi
+            bad = (value < chk.lo) | (value > hi)
+            with m.Elif(cap.two_phase & bad if chk.two_phase else bad):
+                m.d.comb += err_now.eq(chk.code)
 
         sample_cyc = Signal(4)
         integ_cyc = Signal(8)
@@ -693,7 +339,7 @@ class Controller(wiring.Component):
         mode_r = Signal(2)
         power_down = Signal()
         ev_seq = Signal(EV_SEQ_BITS)
-        ev_kind = Signal(4)
+        ev_kind = Signal(EV_KIND_BITS)
         bl_drv = Signal(data.ArrayLayout(3, N_LINES))
         sl_drv = Signal(data.ArrayLayout(3, N_LINES))
         row_mask = Signal(N_LINES)
@@ -736,7 +382,7 @@ class Controller(wiring.Component):
         ]
 
         emit = Signal()
-        emit_kind = Signal(4)
+        emit_kind = Signal(EV_KIND_BITS)
         with m.If(emit):
             m.d.sync += [ev_seq.eq(ev_seq + 1), ev_kind.eq(emit_kind)]
 

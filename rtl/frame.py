@@ -12,7 +12,6 @@ that provides the per-core register and register-file operations.
 
 from __future__ import annotations
 
-import enum
 from typing import Protocol
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
@@ -21,41 +20,13 @@ from amaranth.lib.wiring import In, Out
 
 from . import regmap
 from .bus import RegBusSignature
+from .contract import frames
+from .contract.constants import MAX_CORES
+from .contract.frames import Opcode as Op
+from .contract.frames import RF_HEADER as HEADER_RF
+from .contract.frames import REG_READ_LEN, REG_WRITE_LEN
+from .contract.registers import SpiErr
 from .regblock import RegBlock, RegisterModel
-
-MAX_CORES = 48
-HEADER_RF = 6   # op core file start count-1 width
-
-
-class Op(enum.IntEnum):
-    REG_WRITE = regmap.OPCODES["REG_WRITE"]
-    REG_READ = regmap.OPCODES["REG_READ"]
-    RF_WRITE = regmap.OPCODES["RF_WRITE"]
-    RF_READ = regmap.OPCODES["RF_READ"]
-
-
-class SpiErr(enum.IntEnum):
-    """Codes of ``SPI_ERR.code`` (the ``spi_err_e`` enum of rtl/regmap.rdl)."""
-
-    OK = 0
-    BAD_OPCODE = 1
-    ADDR_RANGE = 2
-    CS_MID_BYTE = 3
-    SHORT_FRAME = 4
-    BAD_WIDTH = 5
-    READ_BROADCAST = 6
-    WRITE_RO = 7
-    EXTRA_BYTES = 8
-
-
-def _check_enum_against_rdl():
-    vals = {v.name: v.value for v in regmap.chip_map().reg("SPI_ERR").field("code").enum}
-    mine = {e.name: e.value for e in SpiErr}
-    if vals != mine:
-        raise AssertionError(f"SpiErr {mine} differs from rtl/regmap.rdl {vals}")
-
-
-_check_enum_against_rdl()
 
 
 def _check_n_cores(n_cores):
@@ -327,9 +298,9 @@ class FrameDecoder(wiring.Component):
                         m.d.sync += op.eq(b)
                         with m.Switch(b):
                             with m.Case(Op.REG_WRITE):
-                                m.d.sync += flen.eq(5)
+                                m.d.sync += flen.eq(REG_WRITE_LEN)
                             with m.Case(Op.REG_READ):
-                                m.d.sync += flen.eq(6)
+                                m.d.sync += flen.eq(REG_READ_LEN)
                             with m.Case(Op.RF_WRITE, Op.RF_READ):
                                 m.d.sync += flen.eq(HEADER_RF)
                             with m.Default():
@@ -522,9 +493,9 @@ class FrameModel:
             if i == 0:
                 op = b
                 if b == Op.REG_WRITE:
-                    flen = 5
+                    flen = REG_WRITE_LEN
                 elif b == Op.REG_READ:
-                    flen = 6
+                    flen = REG_READ_LEN
                 elif b in (Op.RF_WRITE, Op.RF_READ):
                     flen = HEADER_RF
                 else:
@@ -646,7 +617,7 @@ class FrameModel:
 class CoreTargetModel:
     """A :class:`FrameTarget` of plain golden models: per core a
     :class:`rtl.regblock.RegisterModel` and two :class:`rtl.regfile.RegisterFileModel`
-    (BL, SL). Used by the bus-side tests; the lead's golden chip plugs in full cores."""
+    (BL, SL). Used by the bus-side tests; ``cosim.golden`` plugs in full cores."""
 
     def __init__(self, n_cores: int):
         from .regfile import RegisterFileModel
@@ -684,55 +655,16 @@ class CoreTargetModel:
 
 
 # ---------------------------------------------------------------------------------------
-# Frame builders (host side), shared by the tests and usable by the firmware
+# Frame builders (host side): the contract's frame layouts under the names the tests use.
+# They check only what the bytes need, so tests can build malformed frames with them.
 
-def pack_entries(values, width: int) -> bytes:
-    """Entries as the MSB-first bit stream of a burst, zero-padded to a whole byte."""
-    if not 1 <= width <= regmap.RF_MAX_WIDTH:
-        raise ValueError(f"width must be 1..{regmap.RF_MAX_WIDTH}, not {width!r}")
-    acc = 0
-    nbits = 0
-    for v in values:
-        v = int(v)
-        if not 0 <= v < (1 << width):
-            raise ValueError(f"entry {v!r} does not fit {width} bits")
-        acc = (acc << width) | v
-        nbits += width
-    nbytes = (nbits + 7) // 8
-    return (acc << (nbytes * 8 - nbits)).to_bytes(nbytes, "big") if nbytes else b""
+pack_entries = frames.pack_entries
+frame_reg_write = frames.reg_write
+frame_reg_read = frames.reg_read
+frame_rf_write = frames.rf_write
+frame_rf_read = frames.rf_read
 
 
 def unpack_entries(data: bytes, count: int, width: int) -> list[int]:
-    """Inverse of :func:`pack_entries`."""
-    if not 1 <= width <= regmap.RF_MAX_WIDTH:
-        raise ValueError(f"width must be 1..{regmap.RF_MAX_WIDTH}, not {width!r}")
-    nbytes = (count * width + 7) // 8
-    if len(data) < nbytes:
-        raise ValueError(f"{count} entries of {width} bits need {nbytes} bytes, got {len(data)}")
-    acc = int.from_bytes(bytes(data[:nbytes]), "big") >> (nbytes * 8 - count * width)
-    mask = (1 << width) - 1
-    return [(acc >> (width * (count - 1 - i))) & mask for i in range(count)]
-
-
-def frame_reg_write(core: int, addr: int, data: int) -> bytes:
-    return bytes([Op.REG_WRITE, core, addr, (data >> 8) & 0xFF, data & 0xFF])
-
-
-def frame_reg_read(core: int, addr: int) -> bytes:
-    """6 bytes; the register is in the last two MISO bytes."""
-    return bytes([Op.REG_READ, core, addr, 0, 0, 0])
-
-
-def frame_rf_write(core: int, file: int, start: int, values, width: int) -> bytes:
-    values = list(values)
-    if not 1 <= len(values) <= regmap.RF_ENTRIES:
-        raise ValueError(f"1..256 entries per burst, not {len(values)!r}")
-    return bytes([Op.RF_WRITE, core, file, start, len(values) - 1, width]) + pack_entries(values, width)
-
-
-def frame_rf_read(core: int, file: int, start: int, count: int, width: int) -> bytes:
-    """Header, dummy byte and one 0 byte per data byte; data is MISO[7:]."""
-    if not 1 <= count <= regmap.RF_ENTRIES:
-        raise ValueError(f"1..256 entries per burst, not {count!r}")
-    nbytes = (count * width + 7) // 8
-    return bytes([Op.RF_READ, core, file, start, count - 1, width, 0]) + bytes(nbytes)
+    """:func:`rtl.contract.frames.unpack_entries` as a list."""
+    return frames.unpack_entries(data, count, width).tolist()
