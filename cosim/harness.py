@@ -60,7 +60,7 @@ class ChipTB:
         self.spi = SpiMaster(dut, self.wakes)
         self.fast_waits = 0
         dut.tb_clk_stop.value = 0
-        # A top without an analog bus (the interim bus chip) gets no analog models.
+        # A top without an analog bus (the bus chip of cosim.tb.buschip) gets no analog models.
         self.has_analog = has_analog_bus(dut)
         self.models = make_core_models(self.n_cores, params, seed) if self.has_analog else []
         self.board = Board(self.models)

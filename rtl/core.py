@@ -65,6 +65,12 @@ class Core(wiring.Component):
             raise TypeError(f"macro must be a bool, not {macro!r}")
         self.core_id = core_id
         self._macro = macro
+        super().__init__(self.build_signature(macro=macro))
+
+    @staticmethod
+    def build_signature(*, macro: bool = True) -> wiring.Signature:
+        """The port signature of a core, without building one (``rtl.generate`` wires
+        Verilog instances of a converted core with it)."""
         members = {
             "bus": In(RegBusSignature()),
             "analog": Out(AnalogBusSignature()),
@@ -74,7 +80,7 @@ class Core(wiring.Component):
         if not macro:
             members["delay_a"] = Out(1)
             members["delay_taps"] = In(10)
-        super().__init__(members)
+        return wiring.Signature(members)
 
     def elaborate(self, platform):
         m = Module()
