@@ -18,8 +18,8 @@ from cosim.adapter import AnalogAdapter, analog_prefix
 from cosim.board import Board
 from cosim.golden import RELAX_WAIT_NS
 from cosim.spi import SpiMaster, WakeCounter
+from rtl.contract.constants import CLK_NS
 
-CLK_NS = 10.0
 FAST_WAIT_NS = 100_000.0
 
 

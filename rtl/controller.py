@@ -43,6 +43,8 @@ register (every command is registered, with the configuration, before it acts).
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -174,6 +176,11 @@ class _OutputBits(wiring.Component):
         return m
 
 
+def _keep(s: SimpleNamespace, **signals) -> None:
+    """Record signals of one controller block for the blocks after it."""
+    vars(s).update(signals)
+
+
 class Controller(wiring.Component):
     """Sequencer of one core (programming, neuron test, MVM).
 
@@ -250,9 +257,21 @@ class Controller(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cfg = self.cfg
-        a = self.analog
+        # The signals of the controller, shared by the helpers below (each one block of it).
+        s = SimpleNamespace(cfg=self.cfg, a=self.analog)
+        self._capture(m, s)
+        self._start_decision(m, s)
+        self._registers(m, s)
+        self._datapath(m, s)
+        with m.FSM():
+            self._idle_state(m, s)
+            self._program_states(m, s)
+            self._mvm_states(m, s)
+        self._busy_refusal(m, s)
+        return m
 
+    def _capture(self, m, s):
+        """Command and configuration capture; the pulse generator and the LFSR."""
         m.submodules.pulsegen = pg = PulseGenerator(macro=self._macro)
         m.submodules.lfsr = lfsr = LfsrPair()
 
@@ -277,9 +296,9 @@ class Controller(wiring.Component):
         # The clock gate must pass one more edge for a captured command to act.
         m.d.comb += self.cmd_pending.eq(start_q | abort_q | lfsr_load_q)
         with m.If(self.start):
-            m.d.sync += cap.as_value().eq(cfg.as_value())
+            m.d.sync += cap.as_value().eq(s.cfg.as_value())
         with m.If(self.lfsr_load):
-            m.d.sync += seeds.eq(Cat(cfg.seed_a, cfg.seed_b))
+            m.d.sync += seeds.eq(Cat(s.cfg.seed_a, s.cfg.seed_b))
 
         if not self._macro:
             m.d.comb += pg.delay_taps.eq(self.delay_taps)
@@ -288,11 +307,14 @@ class Controller(wiring.Component):
             lfsr.seed_a.eq(seeds[:16]),
             lfsr.seed_b.eq(seeds[16:]),
             lfsr.load.eq(lfsr_load_q),
-            a.noise.eq(lfsr.noise),
-            a.wl_pulse.eq(pg.pulse),
+            s.a.noise.eq(lfsr.noise),
+            s.a.wl_pulse.eq(pg.pulse),
             pg.width.eq(run.wl_ns),
         ]
+        _keep(s, abort_q=abort_q, cap=cap, lfsr=lfsr, pg=pg, run=run, start_q=start_q)
 
+    def _start_decision(self, m, s):
+        """Decoded configuration fields and STATUS.err of a start (the contract's checks)."""
         def decode(c, suffix):
             signed = Signal(name=f"signed{suffix}")
             mag_bits = Signal(4, name=f"mag_bits{suffix}")
@@ -307,32 +329,36 @@ class Controller(wiring.Component):
             return signed, mag_bits, dirn, in_sl
 
         # ``cap``: the start decision (IDLE); ``run``: every later state
-        signed0, mag_bits0, dirn0, in_sl0 = decode(cap, "_start")
-        signed, mag_bits, dirn, in_sl = decode(run, "")
+        signed0, mag_bits0, dirn0, in_sl0 = decode(s.cap, "_start")
+        signed, mag_bits, dirn, in_sl = decode(s.run, "")
         err_now = Signal(4)
-        with m.If(~cap.power_enable):
+        with m.If(~s.cap.power_enable):
             m.d.comb += err_now.eq(CfgErr.DISABLED)
-        with m.Elif(cap.mode == Mode.IDLE):
+        with m.Elif(s.cap.mode == Mode.IDLE):
             m.d.comb += err_now.eq(CfgErr.MODE_IDLE)
-        with m.Elif(cap.mode == Mode.PROGRAM):
+        with m.Elif(s.cap.mode == Mode.PROGRAM):
             m.d.comb += err_now.eq(CfgErr.OK)
         for chk in RANGE_CHECKS:   # the contract's table, in its order
-            value = getattr(cap, chk.field)
-            hi = mag_bits0 - 1 if chk.hi is None else chk.hi
-            bad = (value < chk.lo) | (value > hi)
-            with m.Elif(cap.two_phase & bad if chk.two_phase else bad):
+            value = getattr(s.cap, chk.field)
+            above = value >= mag_bits0 if chk.hi is None else value > chk.hi
+            bad = (value < chk.lo) | above
+            with m.Elif(s.cap.two_phase & bad if chk.two_phase else bad):
                 m.d.comb += err_now.eq(chk.code)
 
         sample_cyc = Signal(4)
         integ_cyc = Signal(8)
         prog_cycles = Signal(16)
         m.d.comb += [
-            sample_cyc.eq(Mux(run.sample_cyc == 0, 1, run.sample_cyc)),
-            integ_cyc.eq(Mux(run.integ_cyc == 0, 1, run.integ_cyc)),
-            prog_cycles.eq(Mux(run.prog_cycles == 0, 1, run.prog_cycles)),
+            sample_cyc.eq(Mux(s.run.sample_cyc == 0, 1, s.run.sample_cyc)),
+            integ_cyc.eq(Mux(s.run.integ_cyc == 0, 1, s.run.integ_cyc)),
+            prog_cycles.eq(Mux(s.run.prog_cycles == 0, 1, s.run.prog_cycles)),
         ]
+        _keep(s, dirn0=dirn0, err_now=err_now, in_sl=in_sl, in_sl0=in_sl0,
+                 integ_cyc=integ_cyc, mag_bits0=mag_bits0, prog_cycles=prog_cycles,
+                 sample_cyc=sample_cyc, signed=signed)
 
-        # ---- registers --------------------------------------------------------------
+    def _registers(self, m, s):
+        """State registers, the outputs they drive and the event counter."""
         busy = Signal()
         done = Signal()
         err = Signal(4)
@@ -368,17 +394,18 @@ class Controller(wiring.Component):
 
         m.d.comb += [
             self.busy.eq(busy), self.done.eq(done), self.err.eq(err),
-            a.mode.eq(mode_r), a.power_down.eq(power_down),
-            a.ev_seq.eq(ev_seq), a.ev_kind.eq(ev_kind),
-            a.bl_drv.eq(bl_drv), a.sl_drv.eq(sl_drv),
-            a.wl_en.eq(Mux(pg.pulse | prog_pulse, row_mask, 0)),
-            a.bl_sel.eq(bl_sel), a.sl_sel.eq(sl_sel),
-            a.vread.eq(cfg.vread), a.vnoise.eq(cfg.vnoise),
-            a.vdecr.eq(vdecr), a.decr_mode.eq(DecrMode.LATCH),
-            a.prog_pulse.eq(prog_pulse), a.prog_op.eq(cfg.prog_op), a.prog_amp.eq(cfg.prog_amp),
+            s.a.mode.eq(mode_r), s.a.power_down.eq(power_down),
+            s.a.ev_seq.eq(ev_seq), s.a.ev_kind.eq(ev_kind),
+            s.a.bl_drv.eq(bl_drv), s.a.sl_drv.eq(sl_drv),
+            s.a.wl_en.eq(Mux(s.pg.pulse | prog_pulse, row_mask, 0)),
+            s.a.bl_sel.eq(bl_sel), s.a.sl_sel.eq(sl_sel),
+            s.a.vread.eq(s.cfg.vread), s.a.vnoise.eq(s.cfg.vnoise),
+            s.a.vdecr.eq(vdecr), s.a.decr_mode.eq(DecrMode.LATCH),
+            s.a.prog_pulse.eq(prog_pulse), s.a.prog_op.eq(s.cfg.prog_op),
+            s.a.prog_amp.eq(s.cfg.prog_amp),
             self.wr_en.eq(wr_en), self.wr_clear.eq(wr_clear), self.wr_bit.eq(wr_bit),
             self.wr_data.eq(wr_data), self.wr_file.eq(dest_sl),
-            self.dec_row.eq(run.prog_row), self.dec_col.eq(run.prog_col),
+            self.dec_row.eq(s.run.prog_row), self.dec_col.eq(s.run.prog_col),
         ]
 
         emit = Signal()
@@ -388,7 +415,17 @@ class Controller(wiring.Component):
 
         def event(kind):
             m.d.comb += [emit.eq(1), emit_kind.eq(kind)]
+        _keep(s, bl_drv=bl_drv, bl_sel=bl_sel, busy=busy, c=c, cnt=cnt, dest_sl=dest_sl,
+                 done=done, emit=emit, err=err, event=event, kbits=kbits, mode_r=mode_r,
+                 p=p, planes=planes, power_down=power_down, prog_pulse=prog_pulse,
+                 r_cmp=r_cmp, rep=rep, row_mask=row_mask, s_cmp=s_cmp, sample_bl=sample_bl,
+                 seg=seg, sgn=sgn, sgn_now=sgn_now, sl_drv=sl_drv, sl_sel=sl_sel, sr=sr,
+                 vdecr=vdecr, wr_bit=wr_bit, wr_clear=wr_clear, wr_data=wr_data,
+                 wr_en=wr_en)
 
+    def _datapath(self, m, s):
+        """Per-line datapath, programming drivers, strobe defaults and the helpers the
+        states share (segment entry, finish, abort guard, power-gate output)."""
         # Wide datapath values are plain expressions used only inside the FSM branch that
         # registers them, never comb signals: the line logic is then evaluated only in the
         # cycle that loads it (in the Amaranth simulator every comb statement of a module
@@ -399,70 +436,71 @@ class Controller(wiring.Component):
         sign_pos = Signal(4)
         base = Signal(3)
         m.d.comb += [
-            sign_pos.eq(run.in_bits - 1),
-            base.eq(Mux(seg | ~run.two_phase, 0, run.split)),
+            sign_pos.eq(s.run.in_bits - 1),
+            base.eq(Mux(s.seg | ~s.run.two_phase, 0, s.run.split)),
         ]
         m.d.comb += [
             # At the first plane ``sr`` holds the entries >> base: their sign bit
             # ``in_bits-1`` is bit ``sign_pos - base`` (never negative when signed).
-            signbits.sr.eq(sr), signbits.shift.eq(sign_pos - base),
-            sgn_now.eq(Mux(p == 0, signbits.signs, sgn)),
+            signbits.sr.eq(s.sr), signbits.shift.eq(sign_pos - base),
+            s.sgn_now.eq(Mux(s.p == 0, signbits.signs, s.sgn)),
         ]
 
         all_ones = (1 << N_LINES) - 1
         vref_all = Const(VREF_ALL, 3 * N_LINES)
 
         sample_bl_next = Signal()
-        m.d.comb += sample_bl_next.eq(Mux(cap.mode == Mode.NEURON_TEST, ~in_sl0,
-                                          dirn0 == Direction.BWD))
+        m.d.comb += sample_bl_next.eq(Mux(s.cap.mode == Mode.NEURON_TEST, ~s.in_sl0,
+                                          s.dirn0 == Direction.BWD))
 
         # Segment parameters: first segment at start, LSB segment after the first.
         def enter_segment(first: bool):
             if first:   # at start: from the configuration captured with the command
-                two = cap.two_phase
+                two = s.cap.two_phase
                 m.d.sync += [
-                    planes.eq(Mux(two, mag_bits0 - cap.split, mag_bits0)),
-                    kbits.eq(cap.out_bits),
+                    s.planes.eq(Mux(two, s.mag_bits0 - s.cap.split, s.mag_bits0)),
+                    s.kbits.eq(s.cap.out_bits),
                     # two-phase: the file that does not hold inputs; else FWD -> SL.
-                    dest_sl.eq(Mux(two, ~in_sl0, dirn0 == Direction.FWD)),
-                    seg.eq(0),
+                    s.dest_sl.eq(Mux(two, ~s.in_sl0, s.dirn0 == Direction.FWD)),
+                    s.seg.eq(0),
                 ]
             else:
                 m.d.sync += [
-                    planes.eq(run.split),
-                    kbits.eq(run.out_bits_lsb),
-                    dest_sl.eq(in_sl),
-                    seg.eq(1),
+                    s.planes.eq(s.run.split),
+                    s.kbits.eq(s.run.out_bits_lsb),
+                    s.dest_sl.eq(s.in_sl),
+                    s.seg.eq(1),
                 ]
             m.d.sync += [
-                bl_drv.as_value().eq(vref_all), sl_drv.as_value().eq(vref_all),
-                bl_sel.eq(Mux(first, sample_bl_next, sample_bl)),
-                sl_sel.eq(~Mux(first, sample_bl_next, sample_bl)),
+                s.bl_drv.as_value().eq(vref_all), s.sl_drv.as_value().eq(vref_all),
+                s.bl_sel.eq(Mux(first, sample_bl_next, s.sample_bl)),
+                s.sl_sel.eq(~Mux(first, sample_bl_next, s.sample_bl)),
             ]
-            event(EventKind.RESET)
+            s.event(EventKind.RESET)
 
 
         # Row select of the WL pulses: thermometer code of n_rows, computed once at start.
-        thermo = Mux(cap.n_rows >= N_LINES, all_ones,
-                     ((Const(1, N_LINES + 1) << cap.n_rows) - 1)[:N_LINES])
+        thermo = Mux(s.cap.n_rows >= N_LINES, all_ones,
+                     ((Const(1, N_LINES + 1) << s.cap.n_rows) - 1)[:N_LINES])
 
         def finish(ok: bool):
             m.d.sync += [
-                busy.eq(0), done.eq(int(ok)), mode_r.eq(0), prog_pulse.eq(0),
-                bl_drv.as_value().eq(0), sl_drv.as_value().eq(0), row_mask.eq(0),
-                bl_sel.eq(0), sl_sel.eq(0), wr_en.eq(0), wr_clear.eq(0),
+                s.busy.eq(0), s.done.eq(int(ok)), s.mode_r.eq(0), s.prog_pulse.eq(0),
+                s.bl_drv.as_value().eq(0), s.sl_drv.as_value().eq(0), s.row_mask.eq(0),
+                s.bl_sel.eq(0), s.sl_sel.eq(0), s.wr_en.eq(0), s.wr_clear.eq(0),
             ]
 
         m.d.comb += [
-            lvl.sr.eq(sr), lvl.sgn.eq(sgn_now), lvl.diff_in.eq(run.diff_in), lvl.signed.eq(signed),
-            outb.r.eq(r_cmp), outb.s.eq(s_cmp), outb.sign_cycle.eq(c == 0),
-            outb.act.eq(run.act), outb.dest_sl.eq(dest_sl),
+            lvl.sr.eq(s.sr), lvl.sgn.eq(s.sgn_now), lvl.diff_in.eq(s.run.diff_in),
+            lvl.signed.eq(s.signed),
+            outb.r.eq(s.r_cmp), outb.s.eq(s.s_cmp), outb.sign_cycle.eq(s.c == 0),
+            outb.act.eq(s.run.act), outb.dest_sl.eq(s.dest_sl),
         ]
 
         # Programming drivers from the one-hot files: bit 0 of each entry selects a line.
         # BL side: GND = 100, VPROG = 101: b2 always, b0 on a selected line driven to VPROG.
         op_reset = Signal()
-        m.d.comb += op_reset.eq(run.prog_op == ProgOp.RESET)
+        m.d.comb += op_reset.eq(s.run.prog_op == ProgOp.RESET)
         bl_hot = Cat(*[self.bl_q[i][0] for i in range(N_LINES)])
         prog_bl = Cat(*[Cat(self.bl_q[i][0] & ~op_reset, Const(0b10, 2))
                         for i in range(N_LINES)])
@@ -474,207 +512,215 @@ class Controller(wiring.Component):
                         for i in range(N_LINES)])
 
         m.d.comb += [
-            lfsr.advance.eq(0),
-            pg.start.eq(0),
-            a.n_reset.eq(0), a.n_sample.eq(0), a.n_integ.eq(0), a.n_decr.eq(0),
-            a.n_compare.eq(0), a.n_latch.eq(0), a.n_noise.eq(0), a.n_wr.eq(0),
+            s.lfsr.advance.eq(0),
+            s.pg.start.eq(0),
+            s.a.n_reset.eq(0), s.a.n_sample.eq(0), s.a.n_integ.eq(0), s.a.n_decr.eq(0),
+            s.a.n_compare.eq(0), s.a.n_latch.eq(0), s.a.n_noise.eq(0), s.a.n_wr.eq(0),
             self.dec_load.eq(0),
         ]
 
         # Power-gate output: follows POWER.enable, announced when idle.
         def idle_power():
-            with m.If(cfg.power_enable == power_down):
-                m.d.sync += power_down.eq(~cfg.power_enable)
-                event(EventKind.POWER)
+            with m.If(s.cfg.power_enable == s.power_down):
+                m.d.sync += s.power_down.eq(~s.cfg.power_enable)
+                s.event(EventKind.POWER)
 
         def guard():
             # Abort wins over whatever the state does in this cycle.
-            with m.If(abort_q):
+            with m.If(s.abort_q):
                 finish(False)
                 # dec_load is not withdrawn: an abort that meets PDEC still loads the
                 # decoders, as one a cycle later would (and dec_load then depends on
                 # gated state alone, not on the falling-edge command crossing).
-                m.d.comb += [emit.eq(0), pg.start.eq(0), lfsr.advance.eq(0)]
+                m.d.comb += [s.emit.eq(0), s.pg.start.eq(0), s.lfsr.advance.eq(0)]
                 m.next = "IDLE"
+        _keep(s, all_ones=all_ones, base=base, bl_hot=bl_hot, enter_segment=enter_segment,
+                 finish=finish, guard=guard, idle_power=idle_power, lvl=lvl, outb=outb,
+                 prog_bl=prog_bl, prog_sl=prog_sl, sample_bl_next=sample_bl_next,
+                 thermo=thermo)
 
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(start_q):
-                    m.d.sync += [done.eq(0), err.eq(err_now)]
-                    with m.If(err_now == 0):
-                        m.d.sync += [busy.eq(1), mode_r.eq(cap.mode),
-                                     sample_bl.eq(sample_bl_next),
-                                     run.as_value().eq(cap.as_value())]
-                        with m.If(cap.mode == Mode.PROGRAM):
-                            m.next = "PDEC"
-                        with m.Else():
-                            with m.If(cap.mode == Mode.NEURON_TEST):
-                                m.d.sync += row_mask.eq(0)
-                            with m.Elif(dirn0 == Direction.BWD):
-                                m.d.sync += row_mask.eq(all_ones)
-                            with m.Else():
-                                m.d.sync += row_mask.eq(thermo)
-                            enter_segment(True)
-                            m.next = "RESET"
-                with m.Else():
-                    idle_power()
-
-            # ---- programming ---------------------------------------------------------
-            with m.State("PDEC"):
-                m.d.comb += self.dec_load.eq(1)
-                m.next = "PWAIT"
-                guard()
-            with m.State("PWAIT"):
-                m.next = "PDRV"
-                guard()
-            with m.State("PDRV"):
-                m.d.sync += [
-                    bl_drv.as_value().eq(prog_bl), sl_drv.as_value().eq(prog_sl),
-                    row_mask.eq(bl_hot), prog_pulse.eq(1), cnt.eq(prog_cycles),
-                ]
-                event(EventKind.PROG_BEGIN)
-                m.next = "PULSE"
-                guard()
-            with m.State("PULSE"):
-                m.d.sync += cnt.eq(cnt - 1)
-                with m.If(cnt == 1):
-                    m.d.sync += prog_pulse.eq(0)
-                    event(EventKind.PROG_END)
-                    m.next = "PEND"
-                guard()
-            with m.State("PEND"):
-                finish(True)
-                m.next = "IDLE"
-
-                guard()
-            # ---- MVM / neuron test ---------------------------------------------------
-            with m.State("RESET"):
-                m.d.comb += a.n_reset.eq(1)
-                m.d.sync += [
-                    # The only read of the register files' wide outputs in an MVM: one
-                    # expression, used here alone.
-                    sr.eq(Mux(in_sl, self.sl_q.as_value(), self.bl_q.as_value()) >> base),
-                    p.eq(0),
-                ]
-                m.next = "SETUP"
-                guard()
-            with m.State("SETUP"):
-                in_lv = lvl.levels
-                m.d.sync += [
-                    bl_drv.as_value().eq(Mux(in_sl, 0, in_lv)),
-                    sl_drv.as_value().eq(Mux(in_sl, in_lv, 0)),
-                    sr.eq(sr >> 1),
-                    sgn.eq(sgn_now),
-                    rep.eq(Const(1, 8) << p),
-                ]
-                m.d.comb += pg.start.eq(1)
-                event(EventKind.WL_PULSE)
-                m.next = "WL"
-                guard()
-            with m.State("WL"):
-                m.d.sync += cnt.eq(sample_cyc)
-                event(EventKind.SAMPLE)
-                m.next = "SAMPLE"
-                guard()
-            with m.State("SAMPLE"):
-                m.d.comb += a.n_sample.eq(1)
-                m.d.sync += cnt.eq(cnt - 1)
-                with m.If(cnt == 1):
-                    m.d.sync += cnt.eq(integ_cyc)
-                    event(EventKind.INTEG)
-                    m.next = "INTEG"
-                guard()
-            with m.State("INTEG"):
-                m.d.comb += a.n_integ.eq(1)
-                m.d.sync += cnt.eq(cnt - 1)
-                with m.If(cnt == 1):
-                    m.d.sync += rep.eq(rep - 1)
-                    with m.If(rep != 1):
-                        m.d.sync += cnt.eq(sample_cyc)
-                        event(EventKind.SAMPLE)
-                        m.next = "SAMPLE"
-                    with m.Elif(p + 1 != planes):
-                        m.d.sync += p.eq(p + 1)
-                        m.next = "SETUP"
-                    with m.Elif(run.stoch & (run.noise_steps != 0)):
-                        m.d.sync += cnt.eq(run.noise_steps)
-                        event(EventKind.NOISE)
-                        m.next = "NOISE"
+    def _idle_state(self, m, s):
+        """IDLE: a captured start is accepted or refused; the power gate follows POWER."""
+        with m.State("IDLE"):
+            with m.If(s.start_q):
+                m.d.sync += [s.done.eq(0), s.err.eq(s.err_now)]
+                with m.If(s.err_now == 0):
+                    m.d.sync += [s.busy.eq(1), s.mode_r.eq(s.cap.mode),
+                                 s.sample_bl.eq(s.sample_bl_next),
+                                 s.run.as_value().eq(s.cap.as_value())]
+                    with m.If(s.cap.mode == Mode.PROGRAM):
+                        m.next = "PDEC"
                     with m.Else():
-                        m.d.sync += [c.eq(0), wr_clear.eq(1)]
-                        event(EventKind.COMPARE)
-                        m.next = "COMPARE"
-                guard()
-            with m.State("NOISE"):
-                m.d.comb += [a.n_noise.eq(1), lfsr.advance.eq(1)]
-                m.d.sync += cnt.eq(cnt - 1)
-                m.next = "NGAP"
-                guard()
-            with m.State("NGAP"):
-                with m.If(cnt != 0):
-                    event(EventKind.NOISE)
+                        with m.If(s.cap.mode == Mode.NEURON_TEST):
+                            m.d.sync += s.row_mask.eq(0)
+                        with m.Elif(s.dirn0 == Direction.BWD):
+                            m.d.sync += s.row_mask.eq(s.all_ones)
+                        with m.Else():
+                            m.d.sync += s.row_mask.eq(s.thermo)
+                        s.enter_segment(True)
+                        m.next = "RESET"
+            with m.Else():
+                s.idle_power()
+
+    def _program_states(self, m, s):
+        """Programming: decoders, drivers, one pulse of PROG_WIDTH cycles."""
+        with m.State("PDEC"):
+            m.d.comb += self.dec_load.eq(1)
+            m.next = "PWAIT"
+            s.guard()
+        with m.State("PWAIT"):
+            m.next = "PDRV"
+            s.guard()
+        with m.State("PDRV"):
+            m.d.sync += [
+                s.bl_drv.as_value().eq(s.prog_bl), s.sl_drv.as_value().eq(s.prog_sl),
+                s.row_mask.eq(s.bl_hot), s.prog_pulse.eq(1), s.cnt.eq(s.prog_cycles),
+            ]
+            s.event(EventKind.PROG_BEGIN)
+            m.next = "PULSE"
+            s.guard()
+        with m.State("PULSE"):
+            m.d.sync += s.cnt.eq(s.cnt - 1)
+            with m.If(s.cnt == 1):
+                m.d.sync += s.prog_pulse.eq(0)
+                s.event(EventKind.PROG_END)
+                m.next = "PEND"
+            s.guard()
+        with m.State("PEND"):
+            s.finish(True)
+            m.next = "IDLE"
+
+            s.guard()
+
+    def _mvm_states(self, m, s):
+        """MVM / neuron test: per segment RESET, planes of WL pulses with sample and
+        integrate, noise, then the binary search with its write-backs."""
+        with m.State("RESET"):
+            m.d.comb += s.a.n_reset.eq(1)
+            m.d.sync += [
+                # The only read of the register files' wide outputs in an MVM: one
+                # expression, used here alone.
+                s.sr.eq(Mux(s.in_sl, self.sl_q.as_value(), self.bl_q.as_value()) >> s.base),
+                s.p.eq(0),
+            ]
+            m.next = "SETUP"
+            s.guard()
+        with m.State("SETUP"):
+            in_lv = s.lvl.levels
+            m.d.sync += [
+                s.bl_drv.as_value().eq(Mux(s.in_sl, 0, in_lv)),
+                s.sl_drv.as_value().eq(Mux(s.in_sl, in_lv, 0)),
+                s.sr.eq(s.sr >> 1),
+                s.sgn.eq(s.sgn_now),
+                s.rep.eq(Const(1, 8) << s.p),
+            ]
+            m.d.comb += s.pg.start.eq(1)
+            s.event(EventKind.WL_PULSE)
+            m.next = "WL"
+            s.guard()
+        with m.State("WL"):
+            m.d.sync += s.cnt.eq(s.sample_cyc)
+            s.event(EventKind.SAMPLE)
+            m.next = "SAMPLE"
+            s.guard()
+        with m.State("SAMPLE"):
+            m.d.comb += s.a.n_sample.eq(1)
+            m.d.sync += s.cnt.eq(s.cnt - 1)
+            with m.If(s.cnt == 1):
+                m.d.sync += s.cnt.eq(s.integ_cyc)
+                s.event(EventKind.INTEG)
+                m.next = "INTEG"
+            s.guard()
+        with m.State("INTEG"):
+            m.d.comb += s.a.n_integ.eq(1)
+            m.d.sync += s.cnt.eq(s.cnt - 1)
+            with m.If(s.cnt == 1):
+                m.d.sync += s.rep.eq(s.rep - 1)
+                with m.If(s.rep != 1):
+                    m.d.sync += s.cnt.eq(s.sample_cyc)
+                    s.event(EventKind.SAMPLE)
+                    m.next = "SAMPLE"
+                with m.Elif(s.p + 1 != s.planes):
+                    m.d.sync += s.p.eq(s.p + 1)
+                    m.next = "SETUP"
+                with m.Elif(s.run.stoch & (s.run.noise_steps != 0)):
+                    m.d.sync += s.cnt.eq(s.run.noise_steps)
+                    s.event(EventKind.NOISE)
                     m.next = "NOISE"
                 with m.Else():
-                    m.d.sync += [c.eq(0), wr_clear.eq(1)]
-                    event(EventKind.COMPARE)
+                    m.d.sync += [s.c.eq(0), s.wr_clear.eq(1)]
+                    s.event(EventKind.COMPARE)
                     m.next = "COMPARE"
-                guard()
-            with m.State("COMPARE"):
-                m.d.comb += a.n_compare.eq(1)
-                m.d.sync += wr_clear.eq(0)
-                with m.If(c == 0):
-                    m.d.sync += vdecr.eq(run.vdecr)
-                m.next = "CWAIT"
-                guard()
-            with m.State("CWAIT"):
-                # The comparators have had two cycles: sample them on entering LATCH.
-                m.d.sync += r_cmp.eq(a.cmp)
-                event(EventKind.LATCH)
-                m.next = "LATCH"
-                guard()
-            with m.State("LATCH"):
-                m.d.comb += a.n_latch.eq(1)
-                with m.If(c == 0):
-                    m.d.sync += s_cmp.eq(r_cmp)
-                m.d.sync += [
-                    wr_en.eq(1),
-                    wr_bit.eq(kbits - 1 - c),
-                    wr_data.eq(outb.data),
-                    bl_sel.eq(~dest_sl), sl_sel.eq(dest_sl),
-                ]
-                event(EventKind.WR)
-                m.next = "WR"
-                guard()
-            with m.State("WR"):
-                m.d.comb += a.n_wr.eq(1)
-                m.d.sync += [wr_en.eq(0), bl_sel.eq(sample_bl), sl_sel.eq(~sample_bl)]
-                with m.If(c + 1 != kbits):
-                    m.d.sync += c.eq(c + 1)
-                    event(EventKind.DECR)
-                    m.next = "DECR"
-                with m.Elif(run.two_phase & ~seg):
-                    enter_segment(False)
-                    m.next = "RESET"
-                with m.Else():
-                    finish(True)
-                    m.next = "IDLE"
-                guard()
-            with m.State("DECR"):
-                m.d.comb += a.n_decr.eq(1)
-                m.d.sync += [vdecr.eq(vdecr >> 1), cnt.eq(integ_cyc)]
-                event(EventKind.INTEG)
-                m.next = "MINTEG"
-                guard()
-            with m.State("MINTEG"):
-                m.d.comb += a.n_integ.eq(1)
-                m.d.sync += cnt.eq(cnt - 1)
-                with m.If(cnt == 1):
-                    event(EventKind.COMPARE)
-                    m.next = "COMPARE"
-                guard()
+            s.guard()
+        with m.State("NOISE"):
+            m.d.comb += [s.a.n_noise.eq(1), s.lfsr.advance.eq(1)]
+            m.d.sync += s.cnt.eq(s.cnt - 1)
+            m.next = "NGAP"
+            s.guard()
+        with m.State("NGAP"):
+            with m.If(s.cnt != 0):
+                s.event(EventKind.NOISE)
+                m.next = "NOISE"
+            with m.Else():
+                m.d.sync += [s.c.eq(0), s.wr_clear.eq(1)]
+                s.event(EventKind.COMPARE)
+                m.next = "COMPARE"
+            s.guard()
+        with m.State("COMPARE"):
+            m.d.comb += s.a.n_compare.eq(1)
+            m.d.sync += s.wr_clear.eq(0)
+            with m.If(s.c == 0):
+                m.d.sync += s.vdecr.eq(s.run.vdecr)
+            m.next = "CWAIT"
+            s.guard()
+        with m.State("CWAIT"):
+            # The comparators have had two cycles: sample them on entering LATCH.
+            m.d.sync += s.r_cmp.eq(s.a.cmp)
+            s.event(EventKind.LATCH)
+            m.next = "LATCH"
+            s.guard()
+        with m.State("LATCH"):
+            m.d.comb += s.a.n_latch.eq(1)
+            with m.If(s.c == 0):
+                m.d.sync += s.s_cmp.eq(s.r_cmp)
+            m.d.sync += [
+                s.wr_en.eq(1),
+                s.wr_bit.eq(s.kbits - 1 - s.c),
+                s.wr_data.eq(s.outb.data),
+                s.bl_sel.eq(~s.dest_sl), s.sl_sel.eq(s.dest_sl),
+            ]
+            s.event(EventKind.WR)
+            m.next = "WR"
+            s.guard()
+        with m.State("WR"):
+            m.d.comb += s.a.n_wr.eq(1)
+            m.d.sync += [s.wr_en.eq(0), s.bl_sel.eq(s.sample_bl), s.sl_sel.eq(~s.sample_bl)]
+            with m.If(s.c + 1 != s.kbits):
+                m.d.sync += s.c.eq(s.c + 1)
+                s.event(EventKind.DECR)
+                m.next = "DECR"
+            with m.Elif(s.run.two_phase & ~s.seg):
+                s.enter_segment(False)
+                m.next = "RESET"
+            with m.Else():
+                s.finish(True)
+                m.next = "IDLE"
+            s.guard()
+        with m.State("DECR"):
+            m.d.comb += s.a.n_decr.eq(1)
+            m.d.sync += [s.vdecr.eq(s.vdecr >> 1), s.cnt.eq(s.integ_cyc)]
+            s.event(EventKind.INTEG)
+            m.next = "MINTEG"
+            s.guard()
+        with m.State("MINTEG"):
+            m.d.comb += s.a.n_integ.eq(1)
+            m.d.sync += s.cnt.eq(s.cnt - 1)
+            with m.If(s.cnt == 1):
+                s.event(EventKind.COMPARE)
+                m.next = "COMPARE"
+            s.guard()
 
-        # A second start while busy is refused (the running operation goes on).
-        with m.If(busy & start_q & ~abort_q):
-            m.d.sync += err.eq(CfgErr.BUSY)
-
-        return m
+    def _busy_refusal(self, m, s):
+        """A second start while busy is refused (the running operation goes on)."""
+        with m.If(s.busy & s.start_q & ~s.abort_q):
+            m.d.sync += s.err.eq(CfgErr.BUSY)
