@@ -25,12 +25,13 @@ import numpy as np
 from firmware import _regmap
 from firmware.transport import Transport
 from rtl.contract import frames
-from rtl.contract.config import decode_outputs, encode_inputs
+from rtl.contract.config import (CoreConfig, decode_outputs, encode_inputs, mvm_cycles,
+                                 program_cycles)
 from rtl.contract.constants import (CLK_NS, CORE_BROADCAST, CORE_CHIP, ENTRY_BITS, N_LINES,
                                     PROG_AMP_LSB_V, RF_FILES)
 from rtl.contract.frames import Opcode, decode_reg_read, pack_entries, unpack_entries
 from rtl.contract.regmap import REG_BITS, Register
-from rtl.contract.registers import ENUMS
+from rtl.contract.registers import ENUMS, Mode
 
 __all__ = [
     "Opcode", "RegFile", "BROADCAST", "CHIP", "N_LINES", "ENTRY_BITS", "CLK_NS",
@@ -524,7 +525,8 @@ class Chip:
         self.write_fields(core, "CTRL", mode="PROGRAM")
         self.write_fields(core, "PROG", op=op, amp=code)
         self.write_fields(core, "PROG_WIDTH", cycles=cyc)
-        self.run(core, expected_ns=(cyc + 4) * self.clk_ns)
+        self.run(core, expected_ns=program_cycles(CoreConfig(mode=Mode.PROGRAM, prog_cycles=cyc))
+                 * self.clk_ns)
 
     def set_pulse(self, core: int, row: int, col: int, amp_v: float, width_ns: float = 1000.0) -> None:
         """SET pulse (raise the conductance) on cell (row, col)."""
@@ -576,6 +578,8 @@ class Chip:
             self.write_fields(core, "VDECR", code=vdecr)
         self.write_fields(core, "CTRL", mode="NEURON_TEST", dir=int(dirs[direction]),
                           in_signed=int(bool(signed)), two_phase=0, diff_in=0, stoch=0, act=0)
-        self.run(core, expected_ns=2000.0)
+        nt = CoreConfig(mode=Mode.NEURON_TEST, dir=int(dirs[direction]), in_bits=in_bits,
+                        out_bits=out_bits, in_signed=int(bool(signed)))
+        self.run(core, expected_ns=mvm_cycles(nt) * self.clk_ns)
         dst = RegFile.SL if direction == "FWD" else RegFile.BL
         return self.read_rf(core, dst, width=out_bits)
