@@ -14,7 +14,7 @@ from rtl.analog_bus import N_LINES, EventKind
 from rtl.controller import CONFIG_FIELDS, ControllerModel, CoreConfig, sequence_events
 from rtl.core import Core
 
-from .harness import CLK_NS, decode_event, delay_line_model, pack_bits, scripted_cmp
+from harness import CLK_NS, decode_event, delay_line_model, pack_bits, scripted_cmp
 
 AMAP = regmap.load("neurram_core")
 

@@ -8,7 +8,7 @@ files' hardware ports; the golden model gets the same script.
 import numpy as np
 import pytest
 
-from .harness import ControllerBench, scripted_cmp
+from harness import ControllerBench, scripted_cmp
 from rtl.analog_bus import N_LINES, Activation, EventKind, Level, neuron_sl
 from rtl.controller import (BL_FILE, SL_FILE, CfgErr, ControllerModel, CoreConfig,
                             mvm_cycles, sequence_events, validate)
