@@ -1,158 +1,92 @@
-"""Core configuration, input encoding, the controller's step sequence and output codes.
+"""What the analog models need of the chip contract: configuration checks, the MVM step
+schedule of the vectorised path, input drive and output codes.
 
-:class:`CoreConfig` is ``rtl.controller.CoreConfig`` with an MVM default mode; any object
-with these attributes can be passed to :meth:`analog_models.CoreModel.mvm` (duck typing).
-
-:func:`steps` is the MVM/neuron-test sequence of docs/analog_bus.md as compact tuples;
-the vectorised path runs it on a whole batch and :func:`events` turns it into
-:class:`rtl.analog_bus.AnalogEvent` objects for one vector (the event path of the
-tests, until ``rtl.controller`` produces the real sequence).
+The configuration type and its rules are the contract's (:mod:`rtl.contract.config`):
+:func:`CoreConfig` builds one in MVM mode (the models only run MVM / neuron-test
+sequences), :func:`check_config` refuses what the controller would refuse. :func:`steps`
+is the controller's MVM event sequence as compact tuples, which the vectorised path runs
+on a whole batch; the event path answers the real events of ``rtl.controller_model``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from rtl.controller import CoreConfig as ControllerConfig
-from rtl.analog_bus import (N_LINES, Activation, AnalogEvent, DecrMode, Direction,
-                            EventKind, Level, Mode, neuron_sl)
+from rtl.contract import config as _contract
+from rtl.contract.config import decode_outputs, line_sign_magnitude, output_codes
+from rtl.contract.config import levels_from_signs as signs_to_levels
+from rtl.contract.constants import ENTRY_BITS, N_LINES
+from rtl.contract.corelet import NEURON_SL, SL_NEURON
+from rtl.contract.registers import Dir, Mode
+from rtl.contract.registers import Dir as Direction  # noqa: F401 - the name the models use
 
-# SL entry written by neuron k, and its inverse (neuron on SL s).
-NEURON_SL = np.array([neuron_sl(k) for k in range(N_LINES)])
-SL_NEURON = np.argsort(NEURON_SL)
+__all__ = ["CoreConfig", "NEURON_SL", "SL_NEURON", "check_config", "check_entries", "code_value",
+           "lfsr_bits", "line_sign_magnitude", "magnitude_bits", "output_codes", "plane_signs",
+           "route", "row_mask", "segments", "signed", "signs_to_levels", "steps"]
 
 
-@dataclass
-class CoreConfig(ControllerConfig):
-    """The controller's register fields (``rtl.controller.CoreConfig``), defaulting to MVM mode.
+def CoreConfig(**fields) -> _contract.CoreConfig:   # noqa: N802 - the type's name, kept for callers
+    """A :class:`rtl.contract.CoreConfig` in MVM mode unless ``mode`` is given."""
+    return _contract.CoreConfig.mvm(**fields)
 
-    The analog models only ever run MVM / neuron-test sequences, so the mode defaults to
-    MVM instead of the register reset value IDLE; every field name is the controller's.
+
+def check_config(cfg: _contract.CoreConfig) -> _contract.CoreConfig:
+    """Raise ``ValueError`` unless the controller accepts ``cfg`` for an MVM / neuron test.
+
+    The check is the controller's (:meth:`rtl.contract.CoreConfig.validate`); the models
+    run neither programming through this path nor the unused direction code 3.
     """
-
-    mode: int = int(Mode.MVM)
-
-
-def _int_in(cfg, name, lo, hi):
-    v = getattr(cfg, name)
-    if isinstance(v, (bool, np.bool_)) and name not in ("stoch", "diff_in", "in_signed", "two_phase"):
-        raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {v!r}")
-    try:
-        iv = int(v)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {v!r}") from None
-    if iv != v or not lo <= iv <= hi:
-        raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {v!r}")
-    return iv
-
-
-def check_config(cfg) -> None:
-    """Raise ``ValueError`` naming the field and its allowed range if ``cfg`` is invalid."""
-    _int_in(cfg, "mode", 2, 3)
-    _int_in(cfg, "dir", 0, 2)
-    _int_in(cfg, "act", 0, 3)
-    _int_in(cfg, "in_bits", 1, 8)
-    _int_in(cfg, "out_bits", 1, 10)
-    _int_in(cfg, "out_bits_lsb", 1, 10)
-    _int_in(cfg, "n_rows", 1, 256)
-    _int_in(cfg, "vread", 0, 255)
-    _int_in(cfg, "vdecr", 0, 4095)
-    _int_in(cfg, "wl_ns", 1, 10)
-    _int_in(cfg, "noise_steps", 0, 255)
-    _int_in(cfg, "vnoise", 0, 255)
-    _int_in(cfg, "seed_a", 0, 0xFFFF)
-    _int_in(cfg, "seed_b", 0, 0xFFFF)
-    if cfg.two_phase:
-        m = magnitude_bits(cfg)
-        _int_in(cfg, "split", 1, max(1, m - 1))
-        if not 1 <= int(cfg.split) < m:
-            raise ValueError(f"split must be in 1..{m - 1} (magnitude bits - 1) for two-phase, "
-                             f"got {cfg.split!r}")
+    if not isinstance(cfg, _contract.CoreConfig):
+        raise TypeError(f"cfg must be an rtl.contract.CoreConfig, not {type(cfg).__name__}")
+    if cfg.mode not in (Mode.NEURON_TEST, Mode.MVM):
+        raise ValueError(f"mode must be NEURON_TEST (2) or MVM (3) for the analog models, "
+                         f"got {cfg.mode!r}")
+    if cfg.dir not in (Dir.FWD, Dir.BWD, Dir.REC):
+        raise ValueError(f"dir must be 0..2 (FWD, BWD, REC), got {cfg.dir!r}")
+    return cfg.check()
 
 
 def signed(cfg) -> bool:
-    return bool(cfg.in_signed) and int(cfg.in_bits) > 1
+    return cfg.signed
 
 
 def magnitude_bits(cfg) -> int:
     """Magnitude bits of the input (a 1-bit input is unsigned binary)."""
-    n = int(cfg.in_bits)
-    return n - 1 if signed(cfg) else n
+    return cfg.mag_bits
 
 
-def segments(cfg) -> list[tuple[int, int, int]]:
-    """(first plane, number of planes, out_bits) of each converted segment, MSB first."""
-    m = magnitude_bits(cfg)
-    if cfg.two_phase:
-        s = int(cfg.split)
-        return [(s, m - s, int(cfg.out_bits)), (0, s, int(cfg.out_bits_lsb))]
-    return [(0, m, int(cfg.out_bits))]
+def segments(cfg) -> list[_contract.Segment]:
+    """The conversions of one MVM, MSB first (:meth:`rtl.contract.CoreConfig.segments`)."""
+    return cfg.segments()
 
 
 def check_entries(x, name="inputs") -> np.ndarray:
     """Validate register-file entries: integer array (..., 256) of 10-bit values."""
     a = np.asarray(x)
+    top = (1 << ENTRY_BITS) - 1
     if a.ndim == 0 or a.shape[-1] != N_LINES:
-        raise ValueError(f"{name} must have a last axis of length 256, got shape {a.shape}")
+        raise ValueError(f"{name} must have a last axis of length {N_LINES}, got shape {a.shape}")
     if a.dtype.kind == "f":
         if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
-            raise ValueError(f"{name} must be integer codes 0..1023 (no NaN/inf/fractions)")
+            raise ValueError(f"{name} must be integer codes 0..{top} (no NaN/inf/fractions)")
     elif a.dtype.kind not in "iub":
-        raise ValueError(f"{name} must be integer codes 0..1023, got dtype {a.dtype}")
+        raise ValueError(f"{name} must be integer codes 0..{top}, got dtype {a.dtype}")
     a = a.astype(np.int64)
-    if a.size and (a.min() < 0 or a.max() > 1023):
-        raise ValueError(f"{name} must be within 0..1023 (10-bit entries), "
+    if a.size and (a.min() < 0 or a.max() > top):
+        raise ValueError(f"{name} must be within 0..{top} ({ENTRY_BITS}-bit entries), "
                          f"got [{a.min()}, {a.max()}]")
     return a
 
 
 def plane_signs(entries: np.ndarray, cfg, plane: int) -> np.ndarray:
-    """Ternary drive (-1, 0, +1) of every input line for one magnitude bit-plane.
-
-    ``entries`` is (B, 256) in the order of the driven file (BL file for forward and
-    recurrent, SL file for backward). Differential input (``diff_in``, as the RTL applies
-    it in every direction): line 2i carries entry 2i, line 2i+1 the opposite polarity of
-    the same entry. Every line is driven from its entry, also rows whose WL stays off.
-    """
+    """Ternary drive (-1, 0, +1) of every input line for one magnitude bit-plane."""
     sgn, mag = line_sign_magnitude(entries, cfg)
     return (((mag >> plane) & 1) * sgn).astype(np.int8)
 
 
-def line_sign_magnitude(entries: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray]:
-    """Per input line: polarity (+1/-1, int8) and magnitude bits (int16), with the
-    differential pairing applied."""
-    e = np.asarray(entries)
-    if cfg.diff_in:
-        e = np.repeat(e[..., 0::2], 2, axis=-1)
-    n = int(cfg.in_bits)
-    if signed(cfg):
-        sgn = np.where((e >> (n - 1)) & 1, 1, -1).astype(np.int8)
-        mag = (e & ((1 << (n - 1)) - 1)).astype(np.int16)
-    else:
-        sgn = np.ones(e.shape, dtype=np.int8)
-        mag = (e & ((1 << n) - 1)).astype(np.int16)
-    if cfg.diff_in:
-        sgn[..., 1::2] *= -1
-    return sgn, mag
-
-
-def signs_to_levels(d: np.ndarray) -> np.ndarray:
-    """Ternary drive -> :class:`Level` codes."""
-    return np.choose(d + 1, [int(Level.VREF_N), int(Level.VREF), int(Level.VREF_P)]).astype(np.uint8)
-
-
 def row_mask(cfg) -> np.ndarray:
-    """WLs pulsed: forward/recurrent rows 0..n_rows-1, backward all rows."""
-    m = np.zeros(N_LINES, dtype=bool)
-    if int(cfg.mode) == int(Mode.NEURON_TEST):
-        return m
-    if int(cfg.dir) == int(Direction.BWD):
-        m[:] = True
-    else:
-        m[: int(cfg.n_rows)] = True
-    return m
+    """WLs pulsed (:meth:`rtl.contract.CoreConfig.wl_rows`)."""
+    return cfg.wl_rows()
 
 
 def steps(cfg) -> list[tuple]:
@@ -162,15 +96,15 @@ def steps(cfg) -> list[tuple]:
     ("COMPARE",), ("LATCH",), ("WR", seg_index, bit), ("DECR", vdecr_code).
     """
     out: list[tuple] = []
-    for si, (first, n_planes, k) in enumerate(segments(cfg)):
+    for si, seg in enumerate(cfg.segments()):
         out.append(("RESET",))
-        for q in range(n_planes):
-            out.append(("WL", si, first + q))
+        for q in range(seg.planes):
+            out.append(("WL", si, seg.base + q))
             out += [("SAMPLE",), ("INTEG",)] * (2 ** q)
         if cfg.stoch:
             out += [("NOISE", i) for i in range(int(cfg.noise_steps))]
         out += [("COMPARE",), ("LATCH",), ("WR", si, 0)]
-        for c in range(1, k):
+        for c in range(1, seg.out_bits):
             out += [("DECR", int(cfg.vdecr) >> (c - 1)), ("INTEG",), ("COMPARE",), ("LATCH",),
                     ("WR", si, c)]
     return out
@@ -178,53 +112,16 @@ def steps(cfg) -> list[tuple]:
 
 def lfsr_bits(seed_a: int, seed_b: int, n_steps: int) -> np.ndarray:
     """Neuron-indexed noise bits (n_steps, 256) after an LFSR load, from the RTL's golden
-    model (:func:`rtl.lfsr.generate`), so the vectorised path injects the chip's bits."""
-    from rtl.lfsr import generate
+    model (:func:`rtl.lfsr_model.generate`), so the vectorised path injects the chip's bits."""
+    from rtl.lfsr_model import generate
     return generate(int(seed_a), int(seed_b), int(n_steps)).astype(bool)
 
 
-def output_codes(bits: np.ndarray, act: int) -> np.ndarray:
-    """Register-file codes from the comparator bits of one conversion.
-
-    ``bits`` is (B, k, 256) bool, comparison ``c`` of every neuron (c = 0 the sign).
-    Implements docs/architecture.md §5: NONE sign-magnitude (magnitudes inverted when
-    the sign is 0), RELU zero when negative, SIGMOID the raw comparator bits (offset
-    binary), TANH the two's complement (offset binary with its MSB flipped).
-    """
-    b = bits.astype(np.int16)
-    k = b.shape[1]
-    s = b[:, 0, :]
-    raw = np.zeros_like(s)
-    for c in range(1, k):
-        raw <<= 1
-        raw |= b[:, c, :]
-    full = np.int16((1 << (k - 1)) - 1)
-    msb = np.int16(1 << (k - 1)) if k > 1 else np.int16(1)
-    act = int(act)
-    if act == int(Activation.SIGMOID):
-        return ((s << (k - 1)) | raw).astype(np.int64)
-    if act == int(Activation.TANH):
-        return (((s << (k - 1)) | raw) ^ msb).astype(np.int64)
-    mag = np.where(s == 1, raw, full & ~raw)
-    code = (s << (k - 1)) | mag
-    if act == int(Activation.RELU):
-        code = np.where(s == 1, code, 0)
-    return code.astype(np.int64)
-
-
 def route(codes_by_neuron: np.ndarray, cfg, seg_index: int = 0) -> np.ndarray:
-    """Reorder neuron-indexed codes (B, 256) into the destination file's entry order.
-
-    Destination (architecture §5): forward MSB/only segment -> SL file, backward -> BL,
-    recurrent -> BL; a two-phase LSB segment goes to the other file.
-    """
-    d = int(cfg.dir)
-    to_sl = d == int(Direction.FWD)
-    if cfg.two_phase and seg_index == 1:
-        to_sl = d == int(Direction.BWD)
-    elif d == int(Direction.REC) and cfg.two_phase:
-        to_sl = True
-    if to_sl:
+    """Reorder neuron-indexed codes (B, 256) into the entry order of the segment's
+    destination file (:meth:`rtl.contract.CoreConfig.segments`): through the SL switch
+    (entry ``NEURON_SL[k]`` <- neuron ``k``) when it is the SL file."""
+    if cfg.segments()[seg_index].dest == _contract.SL_FILE:
         out = np.empty_like(codes_by_neuron)
         out[:, NEURON_SL] = codes_by_neuron
         return out
@@ -232,78 +129,6 @@ def route(codes_by_neuron: np.ndarray, cfg, seg_index: int = 0) -> np.ndarray:
 
 
 def code_value(codes, out_bits: int, act: int = 0) -> np.ndarray:
-    """Signed value in LSB units of register-file codes: ``(2 sign - 1)(mag + 1/2)``.
-
-    Valid for NONE, SIGMOID and TANH codes (RELU: negative results read as 0).
-    """
-    c = np.asarray(codes, dtype=np.int64)
-    k = int(out_bits)
-    act = int(act)
-    if act == int(Activation.SIGMOID):
-        return c - (1 << (k - 1)) + 0.5
-    if act == int(Activation.TANH):
-        c = c ^ (1 << (k - 1))
-        return c - (1 << (k - 1)) + 0.5
-    s = (c >> (k - 1)) & 1
-    mag = c & ((1 << (k - 1)) - 1)
-    v = (2 * s - 1) * (mag + 0.5)
-    if act == int(Activation.RELU):
-        v = np.where(s == 1, v, 0.0)
-    return v
-
-
-def events(cfg, bl_entries, sl_entries, noise_bits: np.ndarray | None = None) -> list[AnalogEvent]:
-    """The analog-bus events of one MVM (or neuron test) for one vector.
-
-    A stand-in for ``rtl.controller``'s sequencing model, written from
-    docs/analog_bus.md, used to drive the event path in tests.
-    """
-    check_config(cfg)
-    bl = check_entries(bl_entries, "bl_entries")[None]
-    sl = check_entries(sl_entries, "sl_entries")[None]
-    d = int(cfg.dir)
-    mode = int(cfg.mode)
-    bwd = d == int(Direction.BWD)
-    src = sl if bwd else bl
-    wl = row_mask(cfg)
-    st = steps(cfg)
-    if noise_bits is None and cfg.stoch:
-        noise_bits = lfsr_bits(int(cfg.seed_a), int(cfg.seed_b), int(cfg.noise_steps))
-    out = []
-    bl_drv = np.full(N_LINES, int(Level.VREF), dtype=np.uint8)
-    sl_drv = np.full(N_LINES, int(Level.FLOAT), dtype=np.uint8)
-    if bwd:
-        bl_drv, sl_drv = sl_drv.copy(), bl_drv.copy()
-    # MVM: neurons take the floating side; neuron test: the driven side itself.
-    take_bl = bwd if mode == int(Mode.MVM) else not bwd
-    sel = dict(bl_sel=take_bl, sl_sel=not take_bl)
-    for s in st:
-        kind = s[0]
-        if kind == "RESET":
-            out.append(AnalogEvent(EventKind.RESET, mode=mode))
-        elif kind == "WL":
-            lv = signs_to_levels(plane_signs(src, cfg, s[2]))[0]
-            if bwd:
-                sl_drv = lv
-            else:
-                bl_drv = lv
-            out.append(AnalogEvent(EventKind.WL_PULSE, mode=mode, bl_drv=bl_drv.copy(),
-                                   sl_drv=sl_drv.copy(), wl_en=wl.copy(), vread=int(cfg.vread),
-                                   width_ns=float(cfg.wl_ns)))
-        elif kind == "SAMPLE":
-            out.append(AnalogEvent(EventKind.SAMPLE, mode=mode, bl_drv=bl_drv.copy(),
-                                   sl_drv=sl_drv.copy(), vread=int(cfg.vread), **sel))
-        elif kind == "INTEG":
-            out.append(AnalogEvent(EventKind.INTEG))
-        elif kind == "NOISE":
-            out.append(AnalogEvent(EventKind.NOISE, noise=noise_bits[s[1]].copy(),
-                                   vnoise=int(cfg.vnoise)))
-        elif kind == "COMPARE":
-            out.append(AnalogEvent(EventKind.COMPARE))
-        elif kind == "LATCH":
-            out.append(AnalogEvent(EventKind.LATCH))
-        elif kind == "WR":
-            out.append(AnalogEvent(EventKind.WR, **sel))
-        elif kind == "DECR":
-            out.append(AnalogEvent(EventKind.DECR, vdecr=s[1], decr_mode=int(DecrMode.LATCH)))
-    return out
+    """Signed value in LSB units of register-file codes
+    (:func:`rtl.contract.decode_outputs`)."""
+    return decode_outputs(codes, int(out_bits), act)

@@ -24,7 +24,9 @@ import warnings
 
 import numpy as np
 
-from rtl.analog_bus import N_LINES, AnalogEvent, EventKind, Level, Mode, ProgOp
+from rtl.contract.constants import N_LINES
+from rtl.contract.events import AnalogEvent, EventKind, Level
+from rtl.contract.registers import Mode, ProgOp
 
 from . import config as C
 from ._rng import RowStream

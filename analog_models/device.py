@@ -22,15 +22,18 @@ Physics (compact, phenomenological; parameters in :class:`~analog_models.params.
   Near gmin the distribution folds at ``g_floor`` (a cell cannot go below its deepest
   reset state), which is why it is not Gaussian there.
 
-``write_verify`` and ``iterative_program`` implement the paper's programming algorithm
-(SPEC §5) against this model.
+``write_verify`` and ``iterative_program`` run the programming algorithm of
+:mod:`analog_models.programming` (SPEC §5; the firmware's) directly on this model.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .params import AnalogParams
+from .programming import WriteVerifyConfig, program_passes, write_verify_cells
 
 
 def _finite_array(x, name):
@@ -167,18 +170,61 @@ class RRAMDevice:
 
 
 # ----------------------------------------------------------------------------------
-def write_verify(device: RRAMDevice, targets, index=None, *, v_set0: float = 1.2,
-                 v_reset0: float = 1.5, v_step: float = 0.1, v_max: float = 2.55,
-                 width_ns: float = 1000.0, tol: float = 1.0, max_reversals: int = 30,
-                 max_pulses: int = 100) -> dict:
-    """Incremental-pulse write-verify (paper, Methods; SPEC §5), vectorised over cells.
+class DeviceCells:
+    """The cells ``index`` of a :class:`RRAMDevice`, reached directly (a
+    :class:`~analog_models.programming.CellAccess`): vectorised reads and pulses, and
+    relaxation for the settling between passes."""
 
-    For every cell: read; while below ``target - tol`` apply SET pulses starting at
-    ``v_set0`` and rising by ``v_step`` each pulse; once above ``target + tol`` reverse to
-    RESET pulses starting at ``v_reset0``, rising the same way (each reversal restarts
-    the ramp of the new polarity); stop when a read falls within ``±tol`` or after
-    ``max_reversals`` polarity reversals. Amplitudes saturate at ``v_max`` (the 8-bit,
-    10 mV/code programming DAC).
+    def __init__(self, device: RRAMDevice, index=None, width_ns: float = 1000.0):
+        self.device = device
+        sel = (slice(None),) if index is None else index
+        self.shape = np.shape(device.G[sel])
+        self.flat = np.arange(device.G.size).reshape(device.G.shape)[sel].ravel()
+        self.width_ns = width_ns
+
+    def _idx(self, cells):
+        return np.unravel_index(self.flat[cells], self.device.G.shape)
+
+    def read(self, cells) -> np.ndarray:
+        return self.device.read(self._idx(cells))
+
+    def pulse(self, cells, polarity, amp_v) -> None:
+        for op, sign in (("set", 1), ("reset", -1)):
+            m = polarity == sign
+            if m.any():
+                self.device.apply_pulse(op, amp_v[m], self.width_ns, self._idx(cells[m]))
+
+    def settle(self) -> None:
+        self.device.relax()
+
+
+# Keyword names this module's write_verify took before it ran the shared algorithm.
+_OLD_NAMES = {"v_set0": "set_v0", "v_reset0": "reset_v0", "v_step": "step_v", "tol": "tol_uS"}
+
+
+def _config(config: WriteVerifyConfig | None, overrides: dict) -> WriteVerifyConfig:
+    if config is not None and not isinstance(config, WriteVerifyConfig):
+        raise TypeError(f"config must be a WriteVerifyConfig, not {config!r}")
+    fields = {_OLD_NAMES.get(k, k): v for k, v in overrides.items()}
+    unknown = set(fields) - set(WriteVerifyConfig.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown write-verify settings {sorted(unknown)}")
+    return dataclasses.replace(config or WriteVerifyConfig(), **fields).validate()
+
+
+def _targets(device: RRAMDevice, targets, index) -> np.ndarray:
+    t = _finite_array(targets, "targets")
+    device._check_range(t, "targets")
+    shape = np.shape(device.G[(slice(None),) if index is None else index])
+    if t.shape != shape:
+        raise ValueError(f"targets must have shape {shape}, got {t.shape}")
+    return t
+
+
+def write_verify(device: RRAMDevice, targets, index=None, config: WriteVerifyConfig | None = None,
+                 **settings) -> dict:
+    """One write-verify pass (:func:`analog_models.programming.write_verify_cells`, the
+    algorithm the firmware runs through the chip) on the cells ``index`` of ``device``.
 
     Parameters
     ----------
@@ -188,88 +234,47 @@ def write_verify(device: RRAMDevice, targets, index=None, *, v_set0: float = 1.2
         ``[g_floor, g_ceil]``.
     index : tuple or array, optional
         Cells to program (numpy index into ``device.G``); all cells if None.
+    config : WriteVerifyConfig, optional
+        The settings (the paper's by default); ``settings`` override single fields
+        (``tol_uS=0.5``; the former names ``v_set0``, ``v_reset0``, ``v_step``, ``tol``
+        are accepted too).
 
     Returns
     -------
-    dict with ``pulses`` (int array per cell), ``success`` (bool array: last read inside
-    the window before the timeout), ``reversals`` (int array).
+    dict with ``pulses`` (int array per cell), ``success`` (bool: the last read is inside
+    the window), ``reversals`` and ``timed_out``, each of the shape of the targets.
     """
-    t = _finite_array(targets, "targets")
-    device._check_range(t, "targets")
-    if tol <= 0:
-        raise ValueError(f"tol must be > 0 µS, got {tol!r}")
-    if max_reversals < 0:
-        raise ValueError(f"max_reversals must be >= 0, got {max_reversals!r}")
-    sel = (slice(None),) if index is None else index
-    shape = np.shape(device.G[sel])
-    if t.shape != shape:
-        raise ValueError(f"targets must have shape {shape}, got {t.shape}")
-    flat_idx = np.arange(device.G.size).reshape(device.G.shape)[sel].ravel()
-    t = t.ravel()
-    n = t.size
-    pulses = np.zeros(n, dtype=np.int64)
-    reversals = np.zeros(n, dtype=np.int64)
-    polarity = np.zeros(n, dtype=np.int8)      # 0 none yet, +1 SET, -1 RESET
-    amp = np.zeros(n)
-    active = np.ones(n, dtype=bool)
-    success = np.zeros(n, dtype=bool)
-    for _ in range(max_pulses):
-        if not active.any():
-            break
-        ai = np.flatnonzero(active)
-        g = device.read(np.unravel_index(flat_idx[ai], device.G.shape))
-        err = g - t[ai]
-        ok = np.abs(err) <= tol
-        success[ai[ok]] = True
-        active[ai[ok]] = False
-        ai, err = ai[~ok], err[~ok]
-        want = np.where(err < 0, 1, -1).astype(np.int8)
-        flip = (polarity[ai] != 0) & (want != polarity[ai])
-        reversals[ai[flip]] += 1
-        timed_out = reversals[ai] > max_reversals
-        active[ai[timed_out]] = False
-        ai, want, flip = ai[~timed_out], want[~timed_out], flip[~timed_out]
-        restart = flip | (polarity[ai] == 0)
-        amp[ai] = np.where(restart, np.where(want > 0, v_set0, v_reset0),
-                           np.minimum(amp[ai] + v_step, v_max))
-        polarity[ai] = want
-        for op, sign in (("set", 1), ("reset", -1)):
-            m = ai[want == sign]
-            if m.size:
-                device.apply_pulse(op, amp[m], width_ns,
-                                   np.unravel_index(flat_idx[m], device.G.shape))
-        pulses[ai] += 1
-    return {"pulses": pulses.reshape(shape), "success": success.reshape(shape),
-            "reversals": reversals.reshape(shape)}
+    cfg = _config(config, settings)
+    t = _targets(device, targets, index)
+    access = DeviceCells(device, index, cfg.width_ns)
+    r = write_verify_cells(access, t.ravel(), cfg)
+    return {"pulses": r.pulses.reshape(t.shape), "success": r.ok.reshape(t.shape),
+            "reversals": r.reversals.reshape(t.shape), "timed_out": r.timed_out.reshape(t.shape)}
 
 
 def iterative_program(device: RRAMDevice, targets, index=None, passes: int = 3,
-                      tol: float = 1.0, **wv_kwargs) -> dict:
-    """Iterative programming (paper, Methods): write-verify, let the cells relax, then
-    ``passes - 1`` more times re-measure every cell and re-program those outside the
-    ``±tol`` window, each followed by relaxation.
+                      config: WriteVerifyConfig | None = None, **settings) -> dict:
+    """Iterative programming (:func:`analog_models.programming.program_passes`, as the
+    firmware runs it): write-verify, let the cells relax, then ``passes - 1`` more times
+    re-measure every cell and re-program those outside the window, each followed by
+    relaxation.
 
     Returns a dict with ``pulses`` (total per cell), ``first`` (the first pass's
-    write-verify result), ``after_pass`` (list of conductance arrays measured without
-    noise after each pass's relaxation) and ``success``.
+    :func:`write_verify`-style result), ``after_pass`` (conductances without read noise
+    after each pass's relaxation), ``success`` (the first pass's) and ``final`` (the
+    last board-ADC read of every cell).
     """
     if not isinstance(passes, (int, np.integer)) or passes < 1:
         raise ValueError(f"passes must be an integer >= 1, got {passes!r}")
+    cfg = _config(config, {**settings, "passes": int(passes)})
+    t = _targets(device, targets, index)
     sel = (slice(None),) if index is None else index
-    t = _finite_array(targets, "targets")
-    first = write_verify(device, t, sel, tol=tol, **wv_kwargs)
-    pulses = first["pulses"].copy()
-    device.relax()
-    after = [device.G[sel].copy()]
-    flat_idx = np.arange(device.G.size).reshape(device.G.shape)[sel]
-    for _ in range(passes - 1):
-        g = device.read(sel)
-        out = np.abs(g - t) > tol
-        if out.any():
-            sub = np.unravel_index(flat_idx[out], device.G.shape)
-            r = write_verify(device, t[out], sub, tol=tol, **wv_kwargs)
-            pulses[out] += r["pulses"]
-        device.relax()
-        after.append(device.G[sel].copy())
-    return {"pulses": pulses, "first": first, "after_pass": after,
-            "success": first["success"]}
+    access = DeviceCells(device, index, cfg.width_ns)
+    after = []
+    res = program_passes(access, t.ravel(), cfg,
+                         on_settled=lambda _: after.append(device.G[sel].copy()))
+    f = res.first
+    first = {"pulses": f.pulses.reshape(t.shape), "success": f.ok.reshape(t.shape),
+             "reversals": f.reversals.reshape(t.shape), "timed_out": f.timed_out.reshape(t.shape)}
+    return {"pulses": res.pulses.reshape(t.shape), "first": first, "after_pass": after,
+            "success": first["success"], "final": res.g.reshape(t.shape)}

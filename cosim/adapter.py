@@ -26,25 +26,38 @@ import struct
 import numpy as np
 from cocotb.utils import get_sim_time
 
-from rtl.analog_bus import FIELDS_BY_KIND, N_LINES, AnalogEvent, EventKind, ProgOp
+from rtl.contract import event_log as log_layout
+from rtl.contract.constants import N_LINES
+from rtl.contract.events import FIELDS_BY_KIND, AnalogEvent, EventKind
+from rtl.contract.registers import ProgOp
 
-from .runner import EVENT_LOG_DEPTH, EVENT_LOG_ENTRY_BITS
+from .gpi import read_binstr, read_int, write_binstr_now, write_int_now
+
+EVENT_LOG_DEPTH = log_layout.DEPTH
 
 _SCALAR_FIELDS = ("mode", "vread", "vdecr", "decr_mode", "vnoise", "prog_op", "prog_amp")
 _BOOL_FIELDS = ("bl_sel", "sl_sel", "power_down")
 _ARRAY_FIELDS = ("bl_drv", "sl_drv", "wl_en", "noise", "snap_bl", "snap_sl")
-if EVENT_LOG_ENTRY_BITS != 64:   # the entry layout of cosim/hdl/tb_event_log.v
-    raise RuntimeError(f"event log entries are 64 bits, not {EVENT_LOG_ENTRY_BITS}")
+if log_layout.ENTRY_BITS != 64:   # one struct "Q" per entry below
+    raise RuntimeError(f"event log entries are 64 bits, not {log_layout.ENTRY_BITS}")
 _LOG_STRUCT = struct.Struct(f"<{EVENT_LOG_DEPTH}Q")
 _KINDS = {int(k): k for k in EventKind}
 
 
+def _entry_field(name: str) -> tuple[int, int]:
+    lsb, width = log_layout.FIELD_POS[name]
+    return lsb, (1 << width) - 1
+
+
+# (shift, mask) of every entry field (rtl/contract/event_log.py, the Verilog's layout).
+_SEQ, _KIND, _MODE, _VDECR, _DECR_MODE, _BL_SEL, _SL_SEL, _POWER_DOWN, _VREAD = (
+    _entry_field(n) for n in ("ev_seq", "ev_kind", "mode", "vdecr", "decr_mode", "bl_sel",
+                              "sl_sel", "power_down", "vread"))
+
+
 def binstr(handle) -> str:
     """The signal's value as a '0'/'1' string, MSB first (no LogicArray round trip)."""
-    h = getattr(handle, "_handle", None)
-    if h is not None and hasattr(h, "get_signal_val_binstr"):
-        return h.get_signal_val_binstr()
-    return str(handle.value)
+    return read_binstr(handle)
 
 
 def bits_lsb_first(s: str) -> np.ndarray:
@@ -187,12 +200,12 @@ class AnalogAdapter:
 
     # ---- the event log --------------------------------------------------------------------
     def _wl_fallen(self) -> bool:
-        return (int(self._wl_falls._handle.get_signal_val_long()) - self._pending_wl[1]) & 0xFF != 0
+        return (read_int(self._wl_falls) - self._pending_wl[1]) & 0xFF != 0
 
     def _finish_wl(self) -> None:
         ev, _ = self._pending_wl
         self._pending_wl = None
-        ev.width_ns = int(self._wl_width._handle.get_signal_val_long()) / 1000.0
+        ev.width_ns = read_int(self._wl_width) / 1000.0
         self.wl_widths_ns.append(ev.width_ns)
         self._dispatch(ev)
 
@@ -204,35 +217,35 @@ class AnalogAdapter:
             if not self._wl_fallen():
                 return False
             self._finish_wl()
-        wr = int(self._log_wr._handle.get_signal_val_long())
+        wr = read_int(self._log_wr)
         n = (wr - self._rd) & 0xFF
         if not n:
             return True
         # The whole ring in one read, split into its 64-bit entries (entry 0 lowest).
-        entries = _LOG_STRUCT.unpack(int(self._log._handle.get_signal_val_binstr(), 2)
+        entries = _LOG_STRUCT.unpack(int(read_binstr(self._log), 2)
                                      .to_bytes(_LOG_STRUCT.size, "little"))
         snap = None
         for i in range(self._rd, self._rd + n):
             e = entries[i % EVENT_LOG_DEPTH]
-            seq, kind = e & 0xFF, _KINDS[(e >> 8) & 0xF]
+            seq, kind = (e >> _SEQ[0]) & _SEQ[1], _KINDS[(e >> _KIND[0]) & _KIND[1]]
             self._check_step(seq)
             ev = AnalogEvent(kind)
             fields = FIELDS_BY_KIND[kind]
             if "mode" in fields:
-                ev.mode = (e >> 12) & 0x3
+                ev.mode = (e >> _MODE[0]) & _MODE[1]
             if "vdecr" in fields:
-                ev.vdecr = (e >> 14) & 0xFFF
-                ev.decr_mode = (e >> 26) & 0x3
+                ev.vdecr = (e >> _VDECR[0]) & _VDECR[1]
+                ev.decr_mode = (e >> _DECR_MODE[0]) & _DECR_MODE[1]
             if "bl_sel" in fields:
-                ev.bl_sel = bool((e >> 28) & 1)
-                ev.sl_sel = bool((e >> 29) & 1)
+                ev.bl_sel = bool((e >> _BL_SEL[0]) & _BL_SEL[1])
+                ev.sl_sel = bool((e >> _SL_SEL[0]) & _SL_SEL[1])
             if "power_down" in fields:
-                ev.power_down = bool((e >> 30) & 1)
+                ev.power_down = bool((e >> _POWER_DOWN[0]) & _POWER_DOWN[1])
             if kind == EventKind.SAMPLE:
                 # Logged only with the levels of the last woken event that had levels,
                 # which the log module still holds (any later such event woke Python,
                 # and every wake drains the log first).
-                ev.vread = (e >> 32) & 0xFF
+                ev.vread = (e >> _VREAD[0]) & _VREAD[1]
                 if snap is None:
                     snap = self._read("snap_bl"), self._read("snap_sl")
                 ev.bl_drv, ev.sl_drv = snap
@@ -240,7 +253,7 @@ class AnalogAdapter:
         self._rd = wr
         # Straight to the simulator (the handle's value setter checks and converts; this
         # is a plain 8-bit deposit, and writes are applied at once in this harness).
-        self._log_rd._handle.set_signal_val_int(0, wr)
+        write_int_now(self._log_rd, wr)
         return True
 
     def _check_step(self, seq: int) -> None:
@@ -254,7 +267,7 @@ class AnalogAdapter:
     async def _run(self):
         wake_h = self._wake
         while True:
-            w = int(wake_h._handle.get_signal_val_long())
+            w = read_int(wake_h)
             if w == self._wake_seen:
                 await wake_h.value_change
                 self.wakes.n += 1
@@ -263,7 +276,7 @@ class AnalogAdapter:
                 self.errors.append(f"core {self.core}: {(w - self._wake_seen) & 0xFF} events "
                                    "woke the adapter at once")
             self._wake_seen = w
-            if (int(self._log_wr._handle.get_signal_val_long()) - self._rd) & 0xFF >= EVENT_LOG_DEPTH - 1:
+            if (read_int(self._log_wr) - self._rd) & 0xFF >= EVENT_LOG_DEPTH - 1:
                 self.ring_full_wakes += 1   # the log was full: this event woke us instead
             # The waking event is on the bus now: everything before it is in the log.
             if self._pending_wl is not None and not self._wl_fallen():
@@ -273,7 +286,7 @@ class AnalogAdapter:
                 self._finish_wl()
             self.flush()
             seq = self._seq_now()
-            kind = int(self._sig["ev_kind"]._handle.get_signal_val_long())
+            kind = read_int(self._sig["ev_kind"])
             if kind == EventKind.NONE:
                 self._seq = seq or 0   # counter cleared by a reset: not an event
                 continue
@@ -284,7 +297,7 @@ class AnalogAdapter:
         ev = self.decode(kind)
         if kind == EventKind.WL_PULSE:
             # Handed to the model once the pulse has fallen (its width is measured then).
-            self._pending_wl = (ev, int(self._wl_falls._handle.get_signal_val_long()))
+            self._pending_wl = (ev, read_int(self._wl_falls))
             return
         if kind == EventKind.PROG_BEGIN:
             self._prog_t0 = get_sim_time("ps")
@@ -301,7 +314,7 @@ class AnalogAdapter:
         if self.record:
             self.events.append(ev)
         if kind == EventKind.COMPARE:
-            self._sig["cmp"]._handle.set_signal_val_binstr(0, to_binstr(result))
+            write_binstr_now(self._sig["cmp"], to_binstr(result))
         elif kind == EventKind.PROG_END:
             if self._prog_op == ProgOp.READ and self.board is not None and result is not None:
                 self.board.adc_reading(self.core, float(result))

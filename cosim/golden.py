@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from rtl.analog_bus import N_LINES, AnalogEvent, EventKind, ProgOp
+from rtl.contract.constants import MAX_CORES, N_LINES
+from rtl.contract.events import AnalogEvent, EventKind
+from rtl.contract.registers import ProgOp
 
 CORE_SEED_STRIDE = 1_000_003   # seed of core i = seed * stride + i (both sides use this)
 
@@ -99,13 +101,13 @@ class GoldenCore:
     """Register semantics of one core, its register files and its controller model.
 
     Implements the per-core half of :class:`rtl.frame.FrameTarget`. The controller model
-    (``rtl.controller.ControllerModel``) keeps what survives between operations (LFSR,
+    (``rtl.controller_model.ControllerModel``) keeps what survives between operations (LFSR,
     power gate, err/done) and plays each start; its events go to the analog model.
     """
 
     def __init__(self, index: int, model, board):
         from rtl import regmap
-        from rtl.controller import ControllerModel
+        from rtl.controller_model import ControllerModel
         from rtl.regblock import RegisterModel
         from rtl.regfile import RegisterFileModel
 
@@ -170,7 +172,7 @@ class GoldenCore:
         return result
 
     def config(self):
-        from rtl.controller import CoreConfig
+        from rtl.contract.config import CoreConfig
 
         return CoreConfig.from_registers(self.regs.values)
 
@@ -240,8 +242,8 @@ class GoldenChip:
         from cosim.board import Board
         from rtl.frame import FrameModel
 
-        if not isinstance(n_cores, int) or not 1 <= n_cores <= 48:
-            raise ValueError(f"n_cores must be an int in 1..48, got {n_cores!r}")
+        if not isinstance(n_cores, int) or not 1 <= n_cores <= MAX_CORES:
+            raise ValueError(f"n_cores must be an int in 1..{MAX_CORES}, got {n_cores!r}")
         self.n_cores = n_cores
         self.seed = seed
         models = make_core_models(n_cores, params, seed)

@@ -18,8 +18,8 @@ from cosim.adapter import AnalogAdapter, analog_prefix
 from cosim.board import Board
 from cosim.golden import RELAX_WAIT_NS
 from cosim.spi import SpiMaster, WakeCounter
+from rtl.contract.constants import CLK_NS
 
-CLK_NS = 10.0
 FAST_WAIT_NS = 100_000.0
 
 
@@ -60,7 +60,7 @@ class ChipTB:
         self.spi = SpiMaster(dut, self.wakes)
         self.fast_waits = 0
         dut.tb_clk_stop.value = 0
-        # A top without an analog bus (the interim bus chip) gets no analog models.
+        # A top without an analog bus (the bus chip of cosim.tb.buschip) gets no analog models.
         self.has_analog = has_analog_bus(dut)
         self.models = make_core_models(self.n_cores, params, seed) if self.has_analog else []
         self.board = Board(self.models)

@@ -1,7 +1,8 @@
 """One MVM transaction as a host does it, for the testbench (async) and the golden model.
 
-The frame encodings are the firmware's (``firmware.lowlevel``); these helpers exist so
-the bench and the regression can run transactions without a thread per call.
+The frame encodings are the firmware's (``firmware.lowlevel``) and the register words the
+contract's (:class:`rtl.contract.CoreConfig`); these helpers exist so the bench and the
+regression can run transactions without a thread per call.
 """
 
 from __future__ import annotations
@@ -12,32 +13,29 @@ from dataclasses import dataclass
 import numpy as np
 
 from firmware import lowlevel as ll
-from firmware import registers as R
+from rtl.contract.config import CoreConfig, mvm_cycles
+from rtl.contract.constants import BL_FILE, CLK_NS, SL_FILE
+from rtl.contract.registers import CORE
 
-RF_BL, RF_SL = 0, 1
+RF_BL, RF_SL = BL_FILE, SL_FILE
 
 
 def _reg(name: str):
-    from firmware import _regmap
-
-    return _regmap.load().core[name]
+    return CORE.reg(name)
 
 
 def field_value(reg: str, **fields) -> int:
-    """Register word with the given fields (others at their reset values)."""
-    r = _reg(reg)
-    value = 0
-    for f in r.fields.values():
-        value |= (f.reset if hasattr(f, "reset") else 0) << f.lsb
-    for name, v in fields.items():
-        f = r.fields[name]
-        value = (value & ~f.mask) | ((int(v) & f.max) << f.lsb)
-    return value
+    """Register word with the given fields (others at their reset values).
+
+    Raises ValueError for an unknown field or a value that does not fit it.
+    """
+    return CORE.reg(reg).encode(**fields)
 
 
 @dataclass
 class MvmSetup:
-    """An MVM configuration (defaults: forward, signed inputs, no activation)."""
+    """An MVM job for the testbench: the core and its configuration (defaults: forward,
+    signed inputs, no activation). :meth:`core_config` is the register view."""
 
     core: int = 0
     direction: int = 0          # 0 FWD, 1 BWD, 2 REC
@@ -58,29 +56,33 @@ class MvmSetup:
     noise_steps: int = 0
     vnoise: int = 0
 
+    def core_config(self) -> CoreConfig:
+        """The register fields of this job (TypeError / ValueError if one does not fit)."""
+        return CoreConfig(
+            mode=self.mode, dir=self.direction, act=self.act, stoch=int(self.stoch),
+            diff_in=int(self.diff_in), in_signed=int(self.in_signed), two_phase=int(self.two_phase),
+            in_bits=self.in_bits, out_bits=self.out_bits, split=self.split,
+            out_bits_lsb=self.out_bits_lsb, n_rows=self.n_rows, wl_ns=self.wl_ns,
+            vread=self.vread, vdecr=self.vdecr, noise_steps=self.noise_steps, vnoise=self.vnoise)
+
     @property
     def in_file(self) -> int:
-        return RF_SL if self.direction == 1 else RF_BL
+        return self.core_config().input_file
 
 
 def out_file(setup: MvmSetup) -> int:
-    """Where the (MSB-segment) results land (architecture §5)."""
-    if setup.two_phase:
-        return {0: RF_SL, 1: RF_BL, 2: RF_SL}[setup.direction]
-    return {0: RF_SL, 1: RF_BL, 2: RF_BL}[setup.direction]
+    """Where the (MSB-segment) results land."""
+    return setup.core_config().segments()[0].dest
+
+
+# The registers a job configures, in the order they are written.
+_SETUP_REGS = ("CTRL", "BITS", "ROWS", "VREAD", "VDECR", "TIMING", "NOISE")
 
 
 def setup_frames(s: MvmSetup) -> list[bytes]:
     """REG_WRITE frames configuring core ``s.core`` for the MVM."""
-    ctrl = field_value("CTRL", mode=s.mode, dir=s.direction, act=s.act, stoch=int(s.stoch),
-                       diff_in=int(s.diff_in), in_signed=int(s.in_signed), two_phase=int(s.two_phase))
-    bits = field_value("BITS", in_bits=s.in_bits, out_bits=s.out_bits, split=s.split,
-                       out_bits_lsb=s.out_bits_lsb)
-    timing = field_value("TIMING", wl_ns=s.wl_ns)
-    regs = [("CTRL", ctrl), ("BITS", bits), ("ROWS", s.n_rows), ("VREAD", s.vread),
-            ("VDECR", s.vdecr), ("TIMING", timing),
-            ("NOISE", field_value("NOISE", steps=s.noise_steps, vnoise=s.vnoise))]
-    return [ll.encode_reg_write(s.core, _reg(n).addr, v) for n, v in regs]
+    words = s.core_config().register_words()
+    return [ll.encode_reg_write(s.core, _reg(n).addr, words[n]) for n in _SETUP_REGS]
 
 
 def input_codes(s: MvmSetup, x) -> np.ndarray:
@@ -106,11 +108,7 @@ def status_frame(s: MvmSetup) -> bytes:
 
 
 def status_fields(word: int) -> dict:
-    r = _reg("STATUS")
-    return {n: (word >> f.lsb) & f.max for n, f in r.fields.items()}
-
-
-_wait_ns: dict[tuple, float] = {}
+    return _reg("STATUS").decode(word)
 
 
 def random_inputs(s: MvmSetup, rng, n: int | None = None) -> np.ndarray:
@@ -123,12 +121,10 @@ def random_inputs(s: MvmSetup, rng, n: int | None = None) -> np.ndarray:
 
 
 def result_frames(s: MvmSetup, both: bool) -> list[tuple[int, int]]:
-    """(file, width) reads that fetch the results: the output file at out_bits, plus
-    (``both``) the LSB segment of a two-phase MVM from the input file."""
-    out = [(out_file(s), s.out_bits)]
-    if both and s.two_phase:
-        out.append((s.in_file, s.out_bits_lsb))
-    return out
+    """(file, width) reads that fetch the results: the first segment's file at its width,
+    plus (``both``) the LSB segment of a two-phase MVM."""
+    segs = s.core_config().segments()
+    return [(seg.dest, seg.out_bits) for seg in (segs if both else segs[:1])]
 
 
 async def run_mvm_async(tb, s: MvmSetup, x, timeout_ns: float = 5e6, both: bool = False):
@@ -138,11 +134,9 @@ async def run_mvm_async(tb, s: MvmSetup, x, timeout_ns: float = 5e6, both: bool 
     :func:`result_frames`)."""
     await tb.frame(ll.encode_rf_write(s.core, s.in_file, 0, input_codes(s, x), s.in_bits))
     await tb.frame(start_frame(s))
-    key = (s.in_bits, s.out_bits, s.two_phase, s.noise_steps, s.mode)
-    calibrated = key in _wait_ns
-    t0 = None if calibrated else tb.cycles()
-    if calibrated:
-        await tb.wait_ns(_wait_ns[key])
+    # The first poll waits for the operation's exact duration, less the ~300 ns the
+    # status frame's own first bytes take before the chip samples STATUS.
+    await tb.wait_ns(max(0.0, mvm_cycles(s.core_config()) * CLK_NS - 300.0))
     waited = 0.0
     while True:
         st = status_fields(ll.decode_reg_read(await tb.frame(status_frame(s))))
@@ -154,9 +148,6 @@ async def run_mvm_async(tb, s: MvmSetup, x, timeout_ns: float = 5e6, both: bool 
         waited += 200.0
         if waited > timeout_ns:
             raise TimeoutError("MVM did not finish")
-    if not calibrated:
-        # A host calibrates its first poll on the operation's duration.
-        _wait_ns[key] = max(0.0, (tb.cycles() - t0) * 10.0 - 300.0)
     res = []
     for f, w in result_frames(s, both):
         miso = await tb.frame(ll.encode_rf_read(s.core, f, 0, 256, w))

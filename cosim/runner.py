@@ -171,10 +171,9 @@ SPI_CTRL_PORTS = [
 # The testbench's event log per analog bus (cosim/hdl/tb_event_log.v): entries held, bits
 # per entry (the adapter's decoding follows that module's layout), and the bus ports it
 # watches.
-EVENT_LOG_DEPTH = 32
-EVENT_LOG_ENTRY_BITS = 64
-_EVENT_LOG_FIELDS = ("ev_seq", "ev_kind", "mode", "vdecr", "decr_mode", "bl_sel", "sl_sel",
-                     "power_down", "vread", "bl_drv", "sl_drv", "wl_pulse")
+from rtl.contract.event_log import BUS_PORTS as _EVENT_LOG_FIELDS  # noqa: E402
+from rtl.contract.event_log import DEPTH as EVENT_LOG_DEPTH  # noqa: E402
+from rtl.contract.event_log import ENTRY_BITS as EVENT_LOG_ENTRY_BITS  # noqa: E402,F401
 
 
 def analog_bus_prefixes(ports: list[Port]) -> list[str]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from cocotb.triggers import Timer
 
+from .gpi import read_binstr, write_binstr_now, write_int_now
 from .runner import SPI_WORD_BITS
 
 
@@ -50,23 +51,23 @@ class SpiMaster:
     # handles' value setters re-check ranges and, for the 2048-bit word, build 2**2048.
     def _put(self, name: str, handle, value: int) -> None:
         if self._shadow.get(name) != value:
-            handle._handle.set_signal_val_int(0, value)
+            write_int_now(handle, value)
             self._shadow[name] = value
 
     async def _word(self, tx: int, nbits: int, last: bool, half: int, late: bool) -> int:
         if not 0 <= tx < (1 << nbits):
             raise ValueError(f"word {tx:#x} does not fit in {nbits} bits")
         # LSB-aligned: bit nbits-1 goes out first; bits above nbits are never sent.
-        self._tx._handle.set_signal_val_binstr(0, format(tx, f"0{SPI_WORD_BITS}b"))
+        write_binstr_now(self._tx, format(tx, f"0{SPI_WORD_BITS}b"))
         self._put("nbits", self._nbits, nbits)
         self._put("last", self._last, int(last))
         self._put("half", self._half, half)
         self._put("late", self._late, int(late))
         self._req = (self._req + 1) & 0xFF
-        self._reqh._handle.set_signal_val_int(0, self._req)
+        write_int_now(self._reqh, self._req)
         await self._done.value_change
         self.wakes.n += 1
-        return int(self._rx._handle.get_signal_val_binstr(), 2) & ((1 << nbits) - 1)
+        return int(read_binstr(self._rx), 2) & ((1 << nbits) - 1)
 
     async def frame(self, mosi: bytes, half: int | None = None, late: bool | None = None,
                     nbits: int | None = None) -> bytes:

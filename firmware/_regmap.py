@@ -1,78 +1,34 @@
-"""Host-side view of the register map: names -> word addresses, fields and reset values.
+"""Host-side view of the register map: registers by name, enums by class name.
 
-The single source of truth is ``rtl/regmap.rdl``; ``firmware/registers.py`` is generated
-from it. This module turns that generated module into the small structure the low-level
-driver uses (:class:`Reg`, :class:`Field`, enums by name), so that the driver refers to
-registers, fields and enum values only by name.
+The register map is the contract's (:mod:`rtl.contract.registers`, generated from
+``rtl/regmap.rdl``); this module indexes it the way the low-level driver refers to it,
+so that the driver names registers, fields and enum values only by name.
 """
 
 from __future__ import annotations
 
+import enum
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from firmware import registers  # generated from rtl/regmap.rdl
+from rtl.contract import registers
+from rtl.contract.regmap import Field, Register, enum_class_name
 
+Reg = Register   # the name this module used for a register
 
-@dataclass(frozen=True)
-class Field:
-    """One register field: ``width`` bits from bit ``lsb``; ``reset`` its reset value."""
-
-    name: str
-    lsb: int
-    width: int
-    reset: int = 0
-    writable: bool = True
-
-    @property
-    def mask(self) -> int:
-        return ((1 << self.width) - 1) << self.lsb
-
-    @property
-    def max(self) -> int:
-        return (1 << self.width) - 1
-
-
-@dataclass(frozen=True)
-class Reg:
-    """One 16-bit register at word address ``addr`` with its fields by name."""
-
-    name: str
-    addr: int
-    fields: dict = field(default_factory=dict)
-
-    @property
-    def reset(self) -> int:
-        return sum((f.reset << f.lsb) for f in self.fields.values())
-
-    @property
-    def writable(self) -> bool:
-        return any(f.writable for f in self.fields.values())
+__all__ = ["Field", "Reg", "RegMap", "load"]
 
 
 @dataclass(frozen=True)
 class RegMap:
-    core: dict    #: register name -> Reg, core address map (SPI core byte 0..N-1 / 0xFF)
-    chip: dict    #: register name -> Reg, chip control map (SPI core byte 0xFE)
-    enums: dict   #: enum class name (e.g. "Mode") -> enum.IntEnum of firmware.registers
-
-
-_ENUM_NAMES = ("Mode", "Dir", "Act", "ProgOp", "CfgErr", "SpiErr")
-
-
-def _regs(classes) -> dict:
-    out = {}
-    for cls in classes:
-        fields = {}
-        for v in vars(cls).values():
-            if isinstance(v, registers.Field):
-                fields[v.name] = Field(v.name, v.lsb, v.width, v.reset, "w" in v.sw)
-        out[cls.__name__] = Reg(cls.__name__, cls.ADDR, fields)
-    return out
+    core: dict    #: register name -> Register, core address map (SPI core byte 0..N-1 / 0xFF)
+    chip: dict    #: register name -> Register, chip control map (SPI core byte 0xFE)
+    enums: dict   #: enum class name (e.g. "Mode") -> its enum.IntEnum
 
 
 @functools.lru_cache(maxsize=None)
 def load() -> RegMap:
-    """Build the :class:`RegMap` from the generated ``firmware.registers``."""
-    enums = {name: getattr(registers, name) for name in _ENUM_NAMES}
-    return RegMap(core=_regs(registers.CORE_REGS), chip=_regs(registers.CHIP_REGS), enums=enums)
+    """The :class:`RegMap` of the contract's register map."""
+    enums: dict[str, type[enum.IntEnum]] = {enum_class_name(k): v for k, v in registers.ENUMS.items()}
+    return RegMap(core={r.name: r for r in registers.CORE_REGS},
+                  chip={r.name: r for r in registers.CHIP_REGS}, enums=enums)

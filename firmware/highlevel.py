@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from firmware.lowlevel import N_LINES, _check_int
+from rtl.contract.constants import N_CORES
 from firmware.midlevel import MidLevel, MvmConfig, WriteVerifyConfig, _finite_number
 
 __all__ = ["weights_to_conductance", "fold_batchnorm", "conv_weight_matrix", "bias_rows",
@@ -241,7 +242,7 @@ def _segments(layer: Layer, max_rows: int, max_cols: int) -> list[Block]:
             for i in range(rs) for j in range(cs)]
 
 
-def place(layers: list[Layer], n_cores: int = 48, *, replicate: bool = True,
+def place(layers: list[Layer], n_cores: int = N_CORES, *, replicate: bool = True,
           split_wide: bool = True) -> Placement:
     """Place layer segments onto cores with the paper's strategies (Methods).
 
@@ -254,7 +255,7 @@ def place(layers: list[Layer], n_cores: int = 48, *, replicate: bool = True,
        accessed in parallel) and large ones horizontally (side by side on shared rows,
        accessed one at a time), avoiding intensive and wide layers.
     """
-    n_cores = _check_int("n_cores", n_cores, 1, 48)
+    n_cores = _check_int("n_cores", n_cores, 1, N_CORES)
     if not layers:
         raise ValueError("layers must not be empty")
     notes = []

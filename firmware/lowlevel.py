@@ -18,13 +18,20 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 
 from firmware import _regmap
-from firmware import registers as R
 from firmware.transport import Transport
+from rtl.contract import frames
+from rtl.contract.config import (CoreConfig, decode_outputs, encode_inputs, mvm_cycles,
+                                 program_cycles)
+from rtl.contract.constants import (CLK_NS, CORE_BROADCAST, CORE_CHIP, ENTRY_BITS, N_LINES,
+                                    PROG_AMP_LSB_V, RF_FILES)
+from rtl.contract.frames import Opcode, decode_reg_read, pack_entries, unpack_entries
+from rtl.contract.regmap import REG_BITS, Register
+from rtl.contract.registers import ENUMS, Mode
 
 __all__ = [
     "Opcode", "RegFile", "BROADCAST", "CHIP", "N_LINES", "ENTRY_BITS", "CLK_NS",
@@ -35,33 +42,15 @@ __all__ = [
 ]
 
 
-class Opcode(enum.IntEnum):
-    """SPI frame opcodes (docs/architecture.md §2)."""
-
-    REG_WRITE = R.OP_REG_WRITE
-    REG_READ = R.OP_REG_READ
-    RF_WRITE = R.OP_RF_WRITE
-    RF_READ = R.OP_RF_READ
-
-
 class RegFile(enum.IntEnum):
     """Register file selector of an RF_WRITE / RF_READ frame."""
 
-    BL = R.FILE_BL   #: row (BL) register file
-    SL = R.FILE_SL   #: column (SL) register file
+    BL = RF_FILES["BL"]   #: row (BL) register file
+    SL = RF_FILES["SL"]   #: column (SL) register file
 
 
-BROADCAST = R.CORE_BROADCAST   #: core byte addressing every core (writes only)
-CHIP = R.CORE_CHIP             #: core byte addressing the chip control registers
-N_LINES = R.RF_ENTRIES         #: rows / columns / neurons per core
-ENTRY_BITS = R.RF_MAX_WIDTH    #: register-file entry width
-REG_BITS = R.REG_BITS
-CLK_NS = 10.0      #: system clock period of the paper's board (100 MHz)
-
-#: Byte counts of the frame headers (architecture §2).
-_RF_WRITE_HDR = 6
-_RF_READ_HDR = 7
-_REG_READ_LEN = 6
+BROADCAST = CORE_BROADCAST   #: core byte addressing every core (writes only)
+CHIP = CORE_CHIP             #: core byte addressing the chip control registers
 
 
 class ChipError(RuntimeError):
@@ -85,44 +74,6 @@ def _check_int(name: str, value, lo: int, hi: int) -> int:
     return int(value)
 
 
-def pack_entries(values: Sequence[int] | np.ndarray, width: int) -> bytes:
-    """Pack register-file entries into the bit stream of an RF_WRITE frame.
-
-    Parameters
-    ----------
-    values : sequence of int
-        Entries, first entry first; each must fit in ``width`` bits.
-    width : int
-        Bits per entry, 1..10.
-
-    Returns
-    -------
-    bytes
-        ``len(values)`` entries of ``width`` bits, each MSB first, zero-padded to a byte.
-    """
-    width = _check_int("width", width, 1, ENTRY_BITS)
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise ValueError(f"values must be one-dimensional, got shape {arr.shape}")
-    if arr.size and (arr.dtype.kind not in "iu" or arr.min() < 0 or arr.max() >= (1 << width)):
-        raise ValueError(f"values must be integers in 0..{(1 << width) - 1} for width={width}")
-    shifts = np.arange(width - 1, -1, -1)
-    bits = ((arr.astype(np.int64)[:, None] >> shifts) & 1).astype(np.uint8).ravel()
-    return np.packbits(bits).tobytes()   # packbits pads the last byte with zeros
-
-
-def unpack_entries(data: bytes, count: int, width: int) -> np.ndarray:
-    """Inverse of :func:`pack_entries`: ``count`` entries of ``width`` bits from ``data``."""
-    width = _check_int("width", width, 1, ENTRY_BITS)
-    count = _check_int("count", count, 0, N_LINES)
-    need = math.ceil(count * width / 8)
-    if len(data) < need:
-        raise ValueError(f"need {need} data bytes for {count} entries of {width} bits, got {len(data)}")
-    bits = np.unpackbits(np.frombuffer(bytes(data[:need]), dtype=np.uint8))[: count * width]
-    weights = 1 << np.arange(width - 1, -1, -1, dtype=np.int64)
-    return bits.reshape(count, width) @ weights
-
-
 def _check_core_byte(core: int, *, write: bool) -> int:
     core = _check_int("core", core, 0, 0xFF)
     if core == BROADCAST and not write:
@@ -135,21 +86,14 @@ def encode_reg_write(core: int, addr: int, value: int) -> bytes:
     core = _check_core_byte(core, write=True)
     addr = _check_int("addr", addr, 0, 0xFF)
     value = _check_int("value", value, 0, 0xFFFF)
-    return bytes([Opcode.REG_WRITE, core, addr, value >> 8, value & 0xFF])
+    return frames.reg_write(core, addr, value)
 
 
 def encode_reg_read(core: int, addr: int) -> bytes:
     """REG_READ frame: ``op core addr dummy xx xx`` (data returned in the last two bytes)."""
     core = _check_core_byte(core, write=False)
     addr = _check_int("addr", addr, 0, 0xFF)
-    return bytes([Opcode.REG_READ, core, addr, 0, 0, 0])
-
-
-def decode_reg_read(miso: bytes) -> int:
-    """16-bit register value from the MISO bytes of a REG_READ frame."""
-    if len(miso) != _REG_READ_LEN:
-        raise ValueError(f"a REG_READ frame returns {_REG_READ_LEN} bytes, got {len(miso)}")
-    return (miso[-2] << 8) | miso[-1]
+    return frames.reg_read(core, addr)
 
 
 def _check_rf(file: int, start: int, count: int, width: int) -> tuple[int, int, int, int]:
@@ -167,79 +111,19 @@ def encode_rf_write(core: int, file: int, start: int, values, width: int) -> byt
     core = _check_core_byte(core, write=True)
     values = np.asarray(values)
     file, start, count, width = _check_rf(file, start, values.size, width)
-    return bytes([Opcode.RF_WRITE, core, file, start, count - 1, width]) + pack_entries(values, width)
+    return frames.rf_write(core, file, start, values, width)
 
 
 def encode_rf_read(core: int, file: int, start: int, count: int, width: int) -> bytes:
     """RF_READ frame: ``op core file start count-1 width dummy`` + one byte per data byte."""
     core = _check_core_byte(core, write=False)
     file, start, count, width = _check_rf(file, start, count, width)
-    n_data = math.ceil(count * width / 8)
-    return bytes([Opcode.RF_READ, core, file, start, count - 1, width, 0]) + bytes(n_data)
+    return frames.rf_read(core, file, start, count, width)
 
 
 def decode_rf_read(miso: bytes, count: int, width: int) -> np.ndarray:
     """Entries from the MISO bytes of an RF_READ frame."""
-    return unpack_entries(bytes(miso[_RF_READ_HDR:]), count, width)
-
-
-# --------------------------------------------------------------------- data formats
-def encode_inputs(values, in_bits: int, signed: bool = True) -> np.ndarray:
-    """Integer inputs -> register-file codes (architecture §5).
-
-    Parameters
-    ----------
-    values : array of int
-        Signed: ``|v| <= 2**(in_bits-1) - 1``; unsigned (or ``in_bits == 1``):
-        ``0 <= v <= 2**in_bits - 1``.
-    in_bits : int
-        1..8.
-    signed : bool
-        Sign-magnitude with sign bit 1 = positive (zero is coded as +0).
-    """
-    in_bits = _check_int("in_bits", in_bits, 1, 8)
-    v = np.asarray(values)
-    if v.size and v.dtype.kind not in "iu":
-        if not np.all(np.isfinite(v)) or np.any(v != np.round(v)):
-            raise ValueError("inputs must be finite integers")
-        v = v.astype(np.int64)
-    v = v.astype(np.int64)
-    if signed and in_bits > 1:
-        lim = (1 << (in_bits - 1)) - 1
-        if v.size and np.abs(v).max() > lim:
-            raise ValueError(f"signed {in_bits}-bit inputs must be in -{lim}..{lim}")
-        return np.where(v >= 0, (1 << (in_bits - 1)) | v, -v)
-    lim = (1 << in_bits) - 1
-    if v.size and (v.min() < 0 or v.max() > lim):
-        raise ValueError(f"unsigned {in_bits}-bit inputs must be in 0..{lim}")
-    return v
-
-
-def decode_outputs(codes, out_bits: int, act: str = "NONE") -> np.ndarray:
-    """Output codes -> signed values in units of the output LSB (architecture §5).
-
-    The neuron's non-restoring binary search gives a mid-rise code, so a NONE code
-    decodes to ``(2*sign-1) * (mag + 0.5)``. RELU codes with the sign bit 0 decode to 0.
-    SIGMOID (offset binary ``u``) and TANH (two's complement ``t``) decode to the same
-    pre-activation value ``u - 2**(k-1) + 0.5`` = ``t + 0.5``.
-    """
-    k = _check_int("out_bits", out_bits, 1, ENTRY_BITS)
-    c = np.asarray(codes, dtype=np.int64) & ((1 << k) - 1)
-    half = 1 << (k - 1)
-    act = str(getattr(act, "name", act)).upper()
-    if act in ("NONE", "RELU"):
-        sign = c >> (k - 1)
-        mag = c & (half - 1)
-        val = np.where(sign == 1, mag + 0.5, -(mag + 0.5))
-        if act == "RELU":
-            val = np.where(sign == 1, val, 0.0)
-        return val.astype(float)
-    if act == "SIGMOID":
-        return (c - half + 0.5).astype(float)
-    if act == "TANH":
-        t = np.where(c >= half, c - (1 << k), c)
-        return (t + 0.5).astype(float)
-    raise ValueError(f"act must be one of NONE, RELU, SIGMOID, TANH, got {act!r}")
+    return frames.decode_rf_read(miso, count, width)
 
 
 # ------------------------------------------------------------------------- the driver
@@ -312,19 +196,19 @@ class Chip:
             raise ValueError(f"core must be in {allowed}, got {core!r}")
         return int(core)
 
-    def _reg(self, space: str, name: str) -> _regmap.Reg:
+    def _reg(self, space: str, name: str) -> Register:
         regs = self.map.core if space == "core" else self.map.chip
         if name not in regs:
             raise ValueError(f"unknown {space} register {name!r}; choose from {', '.join(regs)}")
         return regs[name]
 
-    def _enc_fields(self, reg: _regmap.Reg, base: int, fields: dict) -> int:
+    def _enc_fields(self, reg: Register, base: int, fields: dict) -> int:
         value = base
         for fname, fval in fields.items():
-            if fname not in reg.fields:
+            if fname not in reg.by_name:
                 raise ValueError(f"register {reg.name} has no field {fname!r}; "
-                                 f"choose from {', '.join(reg.fields)}")
-            f = reg.fields[fname]
+                                 f"choose from {', '.join(reg.by_name)}")
+            f = reg.by_name[fname]
             if not f.writable:
                 raise ValueError(f"{reg.name}.{fname} is read-only")
             if isinstance(fval, str):
@@ -334,15 +218,11 @@ class Chip:
             value = (value & ~f.mask) | (fval << f.lsb)
         return value
 
-    #: Which generated enum names the values of a field (so ``mode="MVM"`` works).
-    _FIELD_ENUM = {("CTRL", "mode"): "Mode", ("CTRL", "dir"): "Dir", ("CTRL", "act"): "Act",
-                   ("PROG", "op"): "ProgOp"}
-
-    def _enum_value(self, reg: _regmap.Reg, fname: str, label: str) -> int:
-        ename = self._FIELD_ENUM.get((reg.name, fname))
-        if ename is None:
+    def _enum_value(self, reg: Register, fname: str, label: str) -> int:
+        f = reg.by_name[fname]
+        if f.enum_name is None:
             raise ValueError(f"{reg.name}.{fname} takes an int, not the label {label!r}")
-        e = self.enums[ename]
+        e = ENUMS[f.enum_name]
         if label not in e.__members__:
             raise ValueError(f"{reg.name}.{fname} must be one of {', '.join(e.__members__)}, got {label!r}")
         return int(e[label])
@@ -356,7 +236,7 @@ class Chip:
             raise ValueError(f"register {name} is read-only")
         value = _check_int("value", value, 0, 0xFFFF)
         self._spi(encode_reg_write(core, reg.addr, value))
-        if name in ("CMD",):
+        if all(f.singlepulse for f in reg.fields):
             return   # single-pulse command bits read back 0: nothing to remember
         cores = range(self.n_cores) if core == BROADCAST else (core,)
         for c in cores:
@@ -402,15 +282,15 @@ class Chip:
     def read_field(self, core: int, name: str, field: str) -> int:
         """Read one field of a core register over SPI."""
         reg = self._reg("core", name)
-        if field not in reg.fields:
-            raise ValueError(f"register {name} has no field {field!r}; choose from {', '.join(reg.fields)}")
-        f = reg.fields[field]
+        if field not in reg.by_name:
+            raise ValueError(f"register {name} has no field {field!r}; choose from {', '.join(reg.by_name)}")
+        f = reg.by_name[field]
         return (self.read_reg(core, name) >> f.lsb) & f.max
 
     def fields(self, name: str, value: int, space: str = "core") -> dict:
         """Split a register value into its fields."""
         reg = self._reg(space, name)
-        return {fn: (value >> f.lsb) & f.max for fn, f in reg.fields.items()}
+        return {fn: (value >> f.lsb) & f.max for fn, f in reg.by_name.items()}
 
     def write_chip_reg(self, name: str, value: int) -> None:
         """Write a chip control register (core byte 0xFE)."""
@@ -527,7 +407,7 @@ class Chip:
         if not cores:
             raise ValueError("cores must name at least one core")
         sel_regs = [n for n in self.map.chip if n.startswith("CORE_SEL")]
-        per = self.map.chip[sel_regs[0]].fields["mask"].width
+        per = self.map.chip[sel_regs[0]].by_name["mask"].width
         for i, name in enumerate(sorted(sel_regs)):
             mask = sum(1 << (c - per * i) for c in cores if per * i <= c < per * (i + 1))
             self.write_chip_fields(name, mask=mask)
@@ -536,7 +416,7 @@ class Chip:
     def busy_mask(self) -> int:
         """BUSY0..2 as one integer (bit i = core i busy)."""
         regs = sorted(n for n in self.map.chip if n.startswith("BUSY"))
-        per = self.map.chip[regs[0]].fields["mask"].width
+        per = self.map.chip[regs[0]].by_name["mask"].width
         mask = 0
         for i, name in enumerate(regs):
             if per * i >= self.n_cores:
@@ -611,8 +491,8 @@ class Chip:
 
     # ------------------------------------------------------------- programming
     def _amp_code(self, volts: float) -> int:
-        f = self.map.core["PROG"].fields["amp"]
-        lsb_v = 0.010   # PROG.amp is 10 mV per code (architecture §4)
+        f = self.map.core["PROG"].by_name["amp"]
+        lsb_v = PROG_AMP_LSB_V
         if not isinstance(volts, (int, float, np.floating)) or not math.isfinite(volts):
             raise ValueError(f"amplitude must be a finite voltage, got {volts!r}")
         code = int(round(volts / lsb_v))
@@ -621,7 +501,7 @@ class Chip:
         return code
 
     def _width_cycles(self, width_ns: float) -> int:
-        f = self.map.core["PROG_WIDTH"].fields["cycles"]
+        f = self.map.core["PROG_WIDTH"].by_name["cycles"]
         if not isinstance(width_ns, (int, float, np.floating)) or not math.isfinite(width_ns):
             raise ValueError(f"width_ns must be finite, got {width_ns!r}")
         cyc = int(round(width_ns / self.clk_ns))
@@ -645,7 +525,8 @@ class Chip:
         self.write_fields(core, "CTRL", mode="PROGRAM")
         self.write_fields(core, "PROG", op=op, amp=code)
         self.write_fields(core, "PROG_WIDTH", cycles=cyc)
-        self.run(core, expected_ns=(cyc + 4) * self.clk_ns)
+        self.run(core, expected_ns=program_cycles(CoreConfig(mode=Mode.PROGRAM, prog_cycles=cyc))
+                 * self.clk_ns)
 
     def set_pulse(self, core: int, row: int, col: int, amp_v: float, width_ns: float = 1000.0) -> None:
         """SET pulse (raise the conductance) on cell (row, col)."""
@@ -697,6 +578,8 @@ class Chip:
             self.write_fields(core, "VDECR", code=vdecr)
         self.write_fields(core, "CTRL", mode="NEURON_TEST", dir=int(dirs[direction]),
                           in_signed=int(bool(signed)), two_phase=0, diff_in=0, stoch=0, act=0)
-        self.run(core, expected_ns=2000.0)
+        nt = CoreConfig(mode=Mode.NEURON_TEST, dir=int(dirs[direction]), in_bits=in_bits,
+                        out_bits=out_bits, in_signed=int(bool(signed)))
+        self.run(core, expected_ns=mvm_cycles(nt) * self.clk_ns)
         dst = RegFile.SL if direction == "FWD" else RegFile.BL
         return self.read_rf(core, dst, width=out_bits)

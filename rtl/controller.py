@@ -43,378 +43,32 @@ register (every command is registered, with the configuration, before it acts).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Mapping
+from types import SimpleNamespace
 
-import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .analog_bus import (EV_SEQ_BITS, N_LINES, Activation, AnalogBusSignature, AnalogEvent,
-                         DecrMode, Direction, EventKind, Level, Mode, ProgOp, neuron_sl)
-from .lfsr import DEFAULT_SEED_A, DEFAULT_SEED_B, LfsrModel, LfsrPair
+from .analog_bus import AnalogBusSignature
+from .contract.config import (CONFIG_FIELDS, RANGE_CHECKS, CoreConfig, input_levels, mvm_cycles,
+                              output_bit, validate)
+from .contract.constants import BL_FILE, ENTRY_BITS, N_LINES, SL_FILE
+from .contract.corelet import NEURON_SL
+from .contract.events import EV_KIND_BITS, EV_SEQ_BITS, DecrMode, EventKind, Level
+from .contract.registers import Act as Activation
+from .contract.registers import CfgErr, Mode, ProgOp
+from .contract.registers import Dir as Direction
+from .controller_model import ControllerModel, sequence_events
+from .lfsr import DEFAULT_SEED_A, DEFAULT_SEED_B, LfsrPair
 from .pulsegen import PulseGenerator
 
-ENTRY_BITS = 10
-BL_FILE, SL_FILE = 0, 1
-
-# Register field -> (register, field, width, reset): the single list the dataclass, the
-# RTL configuration port and the core's wiring to the register block are built from.
-CONFIG_FIELDS: tuple[tuple[str, str, str, int, int], ...] = (
-    ("mode", "ctrl", "mode", 2, 0),
-    ("dir", "ctrl", "dir", 2, 0),
-    ("act", "ctrl", "act", 2, 0),
-    ("stoch", "ctrl", "stoch", 1, 0),
-    ("diff_in", "ctrl", "diff_in", 1, 0),
-    ("in_signed", "ctrl", "in_signed", 1, 1),
-    ("two_phase", "ctrl", "two_phase", 1, 0),
-    ("in_bits", "bits", "in_bits", 4, 4),
-    ("out_bits", "bits", "out_bits", 4, 6),
-    ("split", "bits", "split", 3, 3),
-    ("out_bits_lsb", "bits", "out_bits_lsb", 4, 5),
-    ("n_rows", "rows", "n_rows", 9, 256),
-    ("vread", "vread", "code", 8, 100),
-    ("vdecr", "vdecr", "code", 12, 2048),
-    ("wl_ns", "timing", "wl_ns", 4, 10),
-    ("sample_cyc", "timing", "sample_cyc", 4, 1),
-    ("integ_cyc", "timing", "integ_cyc", 8, 24),
-    ("noise_steps", "noise", "steps", 8, 0),
-    ("vnoise", "noise", "vnoise", 8, 0),
-    ("seed_a", "seed_a", "seed", 16, 0xACE1),
-    ("seed_b", "seed_b", "seed", 16, 0x1D0F),
-    ("prog_op", "prog", "op", 2, 0),
-    ("prog_amp", "prog", "amp", 8, 0),
-    ("prog_row", "prog_addr", "row", 8, 0),
-    ("prog_col", "prog_addr", "col", 8, 0),
-    ("prog_cycles", "prog_width", "cycles", 16, 100),
-    ("power_enable", "power", "enable", 1, 1),
-)
+# The configuration, its rules and the golden model are re-exported: ``rtl.controller``
+# was their home and stays a valid import path for them.
+__all__ = ["BL_FILE", "CONFIG_FIELDS", "CONFIG_LAYOUT", "CfgErr", "Controller", "ControllerModel",
+           "CoreConfig", "ENTRY_BITS", "NEURON_SL", "SL_FILE", "input_levels", "mvm_cycles",
+           "output_bit", "sequence_events", "validate"]
 
 CONFIG_LAYOUT = data.StructLayout({name: width for name, _, _, width, _ in CONFIG_FIELDS})
-
-
-class CfgErr:
-    """STATUS.err codes (docs/architecture.md §4)."""
-    OK = 0
-    IN_BITS = 1
-    OUT_BITS = 2
-    SPLIT = 3
-    N_ROWS = 4
-    WL_NS = 5
-    MODE_IDLE = 6
-    DISABLED = 7
-    BUSY = 8
-    OUT_BITS_LSB = 9
-
-
-@dataclass
-class CoreConfig:
-    """The register fields the controller uses (names of :data:`CONFIG_FIELDS`)."""
-
-    mode: int = 0
-    dir: int = 0
-    act: int = 0
-    stoch: int = 0
-    diff_in: int = 0
-    in_signed: int = 1
-    two_phase: int = 0
-    in_bits: int = 4
-    out_bits: int = 6
-    split: int = 3
-    out_bits_lsb: int = 5
-    n_rows: int = 256
-    vread: int = 100
-    vdecr: int = 2048
-    wl_ns: int = 10
-    sample_cyc: int = 1
-    integ_cyc: int = 24
-    noise_steps: int = 0
-    vnoise: int = 0
-    seed_a: int = 0xACE1
-    seed_b: int = 0x1D0F
-    prog_op: int = 0
-    prog_amp: int = 0
-    prog_row: int = 0
-    prog_col: int = 0
-    prog_cycles: int = 100
-    power_enable: int = 1
-
-    def __post_init__(self):
-        for name, _, _, width, _ in CONFIG_FIELDS:
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)):     # bools are accepted as 0 / 1
-                raise TypeError(f"{name} must be an int, not {v!r}")
-            if not 0 <= int(v) < (1 << width):
-                raise ValueError(f"{name} = {v!r} does not fit its {width}-bit field")
-            setattr(self, name, int(v))
-
-    @classmethod
-    def from_registers(cls, values: Mapping) -> "CoreConfig":
-        """Build from register fields.
-
-        ``values`` maps ``(register, field)`` tuples (lowercase, as
-        :class:`rtl.regblock.RegisterModel` ``.values``), ``"register.field"`` strings or
-        the dataclass field names to integers; fields not given keep their reset value.
-        """
-        if not isinstance(values, Mapping):
-            raise TypeError(f"values must be a mapping, not {values!r}")
-        kw = {}
-        for name, reg, fld, _, _ in CONFIG_FIELDS:
-            for key in ((reg, fld), f"{reg}.{fld}", name):
-                if key in values:
-                    kw[name] = int(values[key])
-                    break
-        return cls(**kw)
-
-    # Derived quantities shared by the model and the documentation of the RTL.
-    @property
-    def signed(self) -> bool:
-        """Inputs carry a sign bit (a 1-bit input is always unsigned)."""
-        return bool(self.in_signed) and self.in_bits > 1
-
-    @property
-    def mag_bits(self) -> int:
-        return self.in_bits - 1 if self.signed else self.in_bits
-
-    @property
-    def direction(self) -> int:
-        """CTRL.dir with the unused code 3 treated as FWD."""
-        return self.dir if self.dir in (Direction.FWD, Direction.BWD, Direction.REC) else 0
-
-    @property
-    def input_file(self) -> int:
-        return SL_FILE if self.direction == Direction.BWD else BL_FILE
-
-    def segments(self) -> list[tuple[int, int, int, int]]:
-        """``(base bit, planes, out bits, destination file)`` of each segment."""
-        inp = self.input_file
-        if self.two_phase:
-            return [(self.split, self.mag_bits - self.split, self.out_bits, 1 - inp),
-                    (0, self.split, self.out_bits_lsb, inp)]
-        dest = SL_FILE if self.direction == Direction.FWD else BL_FILE
-        return [(0, self.mag_bits, self.out_bits, dest)]
-
-    @property
-    def sample_bl(self) -> bool:
-        """The neurons sample their BL (else their SL) during SAMPLE."""
-        if self.mode == Mode.NEURON_TEST:
-            return self.input_file == BL_FILE    # the driven line itself, no RRAM between
-        return self.direction == Direction.BWD
-
-
-def validate(cfg: CoreConfig, busy: bool = False) -> int:
-    """STATUS.err of a start with this configuration (0: accepted). Checked in this order."""
-    if busy:
-        return CfgErr.BUSY
-    if not cfg.power_enable:
-        return CfgErr.DISABLED
-    if cfg.mode == Mode.IDLE:
-        return CfgErr.MODE_IDLE
-    if cfg.mode == Mode.PROGRAM:
-        return CfgErr.OK
-    if not 1 <= cfg.in_bits <= 8:
-        return CfgErr.IN_BITS
-    if not 1 <= cfg.out_bits <= 10:
-        return CfgErr.OUT_BITS
-    if cfg.two_phase and not 1 <= cfg.split < cfg.mag_bits:
-        return CfgErr.SPLIT
-    if cfg.two_phase and not 1 <= cfg.out_bits_lsb <= 10:
-        return CfgErr.OUT_BITS_LSB
-    if not 1 <= cfg.n_rows <= N_LINES:
-        return CfgErr.N_ROWS
-    if not 1 <= cfg.wl_ns <= 10:
-        return CfgErr.WL_NS
-    return CfgErr.OK
-
-
-def mvm_cycles(cfg: CoreConfig) -> int:
-    """Clock cycles from the start command being seen to ``done`` for an accepted MVM."""
-    s, i = max(cfg.sample_cyc, 1), max(cfg.integ_cyc, 1)
-    total = 1   # the command capture register
-    for _, m, k, _ in cfg.segments():
-        total += 1 + 2 * m + ((1 << m) - 1) * (s + i)
-        total += 2 * cfg.noise_steps * cfg.stoch + 4 + (k - 1) * (5 + i)
-    return total
-
-
-# --------------------------------------------------------------------------------------
-# Golden model
-# --------------------------------------------------------------------------------------
-
-NEURON_SL = np.array([neuron_sl(k) for k in range(N_LINES)], dtype=np.int64)
-
-
-def input_levels(cfg: CoreConfig, entries: np.ndarray, bit: int) -> np.ndarray:
-    """Driver levels of the input lines for magnitude bit ``bit`` (line-indexed)."""
-    e = np.asarray(entries, dtype=np.int64)
-    src = np.arange(N_LINES)
-    flip = np.zeros(N_LINES, dtype=bool)
-    if cfg.diff_in:
-        src = src & ~1
-        flip = (np.arange(N_LINES) & 1).astype(bool)
-    v = e[src]
-    on = ((v >> bit) & 1).astype(bool)
-    pos = ((v >> (cfg.in_bits - 1)) & 1).astype(bool) if cfg.signed else np.ones(N_LINES, bool)
-    pos ^= flip
-    return np.where(on, np.where(pos, Level.VREF_P, Level.VREF_N), Level.VREF).astype(np.uint8)
-
-
-def output_bit(act: int, cycle: int, r: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """Bit written for comparator result ``r`` in output cycle ``cycle`` (0 = sign).
-
-    ``s`` is the sign comparison of the same segment (neuron-indexed, bool).
-    """
-    if cycle == 0:
-        return ~r if act == Activation.TANH else r.copy()
-    if act == Activation.NONE:
-        return ~(r ^ s)
-    if act == Activation.RELU:
-        return r & s
-    return r.copy()       # SIGMOID: raw offset-binary bits; TANH: raw bits under an inverted MSB
-
-
-class ControllerModel:
-    """Golden model of :class:`Controller`: events and write-backs, no cycles.
-
-    The model keeps the state that survives between operations: the LFSR chains and the
-    power-gate output. ``run`` plays one start command.
-    """
-
-    def __init__(self):
-        self.lfsr = LfsrModel()
-        self.power_down = False
-        self.err = 0
-        self.done = False
-
-    def load_lfsr(self, seed_a: int, seed_b: int) -> None:
-        """CMD.lfsr_load."""
-        self.lfsr.load(seed_a, seed_b)
-
-    def set_power(self, enable: bool, analog: Callable[[AnalogEvent], object]) -> None:
-        """POWER.enable written: a POWER event when the power-gate output changes."""
-        pd = not enable
-        if pd != self.power_down:
-            self.power_down = pd
-            analog(AnalogEvent(EventKind.POWER, power_down=pd))
-
-    def run(self, cfg: CoreConfig, bl: np.ndarray, sl: np.ndarray,
-            analog: Callable[[AnalogEvent], object]) -> int:
-        """One CMD.start: emit the events through ``analog``, write back into ``bl``/``sl``.
-
-        ``analog(event)`` returns the 256 comparator bits (neuron-indexed) for COMPARE
-        events and is ignored otherwise. ``bl``/``sl`` are integer arrays of 256 entries
-        modified in place. Returns STATUS.err (0: the operation ran and ``done`` is set).
-        """
-        if not isinstance(cfg, CoreConfig):
-            raise TypeError(f"cfg must be a CoreConfig, not {cfg!r}")
-        for name, arr in (("bl", bl), ("sl", sl)):
-            if not isinstance(arr, np.ndarray) or arr.shape != (N_LINES,):
-                raise ValueError(f"{name} must be a numpy array of {N_LINES} entries")
-        self.done = False
-        self.err = validate(cfg)
-        if self.err:
-            return self.err
-        if cfg.mode == Mode.PROGRAM:
-            self._program(cfg, bl, sl, analog)
-        else:
-            self._mvm(cfg, bl, sl, analog)
-        self.done = True
-        return 0
-
-    def _program(self, cfg, bl, sl, analog):
-        bl[:] = 0
-        bl[cfg.prog_row] = 1
-        sl[:] = 0
-        sl[cfg.prog_col] = 1
-        bl_sel = (bl & 1).astype(bool)
-        sl_sel = (sl & 1).astype(bool)
-        reset = cfg.prog_op == ProgOp.RESET
-        bl_drv = np.where(bl_sel & (not reset), Level.VPROG, Level.GND).astype(np.uint8)
-        # SET and READ put the whole selected row's BL at VPROG with its WL on: only the
-        # selected SL may sink current, the others float (inhibit) or every cell of the row
-        # would be SET / read together. RESET drives one SL, so the rest can stay at GND.
-        if reset:
-            sl_drv = np.where(sl_sel, Level.VPROG, Level.GND).astype(np.uint8)
-        else:
-            sl_drv = np.where(sl_sel, Level.GND, Level.FLOAT).astype(np.uint8)
-        analog(AnalogEvent(EventKind.PROG_BEGIN, mode=cfg.mode, bl_drv=bl_drv, sl_drv=sl_drv,
-                           wl_en=bl_sel.copy(), prog_op=cfg.prog_op, prog_amp=cfg.prog_amp))
-        analog(AnalogEvent(EventKind.PROG_END, mode=cfg.mode,
-                           width_ns=10.0 * max(cfg.prog_cycles, 1)))
-
-    def _mvm(self, cfg, bl, sl, analog):
-        files = (bl, sl)
-        inp = cfg.input_file
-        if cfg.mode == Mode.NEURON_TEST:
-            wl = np.zeros(N_LINES, dtype=bool)
-        elif cfg.direction == Direction.BWD:
-            wl = np.ones(N_LINES, dtype=bool)
-        else:
-            wl = np.arange(N_LINES) < cfg.n_rows
-        sample_bl = cfg.sample_bl
-        floating = np.full(N_LINES, Level.FLOAT, dtype=np.uint8)
-        for base, planes, k, dest in cfg.segments():
-            analog(AnalogEvent(EventKind.RESET, mode=cfg.mode))
-            entries = files[inp].copy()
-            for p in range(planes):
-                lv = input_levels(cfg, entries, base + p)
-                bl_drv, sl_drv = (lv, floating) if inp == BL_FILE else (floating, lv)
-                analog(AnalogEvent(EventKind.WL_PULSE, mode=cfg.mode, bl_drv=bl_drv.copy(),
-                                   sl_drv=sl_drv.copy(), wl_en=wl.copy(), vread=cfg.vread,
-                                   width_ns=float(cfg.wl_ns)))
-                for _ in range(1 << p):
-                    analog(AnalogEvent(EventKind.SAMPLE, mode=cfg.mode, bl_sel=sample_bl,
-                                       sl_sel=not sample_bl, bl_drv=bl_drv.copy(),
-                                       sl_drv=sl_drv.copy(), vread=cfg.vread))
-                    analog(AnalogEvent(EventKind.INTEG))
-            if cfg.stoch:
-                for _ in range(cfg.noise_steps):
-                    analog(AnalogEvent(EventKind.NOISE, noise=self.lfsr.noise(),
-                                       vnoise=cfg.vnoise))
-                    self.lfsr.advance()
-            out = files[dest]
-            out[:] = 0
-            s = None
-            for c in range(k):
-                if c:
-                    analog(AnalogEvent(EventKind.DECR, vdecr=cfg.vdecr >> (c - 1),
-                                       decr_mode=DecrMode.LATCH))
-                    analog(AnalogEvent(EventKind.INTEG))
-                r = analog(AnalogEvent(EventKind.COMPARE))
-                r = np.asarray(r, dtype=bool)
-                if r.shape != (N_LINES,):
-                    raise ValueError("analog(COMPARE) must return 256 comparator bits")
-                if c == 0:
-                    s = r.copy()
-                analog(AnalogEvent(EventKind.LATCH))
-                bits = output_bit(cfg.act, c, r, s)
-                entry_bits = bits[NEURON_SL] if dest == SL_FILE else bits
-                b = 1 << (k - 1 - c)
-                out[:] = np.where(entry_bits, out | b, out & ~b)
-                analog(AnalogEvent(EventKind.WR, bl_sel=dest == BL_FILE, sl_sel=dest == SL_FILE))
-
-
-def sequence_events(cfg: CoreConfig, bl: np.ndarray, sl: np.ndarray,
-                    cmp_fn: Callable[[int], np.ndarray],
-                    model: ControllerModel | None = None) -> list[AnalogEvent]:
-    """The event list of one start; ``cmp_fn(i)`` gives the bits of the i-th COMPARE.
-
-    ``bl``/``sl`` receive the write-backs in place, as in :meth:`ControllerModel.run`.
-    """
-    model = ControllerModel() if model is None else model
-    events: list[AnalogEvent] = []
-    n_cmp = [0]
-
-    def analog(ev):
-        events.append(ev)
-        if ev.kind == EventKind.COMPARE:
-            n_cmp[0] += 1
-            return cmp_fn(n_cmp[0] - 1)
-        return None
-
-    model.run(cfg, bl, sl, analog)
-    return events
 
 
 # --------------------------------------------------------------------------------------
@@ -522,6 +176,11 @@ class _OutputBits(wiring.Component):
         return m
 
 
+def _keep(s: SimpleNamespace, **signals) -> None:
+    """Record signals of one controller block for the blocks after it."""
+    vars(s).update(signals)
+
+
 class Controller(wiring.Component):
     """Sequencer of one core (programming, neuron test, MVM).
 
@@ -598,9 +257,21 @@ class Controller(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        cfg = self.cfg
-        a = self.analog
+        # The signals of the controller, shared by the helpers below (each one block of it).
+        s = SimpleNamespace(cfg=self.cfg, a=self.analog)
+        self._capture(m, s)
+        self._start_decision(m, s)
+        self._registers(m, s)
+        self._datapath(m, s)
+        with m.FSM():
+            self._idle_state(m, s)
+            self._program_states(m, s)
+            self._mvm_states(m, s)
+        self._busy_refusal(m, s)
+        return m
 
+    def _capture(self, m, s):
+        """Command and configuration capture; the pulse generator and the LFSR."""
         m.submodules.pulsegen = pg = PulseGenerator(macro=self._macro)
         m.submodules.lfsr = lfsr = LfsrPair()
 
@@ -625,9 +296,9 @@ class Controller(wiring.Component):
         # The clock gate must pass one more edge for a captured command to act.
         m.d.comb += self.cmd_pending.eq(start_q | abort_q | lfsr_load_q)
         with m.If(self.start):
-            m.d.sync += cap.as_value().eq(cfg.as_value())
+            m.d.sync += cap.as_value().eq(s.cfg.as_value())
         with m.If(self.lfsr_load):
-            m.d.sync += seeds.eq(Cat(cfg.seed_a, cfg.seed_b))
+            m.d.sync += seeds.eq(Cat(s.cfg.seed_a, s.cfg.seed_b))
 
         if not self._macro:
             m.d.comb += pg.delay_taps.eq(self.delay_taps)
@@ -636,11 +307,14 @@ class Controller(wiring.Component):
             lfsr.seed_a.eq(seeds[:16]),
             lfsr.seed_b.eq(seeds[16:]),
             lfsr.load.eq(lfsr_load_q),
-            a.noise.eq(lfsr.noise),
-            a.wl_pulse.eq(pg.pulse),
+            s.a.noise.eq(lfsr.noise),
+            s.a.wl_pulse.eq(pg.pulse),
             pg.width.eq(run.wl_ns),
         ]
+        _keep(s, abort_q=abort_q, cap=cap, lfsr=lfsr, pg=pg, run=run, start_q=start_q)
 
+    def _start_decision(self, m, s):
+        """Decoded configuration fields and STATUS.err of a start (the contract's checks)."""
         def decode(c, suffix):
             signed = Signal(name=f"signed{suffix}")
             mag_bits = Signal(4, name=f"mag_bits{suffix}")
@@ -655,45 +329,43 @@ class Controller(wiring.Component):
             return signed, mag_bits, dirn, in_sl
 
         # ``cap``: the start decision (IDLE); ``run``: every later state
-        signed0, mag_bits0, dirn0, in_sl0 = decode(cap, "_start")
-        signed, mag_bits, dirn, in_sl = decode(run, "")
+        signed0, mag_bits0, dirn0, in_sl0 = decode(s.cap, "_start")
+        signed, mag_bits, dirn, in_sl = decode(s.run, "")
         err_now = Signal(4)
-        with m.If(~cap.power_enable):
+        with m.If(~s.cap.power_enable):
             m.d.comb += err_now.eq(CfgErr.DISABLED)
-        with m.Elif(cap.mode == Mode.IDLE):
+        with m.Elif(s.cap.mode == Mode.IDLE):
             m.d.comb += err_now.eq(CfgErr.MODE_IDLE)
-        with m.Elif(cap.mode == Mode.PROGRAM):
+        with m.Elif(s.cap.mode == Mode.PROGRAM):
             m.d.comb += err_now.eq(CfgErr.OK)
-        with m.Elif((cap.in_bits < 1) | (cap.in_bits > 8)):
-            m.d.comb += err_now.eq(CfgErr.IN_BITS)
-        with m.Elif((cap.out_bits < 1) | (cap.out_bits > 10)):
-            m.d.comb += err_now.eq(CfgErr.OUT_BITS)
-        with m.Elif(cap.two_phase & ((cap.split < 1) | (cap.split >= mag_bits0))):
-            m.d.comb += err_now.eq(CfgErr.SPLIT)
-        with m.Elif(cap.two_phase & ((cap.out_bits_lsb < 1) | (cap.out_bits_lsb > 10))):
-            m.d.comb += err_now.eq(CfgErr.OUT_BITS_LSB)
-        with m.Elif((cap.n_rows < 1) | (cap.n_rows > N_LINES)):
-            m.d.comb += err_now.eq(CfgErr.N_ROWS)
-        with m.Elif((cap.wl_ns < 1) | (cap.wl_ns > 10)):
-            m.d.comb += err_now.eq(CfgErr.WL_NS)
+        for chk in RANGE_CHECKS:   # the contract's table, in its order
+            value = getattr(s.cap, chk.field)
+            above = value >= mag_bits0 if chk.hi is None else value > chk.hi
+            bad = (value < chk.lo) | above
+            with m.Elif(s.cap.two_phase & bad if chk.two_phase else bad):
+                m.d.comb += err_now.eq(chk.code)
 
         sample_cyc = Signal(4)
         integ_cyc = Signal(8)
         prog_cycles = Signal(16)
         m.d.comb += [
-            sample_cyc.eq(Mux(run.sample_cyc == 0, 1, run.sample_cyc)),
-            integ_cyc.eq(Mux(run.integ_cyc == 0, 1, run.integ_cyc)),
-            prog_cycles.eq(Mux(run.prog_cycles == 0, 1, run.prog_cycles)),
+            sample_cyc.eq(Mux(s.run.sample_cyc == 0, 1, s.run.sample_cyc)),
+            integ_cyc.eq(Mux(s.run.integ_cyc == 0, 1, s.run.integ_cyc)),
+            prog_cycles.eq(Mux(s.run.prog_cycles == 0, 1, s.run.prog_cycles)),
         ]
+        _keep(s, dirn0=dirn0, err_now=err_now, in_sl=in_sl, in_sl0=in_sl0,
+                 integ_cyc=integ_cyc, mag_bits0=mag_bits0, prog_cycles=prog_cycles,
+                 sample_cyc=sample_cyc, signed=signed)
 
-        # ---- registers --------------------------------------------------------------
+    def _registers(self, m, s):
+        """State registers, the outputs they drive and the event counter."""
         busy = Signal()
         done = Signal()
         err = Signal(4)
         mode_r = Signal(2)
         power_down = Signal()
         ev_seq = Signal(EV_SEQ_BITS)
-        ev_kind = Signal(4)
+        ev_kind = Signal(EV_KIND_BITS)
         bl_drv = Signal(data.ArrayLayout(3, N_LINES))
         sl_drv = Signal(data.ArrayLayout(3, N_LINES))
         row_mask = Signal(N_LINES)
@@ -722,27 +394,38 @@ class Controller(wiring.Component):
 
         m.d.comb += [
             self.busy.eq(busy), self.done.eq(done), self.err.eq(err),
-            a.mode.eq(mode_r), a.power_down.eq(power_down),
-            a.ev_seq.eq(ev_seq), a.ev_kind.eq(ev_kind),
-            a.bl_drv.eq(bl_drv), a.sl_drv.eq(sl_drv),
-            a.wl_en.eq(Mux(pg.pulse | prog_pulse, row_mask, 0)),
-            a.bl_sel.eq(bl_sel), a.sl_sel.eq(sl_sel),
-            a.vread.eq(cfg.vread), a.vnoise.eq(cfg.vnoise),
-            a.vdecr.eq(vdecr), a.decr_mode.eq(DecrMode.LATCH),
-            a.prog_pulse.eq(prog_pulse), a.prog_op.eq(cfg.prog_op), a.prog_amp.eq(cfg.prog_amp),
+            s.a.mode.eq(mode_r), s.a.power_down.eq(power_down),
+            s.a.ev_seq.eq(ev_seq), s.a.ev_kind.eq(ev_kind),
+            s.a.bl_drv.eq(bl_drv), s.a.sl_drv.eq(sl_drv),
+            s.a.wl_en.eq(Mux(s.pg.pulse | prog_pulse, row_mask, 0)),
+            s.a.bl_sel.eq(bl_sel), s.a.sl_sel.eq(sl_sel),
+            s.a.vread.eq(s.cfg.vread), s.a.vnoise.eq(s.cfg.vnoise),
+            s.a.vdecr.eq(vdecr), s.a.decr_mode.eq(DecrMode.LATCH),
+            s.a.prog_pulse.eq(prog_pulse), s.a.prog_op.eq(s.cfg.prog_op),
+            s.a.prog_amp.eq(s.cfg.prog_amp),
             self.wr_en.eq(wr_en), self.wr_clear.eq(wr_clear), self.wr_bit.eq(wr_bit),
             self.wr_data.eq(wr_data), self.wr_file.eq(dest_sl),
-            self.dec_row.eq(run.prog_row), self.dec_col.eq(run.prog_col),
+            self.dec_row.eq(s.run.prog_row), self.dec_col.eq(s.run.prog_col),
         ]
 
         emit = Signal()
-        emit_kind = Signal(4)
+        emit_kind = Signal(EV_KIND_BITS)
         with m.If(emit):
             m.d.sync += [ev_seq.eq(ev_seq + 1), ev_kind.eq(emit_kind)]
 
         def event(kind):
             m.d.comb += [emit.eq(1), emit_kind.eq(kind)]
+        _keep(s, bl_drv=bl_drv, bl_sel=bl_sel, busy=busy, c=c, cnt=cnt, dest_sl=dest_sl,
+                 done=done, emit=emit, err=err, event=event, kbits=kbits, mode_r=mode_r,
+                 p=p, planes=planes, power_down=power_down, prog_pulse=prog_pulse,
+                 r_cmp=r_cmp, rep=rep, row_mask=row_mask, s_cmp=s_cmp, sample_bl=sample_bl,
+                 seg=seg, sgn=sgn, sgn_now=sgn_now, sl_drv=sl_drv, sl_sel=sl_sel, sr=sr,
+                 vdecr=vdecr, wr_bit=wr_bit, wr_clear=wr_clear, wr_data=wr_data,
+                 wr_en=wr_en)
 
+    def _datapath(self, m, s):
+        """Per-line datapath, programming drivers, strobe defaults and the helpers the
+        states share (segment entry, finish, abort guard, power-gate output)."""
         # Wide datapath values are plain expressions used only inside the FSM branch that
         # registers them, never comb signals: the line logic is then evaluated only in the
         # cycle that loads it (in the Amaranth simulator every comb statement of a module
@@ -753,70 +436,71 @@ class Controller(wiring.Component):
         sign_pos = Signal(4)
         base = Signal(3)
         m.d.comb += [
-            sign_pos.eq(run.in_bits - 1),
-            base.eq(Mux(seg | ~run.two_phase, 0, run.split)),
+            sign_pos.eq(s.run.in_bits - 1),
+            base.eq(Mux(s.seg | ~s.run.two_phase, 0, s.run.split)),
         ]
         m.d.comb += [
             # At the first plane ``sr`` holds the entries >> base: their sign bit
             # ``in_bits-1`` is bit ``sign_pos - base`` (never negative when signed).
-            signbits.sr.eq(sr), signbits.shift.eq(sign_pos - base),
-            sgn_now.eq(Mux(p == 0, signbits.signs, sgn)),
+            signbits.sr.eq(s.sr), signbits.shift.eq(sign_pos - base),
+            s.sgn_now.eq(Mux(s.p == 0, signbits.signs, s.sgn)),
         ]
 
         all_ones = (1 << N_LINES) - 1
         vref_all = Const(VREF_ALL, 3 * N_LINES)
 
         sample_bl_next = Signal()
-        m.d.comb += sample_bl_next.eq(Mux(cap.mode == Mode.NEURON_TEST, ~in_sl0,
-                                          dirn0 == Direction.BWD))
+        m.d.comb += sample_bl_next.eq(Mux(s.cap.mode == Mode.NEURON_TEST, ~s.in_sl0,
+                                          s.dirn0 == Direction.BWD))
 
         # Segment parameters: first segment at start, LSB segment after the first.
         def enter_segment(first: bool):
             if first:   # at start: from the configuration captured with the command
-                two = cap.two_phase
+                two = s.cap.two_phase
                 m.d.sync += [
-                    planes.eq(Mux(two, mag_bits0 - cap.split, mag_bits0)),
-                    kbits.eq(cap.out_bits),
+                    s.planes.eq(Mux(two, s.mag_bits0 - s.cap.split, s.mag_bits0)),
+                    s.kbits.eq(s.cap.out_bits),
                     # two-phase: the file that does not hold inputs; else FWD -> SL.
-                    dest_sl.eq(Mux(two, ~in_sl0, dirn0 == Direction.FWD)),
-                    seg.eq(0),
+                    s.dest_sl.eq(Mux(two, ~s.in_sl0, s.dirn0 == Direction.FWD)),
+                    s.seg.eq(0),
                 ]
             else:
                 m.d.sync += [
-                    planes.eq(run.split),
-                    kbits.eq(run.out_bits_lsb),
-                    dest_sl.eq(in_sl),
-                    seg.eq(1),
+                    s.planes.eq(s.run.split),
+                    s.kbits.eq(s.run.out_bits_lsb),
+                    s.dest_sl.eq(s.in_sl),
+                    s.seg.eq(1),
                 ]
             m.d.sync += [
-                bl_drv.as_value().eq(vref_all), sl_drv.as_value().eq(vref_all),
-                bl_sel.eq(Mux(first, sample_bl_next, sample_bl)),
-                sl_sel.eq(~Mux(first, sample_bl_next, sample_bl)),
+                s.bl_drv.as_value().eq(vref_all), s.sl_drv.as_value().eq(vref_all),
+                s.bl_sel.eq(Mux(first, sample_bl_next, s.sample_bl)),
+                s.sl_sel.eq(~Mux(first, sample_bl_next, s.sample_bl)),
             ]
-            event(EventKind.RESET)
+            s.event(EventKind.RESET)
 
 
         # Row select of the WL pulses: thermometer code of n_rows, computed once at start.
-        thermo = Mux(cap.n_rows >= N_LINES, all_ones,
-                     ((Const(1, N_LINES + 1) << cap.n_rows) - 1)[:N_LINES])
+        thermo = Mux(s.cap.n_rows >= N_LINES, all_ones,
+                     ((Const(1, N_LINES + 1) << s.cap.n_rows) - 1)[:N_LINES])
 
         def finish(ok: bool):
             m.d.sync += [
-                busy.eq(0), done.eq(int(ok)), mode_r.eq(0), prog_pulse.eq(0),
-                bl_drv.as_value().eq(0), sl_drv.as_value().eq(0), row_mask.eq(0),
-                bl_sel.eq(0), sl_sel.eq(0), wr_en.eq(0), wr_clear.eq(0),
+                s.busy.eq(0), s.done.eq(int(ok)), s.mode_r.eq(0), s.prog_pulse.eq(0),
+                s.bl_drv.as_value().eq(0), s.sl_drv.as_value().eq(0), s.row_mask.eq(0),
+                s.bl_sel.eq(0), s.sl_sel.eq(0), s.wr_en.eq(0), s.wr_clear.eq(0),
             ]
 
         m.d.comb += [
-            lvl.sr.eq(sr), lvl.sgn.eq(sgn_now), lvl.diff_in.eq(run.diff_in), lvl.signed.eq(signed),
-            outb.r.eq(r_cmp), outb.s.eq(s_cmp), outb.sign_cycle.eq(c == 0),
-            outb.act.eq(run.act), outb.dest_sl.eq(dest_sl),
+            lvl.sr.eq(s.sr), lvl.sgn.eq(s.sgn_now), lvl.diff_in.eq(s.run.diff_in),
+            lvl.signed.eq(s.signed),
+            outb.r.eq(s.r_cmp), outb.s.eq(s.s_cmp), outb.sign_cycle.eq(s.c == 0),
+            outb.act.eq(s.run.act), outb.dest_sl.eq(s.dest_sl),
         ]
 
         # Programming drivers from the one-hot files: bit 0 of each entry selects a line.
         # BL side: GND = 100, VPROG = 101: b2 always, b0 on a selected line driven to VPROG.
         op_reset = Signal()
-        m.d.comb += op_reset.eq(run.prog_op == ProgOp.RESET)
+        m.d.comb += op_reset.eq(s.run.prog_op == ProgOp.RESET)
         bl_hot = Cat(*[self.bl_q[i][0] for i in range(N_LINES)])
         prog_bl = Cat(*[Cat(self.bl_q[i][0] & ~op_reset, Const(0b10, 2))
                         for i in range(N_LINES)])
@@ -828,207 +512,215 @@ class Controller(wiring.Component):
                         for i in range(N_LINES)])
 
         m.d.comb += [
-            lfsr.advance.eq(0),
-            pg.start.eq(0),
-            a.n_reset.eq(0), a.n_sample.eq(0), a.n_integ.eq(0), a.n_decr.eq(0),
-            a.n_compare.eq(0), a.n_latch.eq(0), a.n_noise.eq(0), a.n_wr.eq(0),
+            s.lfsr.advance.eq(0),
+            s.pg.start.eq(0),
+            s.a.n_reset.eq(0), s.a.n_sample.eq(0), s.a.n_integ.eq(0), s.a.n_decr.eq(0),
+            s.a.n_compare.eq(0), s.a.n_latch.eq(0), s.a.n_noise.eq(0), s.a.n_wr.eq(0),
             self.dec_load.eq(0),
         ]
 
         # Power-gate output: follows POWER.enable, announced when idle.
         def idle_power():
-            with m.If(cfg.power_enable == power_down):
-                m.d.sync += power_down.eq(~cfg.power_enable)
-                event(EventKind.POWER)
+            with m.If(s.cfg.power_enable == s.power_down):
+                m.d.sync += s.power_down.eq(~s.cfg.power_enable)
+                s.event(EventKind.POWER)
 
         def guard():
             # Abort wins over whatever the state does in this cycle.
-            with m.If(abort_q):
+            with m.If(s.abort_q):
                 finish(False)
                 # dec_load is not withdrawn: an abort that meets PDEC still loads the
                 # decoders, as one a cycle later would (and dec_load then depends on
                 # gated state alone, not on the falling-edge command crossing).
-                m.d.comb += [emit.eq(0), pg.start.eq(0), lfsr.advance.eq(0)]
+                m.d.comb += [s.emit.eq(0), s.pg.start.eq(0), s.lfsr.advance.eq(0)]
                 m.next = "IDLE"
+        _keep(s, all_ones=all_ones, base=base, bl_hot=bl_hot, enter_segment=enter_segment,
+                 finish=finish, guard=guard, idle_power=idle_power, lvl=lvl, outb=outb,
+                 prog_bl=prog_bl, prog_sl=prog_sl, sample_bl_next=sample_bl_next,
+                 thermo=thermo)
 
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(start_q):
-                    m.d.sync += [done.eq(0), err.eq(err_now)]
-                    with m.If(err_now == 0):
-                        m.d.sync += [busy.eq(1), mode_r.eq(cap.mode),
-                                     sample_bl.eq(sample_bl_next),
-                                     run.as_value().eq(cap.as_value())]
-                        with m.If(cap.mode == Mode.PROGRAM):
-                            m.next = "PDEC"
-                        with m.Else():
-                            with m.If(cap.mode == Mode.NEURON_TEST):
-                                m.d.sync += row_mask.eq(0)
-                            with m.Elif(dirn0 == Direction.BWD):
-                                m.d.sync += row_mask.eq(all_ones)
-                            with m.Else():
-                                m.d.sync += row_mask.eq(thermo)
-                            enter_segment(True)
-                            m.next = "RESET"
-                with m.Else():
-                    idle_power()
-
-            # ---- programming ---------------------------------------------------------
-            with m.State("PDEC"):
-                m.d.comb += self.dec_load.eq(1)
-                m.next = "PWAIT"
-                guard()
-            with m.State("PWAIT"):
-                m.next = "PDRV"
-                guard()
-            with m.State("PDRV"):
-                m.d.sync += [
-                    bl_drv.as_value().eq(prog_bl), sl_drv.as_value().eq(prog_sl),
-                    row_mask.eq(bl_hot), prog_pulse.eq(1), cnt.eq(prog_cycles),
-                ]
-                event(EventKind.PROG_BEGIN)
-                m.next = "PULSE"
-                guard()
-            with m.State("PULSE"):
-                m.d.sync += cnt.eq(cnt - 1)
-                with m.If(cnt == 1):
-                    m.d.sync += prog_pulse.eq(0)
-                    event(EventKind.PROG_END)
-                    m.next = "PEND"
-                guard()
-            with m.State("PEND"):
-                finish(True)
-                m.next = "IDLE"
-
-                guard()
-            # ---- MVM / neuron test ---------------------------------------------------
-            with m.State("RESET"):
-                m.d.comb += a.n_reset.eq(1)
-                m.d.sync += [
-                    # The only read of the register files' wide outputs in an MVM: one
-                    # expression, used here alone.
-                    sr.eq(Mux(in_sl, self.sl_q.as_value(), self.bl_q.as_value()) >> base),
-                    p.eq(0),
-                ]
-                m.next = "SETUP"
-                guard()
-            with m.State("SETUP"):
-                in_lv = lvl.levels
-                m.d.sync += [
-                    bl_drv.as_value().eq(Mux(in_sl, 0, in_lv)),
-                    sl_drv.as_value().eq(Mux(in_sl, in_lv, 0)),
-                    sr.eq(sr >> 1),
-                    sgn.eq(sgn_now),
-                    rep.eq(Const(1, 8) << p),
-                ]
-                m.d.comb += pg.start.eq(1)
-                event(EventKind.WL_PULSE)
-                m.next = "WL"
-                guard()
-            with m.State("WL"):
-                m.d.sync += cnt.eq(sample_cyc)
-                event(EventKind.SAMPLE)
-                m.next = "SAMPLE"
-                guard()
-            with m.State("SAMPLE"):
-                m.d.comb += a.n_sample.eq(1)
-                m.d.sync += cnt.eq(cnt - 1)
-                with m.If(cnt == 1):
-                    m.d.sync += cnt.eq(integ_cyc)
-                    event(EventKind.INTEG)
-                    m.next = "INTEG"
-                guard()
-            with m.State("INTEG"):
-                m.d.comb += a.n_integ.eq(1)
-                m.d.sync += cnt.eq(cnt - 1)
-                with m.If(cnt == 1):
-                    m.d.sync += rep.eq(rep - 1)
-                    with m.If(rep != 1):
-                        m.d.sync += cnt.eq(sample_cyc)
-                        event(EventKind.SAMPLE)
-                        m.next = "SAMPLE"
-                    with m.Elif(p + 1 != planes):
-                        m.d.sync += p.eq(p + 1)
-                        m.next = "SETUP"
-                    with m.Elif(run.stoch & (run.noise_steps != 0)):
-                        m.d.sync += cnt.eq(run.noise_steps)
-                        event(EventKind.NOISE)
-                        m.next = "NOISE"
+    def _idle_state(self, m, s):
+        """IDLE: a captured start is accepted or refused; the power gate follows POWER."""
+        with m.State("IDLE"):
+            with m.If(s.start_q):
+                m.d.sync += [s.done.eq(0), s.err.eq(s.err_now)]
+                with m.If(s.err_now == 0):
+                    m.d.sync += [s.busy.eq(1), s.mode_r.eq(s.cap.mode),
+                                 s.sample_bl.eq(s.sample_bl_next),
+                                 s.run.as_value().eq(s.cap.as_value())]
+                    with m.If(s.cap.mode == Mode.PROGRAM):
+                        m.next = "PDEC"
                     with m.Else():
-                        m.d.sync += [c.eq(0), wr_clear.eq(1)]
-                        event(EventKind.COMPARE)
-                        m.next = "COMPARE"
-                guard()
-            with m.State("NOISE"):
-                m.d.comb += [a.n_noise.eq(1), lfsr.advance.eq(1)]
-                m.d.sync += cnt.eq(cnt - 1)
-                m.next = "NGAP"
-                guard()
-            with m.State("NGAP"):
-                with m.If(cnt != 0):
-                    event(EventKind.NOISE)
+                        with m.If(s.cap.mode == Mode.NEURON_TEST):
+                            m.d.sync += s.row_mask.eq(0)
+                        with m.Elif(s.dirn0 == Direction.BWD):
+                            m.d.sync += s.row_mask.eq(s.all_ones)
+                        with m.Else():
+                            m.d.sync += s.row_mask.eq(s.thermo)
+                        s.enter_segment(True)
+                        m.next = "RESET"
+            with m.Else():
+                s.idle_power()
+
+    def _program_states(self, m, s):
+        """Programming: decoders, drivers, one pulse of PROG_WIDTH cycles."""
+        with m.State("PDEC"):
+            m.d.comb += self.dec_load.eq(1)
+            m.next = "PWAIT"
+            s.guard()
+        with m.State("PWAIT"):
+            m.next = "PDRV"
+            s.guard()
+        with m.State("PDRV"):
+            m.d.sync += [
+                s.bl_drv.as_value().eq(s.prog_bl), s.sl_drv.as_value().eq(s.prog_sl),
+                s.row_mask.eq(s.bl_hot), s.prog_pulse.eq(1), s.cnt.eq(s.prog_cycles),
+            ]
+            s.event(EventKind.PROG_BEGIN)
+            m.next = "PULSE"
+            s.guard()
+        with m.State("PULSE"):
+            m.d.sync += s.cnt.eq(s.cnt - 1)
+            with m.If(s.cnt == 1):
+                m.d.sync += s.prog_pulse.eq(0)
+                s.event(EventKind.PROG_END)
+                m.next = "PEND"
+            s.guard()
+        with m.State("PEND"):
+            s.finish(True)
+            m.next = "IDLE"
+
+            s.guard()
+
+    def _mvm_states(self, m, s):
+        """MVM / neuron test: per segment RESET, planes of WL pulses with sample and
+        integrate, noise, then the binary search with its write-backs."""
+        with m.State("RESET"):
+            m.d.comb += s.a.n_reset.eq(1)
+            m.d.sync += [
+                # The only read of the register files' wide outputs in an MVM: one
+                # expression, used here alone.
+                s.sr.eq(Mux(s.in_sl, self.sl_q.as_value(), self.bl_q.as_value()) >> s.base),
+                s.p.eq(0),
+            ]
+            m.next = "SETUP"
+            s.guard()
+        with m.State("SETUP"):
+            in_lv = s.lvl.levels
+            m.d.sync += [
+                s.bl_drv.as_value().eq(Mux(s.in_sl, 0, in_lv)),
+                s.sl_drv.as_value().eq(Mux(s.in_sl, in_lv, 0)),
+                s.sr.eq(s.sr >> 1),
+                s.sgn.eq(s.sgn_now),
+                s.rep.eq(Const(1, 8) << s.p),
+            ]
+            m.d.comb += s.pg.start.eq(1)
+            s.event(EventKind.WL_PULSE)
+            m.next = "WL"
+            s.guard()
+        with m.State("WL"):
+            m.d.sync += s.cnt.eq(s.sample_cyc)
+            s.event(EventKind.SAMPLE)
+            m.next = "SAMPLE"
+            s.guard()
+        with m.State("SAMPLE"):
+            m.d.comb += s.a.n_sample.eq(1)
+            m.d.sync += s.cnt.eq(s.cnt - 1)
+            with m.If(s.cnt == 1):
+                m.d.sync += s.cnt.eq(s.integ_cyc)
+                s.event(EventKind.INTEG)
+                m.next = "INTEG"
+            s.guard()
+        with m.State("INTEG"):
+            m.d.comb += s.a.n_integ.eq(1)
+            m.d.sync += s.cnt.eq(s.cnt - 1)
+            with m.If(s.cnt == 1):
+                m.d.sync += s.rep.eq(s.rep - 1)
+                with m.If(s.rep != 1):
+                    m.d.sync += s.cnt.eq(s.sample_cyc)
+                    s.event(EventKind.SAMPLE)
+                    m.next = "SAMPLE"
+                with m.Elif(s.p + 1 != s.planes):
+                    m.d.sync += s.p.eq(s.p + 1)
+                    m.next = "SETUP"
+                with m.Elif(s.run.stoch & (s.run.noise_steps != 0)):
+                    m.d.sync += s.cnt.eq(s.run.noise_steps)
+                    s.event(EventKind.NOISE)
                     m.next = "NOISE"
                 with m.Else():
-                    m.d.sync += [c.eq(0), wr_clear.eq(1)]
-                    event(EventKind.COMPARE)
+                    m.d.sync += [s.c.eq(0), s.wr_clear.eq(1)]
+                    s.event(EventKind.COMPARE)
                     m.next = "COMPARE"
-                guard()
-            with m.State("COMPARE"):
-                m.d.comb += a.n_compare.eq(1)
-                m.d.sync += wr_clear.eq(0)
-                with m.If(c == 0):
-                    m.d.sync += vdecr.eq(run.vdecr)
-                m.next = "CWAIT"
-                guard()
-            with m.State("CWAIT"):
-                # The comparators have had two cycles: sample them on entering LATCH.
-                m.d.sync += r_cmp.eq(a.cmp)
-                event(EventKind.LATCH)
-                m.next = "LATCH"
-                guard()
-            with m.State("LATCH"):
-                m.d.comb += a.n_latch.eq(1)
-                with m.If(c == 0):
-                    m.d.sync += s_cmp.eq(r_cmp)
-                m.d.sync += [
-                    wr_en.eq(1),
-                    wr_bit.eq(kbits - 1 - c),
-                    wr_data.eq(outb.data),
-                    bl_sel.eq(~dest_sl), sl_sel.eq(dest_sl),
-                ]
-                event(EventKind.WR)
-                m.next = "WR"
-                guard()
-            with m.State("WR"):
-                m.d.comb += a.n_wr.eq(1)
-                m.d.sync += [wr_en.eq(0), bl_sel.eq(sample_bl), sl_sel.eq(~sample_bl)]
-                with m.If(c + 1 != kbits):
-                    m.d.sync += c.eq(c + 1)
-                    event(EventKind.DECR)
-                    m.next = "DECR"
-                with m.Elif(run.two_phase & ~seg):
-                    enter_segment(False)
-                    m.next = "RESET"
-                with m.Else():
-                    finish(True)
-                    m.next = "IDLE"
-                guard()
-            with m.State("DECR"):
-                m.d.comb += a.n_decr.eq(1)
-                m.d.sync += [vdecr.eq(vdecr >> 1), cnt.eq(integ_cyc)]
-                event(EventKind.INTEG)
-                m.next = "MINTEG"
-                guard()
-            with m.State("MINTEG"):
-                m.d.comb += a.n_integ.eq(1)
-                m.d.sync += cnt.eq(cnt - 1)
-                with m.If(cnt == 1):
-                    event(EventKind.COMPARE)
-                    m.next = "COMPARE"
-                guard()
+            s.guard()
+        with m.State("NOISE"):
+            m.d.comb += [s.a.n_noise.eq(1), s.lfsr.advance.eq(1)]
+            m.d.sync += s.cnt.eq(s.cnt - 1)
+            m.next = "NGAP"
+            s.guard()
+        with m.State("NGAP"):
+            with m.If(s.cnt != 0):
+                s.event(EventKind.NOISE)
+                m.next = "NOISE"
+            with m.Else():
+                m.d.sync += [s.c.eq(0), s.wr_clear.eq(1)]
+                s.event(EventKind.COMPARE)
+                m.next = "COMPARE"
+            s.guard()
+        with m.State("COMPARE"):
+            m.d.comb += s.a.n_compare.eq(1)
+            m.d.sync += s.wr_clear.eq(0)
+            with m.If(s.c == 0):
+                m.d.sync += s.vdecr.eq(s.run.vdecr)
+            m.next = "CWAIT"
+            s.guard()
+        with m.State("CWAIT"):
+            # The comparators have had two cycles: sample them on entering LATCH.
+            m.d.sync += s.r_cmp.eq(s.a.cmp)
+            s.event(EventKind.LATCH)
+            m.next = "LATCH"
+            s.guard()
+        with m.State("LATCH"):
+            m.d.comb += s.a.n_latch.eq(1)
+            with m.If(s.c == 0):
+                m.d.sync += s.s_cmp.eq(s.r_cmp)
+            m.d.sync += [
+                s.wr_en.eq(1),
+                s.wr_bit.eq(s.kbits - 1 - s.c),
+                s.wr_data.eq(s.outb.data),
+                s.bl_sel.eq(~s.dest_sl), s.sl_sel.eq(s.dest_sl),
+            ]
+            s.event(EventKind.WR)
+            m.next = "WR"
+            s.guard()
+        with m.State("WR"):
+            m.d.comb += s.a.n_wr.eq(1)
+            m.d.sync += [s.wr_en.eq(0), s.bl_sel.eq(s.sample_bl), s.sl_sel.eq(~s.sample_bl)]
+            with m.If(s.c + 1 != s.kbits):
+                m.d.sync += s.c.eq(s.c + 1)
+                s.event(EventKind.DECR)
+                m.next = "DECR"
+            with m.Elif(s.run.two_phase & ~s.seg):
+                s.enter_segment(False)
+                m.next = "RESET"
+            with m.Else():
+                s.finish(True)
+                m.next = "IDLE"
+            s.guard()
+        with m.State("DECR"):
+            m.d.comb += s.a.n_decr.eq(1)
+            m.d.sync += [s.vdecr.eq(s.vdecr >> 1), s.cnt.eq(s.integ_cyc)]
+            s.event(EventKind.INTEG)
+            m.next = "MINTEG"
+            s.guard()
+        with m.State("MINTEG"):
+            m.d.comb += s.a.n_integ.eq(1)
+            m.d.sync += s.cnt.eq(s.cnt - 1)
+            with m.If(s.cnt == 1):
+                s.event(EventKind.COMPARE)
+                m.next = "COMPARE"
+            s.guard()
 
-        # A second start while busy is refused (the running operation goes on).
-        with m.If(busy & start_q & ~abort_q):
-            m.d.sync += err.eq(CfgErr.BUSY)
-
-        return m
+    def _busy_refusal(self, m, s):
+        """A second start while busy is refused (the running operation goes on)."""
+        with m.If(s.busy & s.start_q & ~s.abort_q):
+            m.d.sync += s.err.eq(CfgErr.BUSY)

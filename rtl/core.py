@@ -18,14 +18,14 @@ from amaranth.hdl import (Cat, ClockDomain, ClockSignal, DomainRenamer, Module, 
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .analog_bus import N_LINES, AnalogBusSignature
+from .analog_bus import AnalogBusSignature
 from .bus import RegBusSignature
 from .clockgate import ClockGate
-from .controller import CONFIG_FIELDS, Controller
+from .contract.config import CONFIG_FIELDS
+from .contract.constants import MAX_CORES, N_LINES
+from .controller import Controller
 from .regblock import RegBlock
 from .regfile import RegisterFile
-
-MAX_CORES = 254     # core bytes 0xFE / 0xFF are the chip registers and broadcast
 
 
 class Core(wiring.Component):
@@ -34,7 +34,8 @@ class Core(wiring.Component):
     Parameters
     ----------
     core_id : int
-        Index of the core in the chip (0 .. 253).
+        Index of the core in the chip, ``0 .. MAX_CORES-1`` (47: the chip registers
+        select and report 48 cores).
     macro : bool
         True: the pulse generator instantiates the ``neurram_delay_line`` blackbox. False:
         its taps become the input ``delay_taps`` (Amaranth-simulator testbenches).
@@ -64,6 +65,12 @@ class Core(wiring.Component):
             raise TypeError(f"macro must be a bool, not {macro!r}")
         self.core_id = core_id
         self._macro = macro
+        super().__init__(self.build_signature(macro=macro))
+
+    @staticmethod
+    def build_signature(*, macro: bool = True) -> wiring.Signature:
+        """The port signature of a core, without building one (``rtl.generate`` wires
+        Verilog instances of a converted core with it)."""
         members = {
             "bus": In(RegBusSignature()),
             "analog": Out(AnalogBusSignature()),
@@ -73,7 +80,7 @@ class Core(wiring.Component):
         if not macro:
             members["delay_a"] = Out(1)
             members["delay_taps"] = In(10)
-        super().__init__(members)
+        return wiring.Signature(members)
 
     def elaborate(self, platform):
         m = Module()

@@ -6,14 +6,12 @@ registers (its own :class:`rtl.regblock.RegBlock` on ``neurram_chip``) and detec
 malformed frame. A bad frame changes nothing but ``SPI_ERR``; writes commit only when CS
 rises on an exactly complete frame.
 
-:class:`FrameModel` is the golden model: ``transfer(mosi) -> miso`` on a target object
-that provides the per-core register and register-file operations.
+:class:`~rtl.frame_model.FrameModel` (``rtl/frame_model.py``, re-exported here) is the
+golden model: ``transfer(mosi) -> miso`` on a target object that provides the per-core
+register and register-file operations.
 """
 
 from __future__ import annotations
-
-import enum
-from typing import Protocol
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
@@ -21,48 +19,21 @@ from amaranth.lib.wiring import In, Out
 
 from . import regmap
 from .bus import RegBusSignature
-from .regblock import RegBlock, RegisterModel
+from .contract import frames
+from .contract.constants import MAX_CORES
+from .contract.frames import Opcode as Op
+from .contract.frames import RF_HEADER as HEADER_RF
+from .contract.frames import REG_READ_LEN, REG_WRITE_LEN
+from .contract.registers import SpiErr
+from .frame_model import CoreTargetModel, FrameModel, FrameTarget, check_n_cores
+from .regblock import RegBlock
 
-MAX_CORES = 48
-HEADER_RF = 6   # op core file start count-1 width
-
-
-class Op(enum.IntEnum):
-    REG_WRITE = regmap.OPCODES["REG_WRITE"]
-    REG_READ = regmap.OPCODES["REG_READ"]
-    RF_WRITE = regmap.OPCODES["RF_WRITE"]
-    RF_READ = regmap.OPCODES["RF_READ"]
-
-
-class SpiErr(enum.IntEnum):
-    """Codes of ``SPI_ERR.code`` (the ``spi_err_e`` enum of rtl/regmap.rdl)."""
-
-    OK = 0
-    BAD_OPCODE = 1
-    ADDR_RANGE = 2
-    CS_MID_BYTE = 3
-    SHORT_FRAME = 4
-    BAD_WIDTH = 5
-    READ_BROADCAST = 6
-    WRITE_RO = 7
-    EXTRA_BYTES = 8
+__all__ = ["CoreTargetModel", "FrameDecoder", "FrameModel", "FrameTarget", "HEADER_RF", "MAX_CORES",
+           "Op", "SpiErr", "frame_reg_read", "frame_reg_write", "frame_rf_read", "frame_rf_write",
+           "pack_entries", "unpack_entries"]
 
 
-def _check_enum_against_rdl():
-    vals = {v.name: v.value for v in regmap.chip_map().reg("SPI_ERR").field("code").enum}
-    mine = {e.name: e.value for e in SpiErr}
-    if vals != mine:
-        raise AssertionError(f"SpiErr {mine} differs from rtl/regmap.rdl {vals}")
-
-
-_check_enum_against_rdl()
-
-
-def _check_n_cores(n_cores):
-    if not isinstance(n_cores, int) or isinstance(n_cores, bool):
-        raise TypeError(f"n_cores must be an int, not {n_cores!r}")
-    if not 1 <= n_cores <= MAX_CORES:
-        raise ValueError(f"n_cores must be 1..{MAX_CORES}, not {n_cores!r}")
+_check_n_cores = check_n_cores   # the name rtl.chip and rtl.generate import
 
 
 def _rom_bit(m: Module, index, addrs, name: str) -> Signal:
@@ -327,9 +298,9 @@ class FrameDecoder(wiring.Component):
                         m.d.sync += op.eq(b)
                         with m.Switch(b):
                             with m.Case(Op.REG_WRITE):
-                                m.d.sync += flen.eq(5)
+                                m.d.sync += flen.eq(REG_WRITE_LEN)
                             with m.Case(Op.REG_READ):
-                                m.d.sync += flen.eq(6)
+                                m.d.sync += flen.eq(REG_READ_LEN)
                             with m.Case(Op.RF_WRITE, Op.RF_READ):
                                 m.d.sync += flen.eq(HEADER_RF)
                             with m.Default():
@@ -438,301 +409,16 @@ class FrameDecoder(wiring.Component):
 
 
 # ---------------------------------------------------------------------------------------
-# Golden model
+# Frame builders (host side): the contract's frame layouts under the names the tests use.
+# They check only what the bytes need, so tests can build malformed frames with them.
 
-class FrameTarget(Protocol):
-    """What :class:`FrameModel` drives: the cores (0..n_cores-1)."""
-
-    def reg_write(self, core: int, addr: int, data: int) -> None: ...
-    def reg_read(self, core: int, addr: int) -> int: ...
-    def rf_stage(self, core: int, file: int, index: int, value: int) -> None: ...
-    def rf_commit(self, core: int) -> None: ...
-    def rf_abort(self, core: int) -> None: ...
-    def rf_read(self, core: int, file: int, index: int) -> int: ...
-    # optional: busy(core) -> bool, start(core) -> None (CHIP_CMD.start_sel)
-
-
-class FrameModel:
-    """Golden model of :class:`FrameDecoder` (+ :class:`rtl.spi.SpiSlave`) at frame level.
-
-    ``transfer(mosi, extra_bits=0, partial_byte=0)`` is one CS-low period: ``mosi`` whole
-    bytes, then ``extra_bits`` MSBs of ``partial_byte``; it returns the MISO bytes (a
-    partial last byte MSB-aligned). The register-file stages happen during the frame and
-    are committed or aborted at its end, exactly as the RTL does, so a target that models
-    the live/shadow slots sees the same calls.
-    """
-
-    def __init__(self, target, n_cores: int):
-        _check_n_cores(n_cores)
-        self.target = target
-        self.n_cores = n_cores
-        self.chip = RegisterModel(regmap.chip_map())
-        self.chip.set_hw("N_CORES", "n", n_cores)
-        self.last_err = 0
-
-    @property
-    def err_code(self) -> int:
-        return self.chip.get("spi_err", "code")
-
-    @property
-    def err_count(self) -> int:
-        return self.chip.get("spi_err", "count")
-
-    def _chip_read(self, addr):
-        busy = 0
-        if hasattr(self.target, "busy"):
-            for c in range(self.n_cores):
-                busy |= int(bool(self.target.busy(c))) << c
-        for k in range(3):
-            self.chip.set_hw(f"BUSY{k}", "mask", (busy >> (16 * k)) & 0xFFFF)
-        return self.chip.read(addr)
-
-    def _chip_write(self, addr, data):
-        self.chip.write(addr, data)
-        if ("chip_cmd", "clear_err") in self.chip.pulses:
-            self.chip.set_hw("SPI_ERR", "code", 0)
-            self.chip.set_hw("SPI_ERR", "count", 0)
-        if ("chip_cmd", "start_sel") in self.chip.pulses and hasattr(self.target, "start"):
-            sel = (self.chip.get("core_sel0", "mask") | self.chip.get("core_sel1", "mask") << 16
-                   | self.chip.get("core_sel2", "mask") << 32)
-            for c in range(self.n_cores):
-                if sel >> c & 1:
-                    self.target.start(c)
-
-    def transfer(self, mosi: bytes, extra_bits: int = 0, partial_byte: int = 0) -> bytes:
-        mosi = bytes(mosi)
-        if not 0 <= extra_bits < 8:
-            raise ValueError(f"extra_bits must be 0..7, not {extra_bits!r}")
-        t = self.target
-        n = self.n_cores
-        err = 0
-        out = bytearray(len(mosi) + 1)
-        op = core = None
-        targets: list[int] = []
-        is_chip = False
-        flen = 1
-        addr = 0
-        wdata = 0
-        rf_file = rf_start = count = width = 0
-        ubuf = ubits = 0
-        staged = 0
-        for i, b in enumerate(mosi):
-            if err:
-                continue
-            if i == 0:
-                op = b
-                if b == Op.REG_WRITE:
-                    flen = 5
-                elif b == Op.REG_READ:
-                    flen = 6
-                elif b in (Op.RF_WRITE, Op.RF_READ):
-                    flen = HEADER_RF
-                else:
-                    err = SpiErr.BAD_OPCODE
-            elif i == 1:
-                core = b
-                is_write = op in (Op.REG_WRITE, Op.RF_WRITE)
-                is_reg = op in (Op.REG_WRITE, Op.REG_READ)
-                is_chip = b == regmap.CORE_CHIP
-                if b == regmap.CORE_BROADCAST:
-                    targets = list(range(n))
-                    if not is_write:
-                        err = SpiErr.READ_BROADCAST
-                elif is_chip:
-                    if not is_reg:
-                        err = SpiErr.ADDR_RANGE
-                elif b >= n:
-                    err = SpiErr.ADDR_RANGE
-                else:
-                    targets = [b]
-            elif op in (Op.REG_WRITE, Op.REG_READ):
-                amap = regmap.chip_map() if is_chip else regmap.core_map()
-                if i == 2:
-                    addr = b
-                    if not amap.mapped(b):
-                        err = SpiErr.ADDR_RANGE
-                    elif op == Op.REG_WRITE and not amap.writable(b):
-                        err = SpiErr.WRITE_RO
-                    elif op == Op.REG_READ:
-                        word = self._chip_read(b) if is_chip else t.reg_read(core, b)
-                        if 4 < len(out):
-                            out[4] = word >> 8
-                        if 5 < len(out):
-                            out[5] = word & 0xFF
-                elif op == Op.REG_WRITE:
-                    if i == 3:
-                        wdata = b << 8
-                    elif i == 4:
-                        wdata |= b
-                    else:
-                        err = SpiErr.EXTRA_BYTES
-            else:
-                if i == 2:
-                    rf_file = b & 1
-                    if b > 1:
-                        err = SpiErr.ADDR_RANGE
-                elif i == 3:
-                    rf_start = b
-                elif i == 4:
-                    count = b + 1
-                    if rf_start + count > regmap.RF_ENTRIES:
-                        err = SpiErr.ADDR_RANGE
-                elif i == 5:
-                    width = b
-                    if b == 0 or b > regmap.RF_MAX_WIDTH:
-                        err = SpiErr.BAD_WIDTH
-                        continue
-                    nbytes = (count * width + 7) // 8
-                    if op == Op.RF_WRITE:
-                        flen = HEADER_RF + nbytes
-                    else:
-                        flen = HEADER_RF + 1 + nbytes
-                        bits = 0
-                        nbits = 0
-                        for k in range(count):
-                            v = t.rf_read(core, rf_file, rf_start + k) & ((1 << width) - 1)
-                            bits = (bits << width) | v
-                            nbits += width
-                        bits <<= nbytes * 8 - nbits
-                        for k in range(nbytes):
-                            pos = HEADER_RF + 1 + k
-                            if pos < len(out):
-                                out[pos] = (bits >> (8 * (nbytes - 1 - k))) & 0xFF
-                elif op == Op.RF_WRITE:
-                    if i >= flen:
-                        err = SpiErr.EXTRA_BYTES
-                        continue
-                    ubuf = (ubuf << 8) | b
-                    ubits += 8
-                    while ubits >= width and staged < count:
-                        v = (ubuf >> (ubits - width)) & ((1 << width) - 1)
-                        ubits -= width
-                        ubuf &= (1 << ubits) - 1
-                        for c in targets:
-                            t.rf_stage(c, rf_file, rf_start + staged, v)
-                        staged += 1
-        nb = len(mosi)
-        if err:
-            code = int(err)
-        elif extra_bits:
-            code = SpiErr.CS_MID_BYTE
-        elif nb != 0 and nb < flen:
-            code = SpiErr.SHORT_FRAME
-        else:
-            code = 0
-        self.last_err = int(code)
-        if code:
-            self.chip.set_hw("SPI_ERR", "code", int(code))
-            self.chip.set_hw("SPI_ERR", "count", min(self.err_count + 1, 255))
-            for c in range(n):
-                t.rf_abort(c)
-        elif nb:
-            if op == Op.REG_WRITE:
-                if is_chip:
-                    self._chip_write(addr, wdata)
-                else:
-                    for c in targets:
-                        t.reg_write(c, addr, wdata)
-            elif op == Op.RF_WRITE:
-                for c in targets:
-                    t.rf_commit(c)
-        miso = bytes(out[:nb])
-        if extra_bits:
-            keep = (0xFF << (8 - extra_bits)) & 0xFF
-            miso += bytes([out[nb] & keep])
-        return miso
-
-
-class CoreTargetModel:
-    """A :class:`FrameTarget` of plain golden models: per core a
-    :class:`rtl.regblock.RegisterModel` and two :class:`rtl.regfile.RegisterFileModel`
-    (BL, SL). Used by the bus-side tests; the lead's golden chip plugs in full cores."""
-
-    def __init__(self, n_cores: int):
-        from .regfile import RegisterFileModel
-        _check_n_cores(n_cores)
-        self.regs = [RegisterModel(regmap.core_map()) for _ in range(n_cores)]
-        self.files = [[RegisterFileModel(), RegisterFileModel()] for _ in range(n_cores)]
-        self.started = [0] * n_cores
-        self.busy_flags = [False] * n_cores
-
-    def reg_write(self, core, addr, data):
-        self.regs[core].write(addr, data)
-
-    def reg_read(self, core, addr):
-        return self.regs[core].read(addr)
-
-    def rf_stage(self, core, file, index, value):
-        self.files[core][file].stage(index, value)
-
-    def rf_commit(self, core):
-        for f in self.files[core]:
-            f.commit()
-
-    def rf_abort(self, core):
-        for f in self.files[core]:
-            f.abort()
-
-    def rf_read(self, core, file, index):
-        return self.files[core][file].read(index)
-
-    def busy(self, core):
-        return self.busy_flags[core]
-
-    def start(self, core):
-        self.started[core] += 1
-
-
-# ---------------------------------------------------------------------------------------
-# Frame builders (host side), shared by the tests and usable by the firmware
-
-def pack_entries(values, width: int) -> bytes:
-    """Entries as the MSB-first bit stream of a burst, zero-padded to a whole byte."""
-    if not 1 <= width <= regmap.RF_MAX_WIDTH:
-        raise ValueError(f"width must be 1..{regmap.RF_MAX_WIDTH}, not {width!r}")
-    acc = 0
-    nbits = 0
-    for v in values:
-        v = int(v)
-        if not 0 <= v < (1 << width):
-            raise ValueError(f"entry {v!r} does not fit {width} bits")
-        acc = (acc << width) | v
-        nbits += width
-    nbytes = (nbits + 7) // 8
-    return (acc << (nbytes * 8 - nbits)).to_bytes(nbytes, "big") if nbytes else b""
+pack_entries = frames.pack_entries
+frame_reg_write = frames.reg_write
+frame_reg_read = frames.reg_read
+frame_rf_write = frames.rf_write
+frame_rf_read = frames.rf_read
 
 
 def unpack_entries(data: bytes, count: int, width: int) -> list[int]:
-    """Inverse of :func:`pack_entries`."""
-    if not 1 <= width <= regmap.RF_MAX_WIDTH:
-        raise ValueError(f"width must be 1..{regmap.RF_MAX_WIDTH}, not {width!r}")
-    nbytes = (count * width + 7) // 8
-    if len(data) < nbytes:
-        raise ValueError(f"{count} entries of {width} bits need {nbytes} bytes, got {len(data)}")
-    acc = int.from_bytes(bytes(data[:nbytes]), "big") >> (nbytes * 8 - count * width)
-    mask = (1 << width) - 1
-    return [(acc >> (width * (count - 1 - i))) & mask for i in range(count)]
-
-
-def frame_reg_write(core: int, addr: int, data: int) -> bytes:
-    return bytes([Op.REG_WRITE, core, addr, (data >> 8) & 0xFF, data & 0xFF])
-
-
-def frame_reg_read(core: int, addr: int) -> bytes:
-    """6 bytes; the register is in the last two MISO bytes."""
-    return bytes([Op.REG_READ, core, addr, 0, 0, 0])
-
-
-def frame_rf_write(core: int, file: int, start: int, values, width: int) -> bytes:
-    values = list(values)
-    if not 1 <= len(values) <= regmap.RF_ENTRIES:
-        raise ValueError(f"1..256 entries per burst, not {len(values)!r}")
-    return bytes([Op.RF_WRITE, core, file, start, len(values) - 1, width]) + pack_entries(values, width)
-
-
-def frame_rf_read(core: int, file: int, start: int, count: int, width: int) -> bytes:
-    """Header, dummy byte and one 0 byte per data byte; data is MISO[7:]."""
-    if not 1 <= count <= regmap.RF_ENTRIES:
-        raise ValueError(f"1..256 entries per burst, not {count!r}")
-    nbytes = (count * width + 7) // 8
-    return bytes([Op.RF_READ, core, file, start, count - 1, width, 0]) + bytes(nbytes)
+    """:func:`rtl.contract.frames.unpack_entries` as a list."""
+    return frames.unpack_entries(data, count, width).tolist()

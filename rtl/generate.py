@@ -17,11 +17,13 @@ import sys
 import time
 from pathlib import Path
 
+from .build_dir import build_dir
+from .contract.constants import N_CORES as CHIP_CORES
+
 RTL_DIR = Path(__file__).resolve().parent
 REPO_ROOT = RTL_DIR.parent
 MACRO_DIR = RTL_DIR / "macros"
-CACHE_DIR = REPO_ROOT / "build" / "verilog_cache"
-CHIP_CORES = 48
+CACHE_DIR = build_dir() / "verilog_cache"
 
 
 def top_name(n_cores: int) -> str:
@@ -45,9 +47,7 @@ def _core_instance_factory(module_name: str):
 
     from .core import Core
 
-    probe = Core(0)
-    probe._MustUse__silence = True   # only its signature is needed
-    signature = probe.signature
+    signature = Core.build_signature()
 
     class CoreInstance(wiring.Component):
         def __init__(self, core_id: int):

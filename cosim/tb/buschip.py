@@ -1,4 +1,4 @@
-"""An interim one-core 'bus chip' (SPI slave + frame decoder + core registers + files).
+"""A one-core 'bus chip' (SPI slave + frame decoder + core registers + files).
 
 The real chip (``rtl.chip``) adds the controller and the analog bus; this smaller top is
 built from the same RTL blocks so the SPI / frame / register half of the harness and of

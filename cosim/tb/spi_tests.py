@@ -2,7 +2,7 @@
 
 Every frame goes through genuine SPI pins (the HDL shifter) and every MISO byte and every
 error code is checked against the golden model (``rtl.frame.FrameModel`` under
-:class:`cosim.golden.GoldenChip`, or under ``CoreTargetModel`` on the interim bus chip).
+:class:`cosim.golden.GoldenChip`, or under ``CoreTargetModel`` on the bus chip of ``cosim.tb.buschip``).
 """
 
 from __future__ import annotations

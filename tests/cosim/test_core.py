@@ -1,4 +1,4 @@
-"""The cosimulation regression on the generated chip (issue 4).
+"""The cosimulation regression on the generated chip.
 
 Each test runs cocotb testcases (``cosim/tb/*.py``) in the one-core build (or the 4-core
 build), every result checked bit-for-bit against the golden model. ``make test`` runs a

@@ -1,4 +1,4 @@
-"""SPI frames, register access and every bad-frame case on the interim bus chip
+"""SPI frames, register access and every bad-frame case on the bus chip
 (SPI slave + frame decoder + core registers + files), checked against FrameModel."""
 
 from __future__ import annotations

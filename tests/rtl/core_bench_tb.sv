@@ -1,4 +1,4 @@
-// Testbench of one core under Verilator (tests/rtl_core/test_core_verilator.py): loads the BL
+// Testbench of one core under Verilator (tests/rtl/test_core_verilator.py): loads the BL
 // file with (i*37)&15, configures CTRL / BITS / NOISE from plusargs, runs NRUNS starts
 // with a scripted comparator (COMPARE number n answers {8{n*0x9E3779B9+0x7F4A7C15}}),
 // prints the cycle count and dumps both register files.

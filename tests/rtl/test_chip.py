@@ -14,7 +14,7 @@ from rtlbus_helpers import CoreDouble, DoubleTarget, SpiHost
 
 # Objects built only to inspect their signature (or whose constructor raises) are never
 # elaborated; Amaranth's reminder about that is noise here.
-pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl._ir.UnusedElaboratable")
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
 
 CORE = regmap.core_map()

@@ -13,7 +13,7 @@ from rtl.regblock import RegBlock, RegisterModel
 
 # Objects built only to inspect their signature (or whose constructor raises) are never
 # elaborated; Amaranth's reminder about that is noise here.
-pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl._ir.UnusedElaboratable")
+pytestmark = pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 
 
 def _hw_fields(amap, kind):

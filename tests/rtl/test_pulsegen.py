@@ -15,7 +15,7 @@ from amaranth.sim import Simulator
 
 from rtl.pulsegen import N_TAPS, PulseGenerator, pulse_width_ns
 
-from .harness import delay_line_model
+from harness import delay_line_model
 
 MACRO_V = Path(__file__).resolve().parents[2] / "rtl" / "macros" / "neurram_delay_line.v"
 

@@ -6,19 +6,20 @@ import pytest
 from analog_models import AnalogParams, CoreConfig, CoreModel
 from analog_models import config as C
 from analog_models import normalisation as N
-from rtl.analog_bus import AnalogEvent, EventKind, Level, ProgOp
+from rtl.contract.events import AnalogEvent, EventKind, Level
+from rtl.contract.registers import ProgOp
+from rtl.controller_model import ControllerModel
 
 RNG = np.random.default_rng(1234)
 G0 = RNG.uniform(1.0, 40.0, (256, 256))
 
 
 def run_events(core, cfg, entries, n_vectors):
-    """Drive ``core`` one event at a time through the RTL's sequencing model
-    (``rtl.controller.ControllerModel``, the golden model of the controller) and collect
-    the codes it writes back, in the same layout as ``CoreModel.mvm`` returns them."""
-    ctl = pytest.importorskip("rtl.controller")
-    rcfg = ctl.CoreConfig(**{k: int(v) for k, v in vars(cfg).items()})
-    model = ctl.ControllerModel()
+    """Drive ``core`` one event at a time through the controller's golden model
+    (``rtl.controller_model.ControllerModel``) and collect the codes it writes back, in
+    the same layout as ``CoreModel.mvm`` returns them."""
+    rcfg = cfg
+    model = ControllerModel()
     model.load_lfsr(rcfg.seed_a, rcfg.seed_b)
     bwd = int(cfg.dir) == 1
     outs = [[] for _ in C.segments(cfg)]
@@ -31,18 +32,6 @@ def run_events(core, cfg, entries, n_vectors):
         for g, (_, _, _, dest) in enumerate(rcfg.segments()):
             outs[g].append(files[dest].copy())
     return [np.array(o) for o in outs]
-
-
-def run_own_events(core, cfg, entries):
-    """The same through analog_models.config.events (no RTL needed), one vector."""
-    bwd = int(cfg.dir) == 1
-    z = np.zeros(256, int)
-    bits = []
-    for ev in C.events(cfg, z if bwd else entries, entries if bwd else z):
-        r = core.handle(ev)
-        if ev.kind == EventKind.COMPARE:
-            bits.append(r)
-    return C.route(C.output_codes(np.stack(bits)[None], int(cfg.act)), cfg)[0]
 
 
 CONFIGS = {
@@ -72,15 +61,6 @@ def test_event_path_equals_vectorised(name):
         np.testing.assert_array_equal(v, e)
     # Non-trivial outputs (not all one code).
     assert len(np.unique(vec[0])) > 2
-
-
-def test_own_event_generator_matches_vectorised():
-    cfg = CoreConfig(**CONFIGS["fwd_diff_4_6"])
-    x = RNG.integers(0, 16, (3, 256))
-    vec = CoreModel(G0, seed=9).mvm(x, cfg)
-    core = CoreModel(G0, seed=9)
-    for b in range(3):
-        np.testing.assert_array_equal(run_own_events(core, cfg, x[b]), vec[b])
 
 
 def test_same_seed_same_answer_other_seed_differs():

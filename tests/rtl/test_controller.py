@@ -8,10 +8,11 @@ files' hardware ports; the golden model gets the same script.
 import numpy as np
 import pytest
 
-from .harness import ControllerBench, scripted_cmp
+from harness import ControllerBench, scripted_cmp
 from rtl.analog_bus import N_LINES, Activation, EventKind, Level, neuron_sl
 from rtl.controller import (BL_FILE, SL_FILE, CfgErr, ControllerModel, CoreConfig,
                             mvm_cycles, sequence_events, validate)
+from rtl.contract.config import program_cycles
 
 
 def _kinds(events, kind):
@@ -215,6 +216,7 @@ def test_program_mode():
         assert np.all(np.delete(b.sl_drv, cfg.prog_col) == unsel_sl)
         assert b.prog_op == cfg.prog_op and b.prog_amp == cfg.prog_amp
         assert ev[1].width_ns == 10 * max(cfg.prog_cycles, 1)
+        assert res["cycles"] == program_cycles(cfg)
     _check_against_model(ops, results)
 
 
