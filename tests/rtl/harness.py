@@ -15,9 +15,8 @@ from amaranth.sim import Simulator
 
 from rtl.analog_bus import FIELDS_BY_KIND, N_LINES, AnalogEvent, EventKind
 from rtl.controller import CONFIG_FIELDS, Controller, CoreConfig
+from rtl.contract.constants import CLK_NS
 from rtl.pulsegen import N_TAPS
-
-CLK_NS = 10
 
 
 def unpack_bits(value: int, n: int = N_LINES) -> np.ndarray:
