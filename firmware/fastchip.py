@@ -32,14 +32,16 @@ sequencing, i.e. everything that costs time without changing a code.
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
-from analog_models.config import CoreConfig
+from analog_models.config import NEURON_SL, CoreConfig
 from analog_models.cores import RELAX_WAIT_NS, make_core_models
 from analog_models.core import CoreModel
 from analog_models.params import AnalogParams
-from firmware.lowlevel import N_LINES, _check_int
+from firmware.lowlevel import N_LINES, RegFile, _check_int, encode_inputs
 from firmware.midlevel import (MidLevel, MvmConfig, MvmResult, Normaliser, ProgramReport,
-                               WriteVerifyConfig, _finite_number)
+                               WriteVerifyConfig, _finite_number, _Job, _segment_file,
+                               neuron_of_sl)
 from rtl.analog_bus import Activation, Direction, Mode
 from rtl.lfsr import LfsrModel
 
@@ -101,6 +103,11 @@ class FastChip(MidLevel):
         What the host assumes for normalisation (:class:`firmware.midlevel.Normaliser`);
         default ``params``, as when the same parameters are given to the golden chip
         and to its ``MidLevel``.
+    sparse : bool
+        Simulate only the neurons whose outputs the host reads (the block's columns,
+        or rows backward); their codes are exactly those of a full simulation. The
+        entries of the other neurons read back as -1 (and codes are int16).
+        ``False`` simulates all 256.
     progress : bool
         Accepted for API compatibility with :class:`MidLevel`; the backend is fast
         enough not to show progress bars.
@@ -114,7 +121,8 @@ class FastChip(MidLevel):
     """
 
     def __init__(self, n_cores: int = 48, params: AnalogParams | None = None, seed: int = 0, *,
-                 host_params: AnalogParams | None = None, progress: bool = False):
+                 host_params: AnalogParams | None = None, sparse: bool = True,
+                 progress: bool = False):
         n_cores = _check_int("n_cores", n_cores, 1, 48)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise TypeError(f"seed must be a non-negative int, got {seed!r}")
@@ -126,6 +134,7 @@ class FastChip(MidLevel):
         params = params if params is not None else AnalogParams()
         self.params = params
         self.seed = int(seed)
+        self.sparse = bool(sparse)
         self.models: list[CoreModel] = make_core_models(n_cores, params, self.seed)
         self.chip = _Cores(self.models)
         # The host's state, as MidLevel keeps it (only the chip below differs).
@@ -270,6 +279,16 @@ class FastChip(MidLevel):
         return rep
 
     # ----------------------------------------------------------------------- MVM
+    @staticmethod
+    def _outputs(cfg: MvmConfig, block) -> np.ndarray:
+        """Neurons whose results the host reads: those of the block's SLs forward and
+        recurrent (SL j is served by neuron_of_sl(j)), of its BLs backward (BL k by
+        neuron k), whichever file each segment's codes land in."""
+        r0, nr, c0, nc = block
+        if cfg.direction == "BWD":
+            return np.arange(r0, r0 + nr)
+        return neuron_of_sl(np.arange(c0, c0 + nc))
+
     def _run_batch(self, jobs, parallel: bool, desc: str | None = None):
         """Every job's whole batch in one vectorised MVM of its core.
 
@@ -277,34 +296,71 @@ class FastChip(MidLevel):
         and noise streams), so running them one after the other gives the codes of a
         simultaneous start.
         """
-        preps = [self._jobs_prepare(j) for j in jobs]   # validate everything first
+        # One BLAS thread: the products are small, and on a shared machine OpenBLAS's
+        # spinning threads cost far more than they bring.
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._run_jobs(jobs)
+
+    #: Vectors per call of the analog model: bounds the host's per-job arrays (the
+    #: 256-entry register-file images) whatever the batch.
+    SUB_BATCH = 16384
+
+    def _run_jobs(self, jobs):
+        # validate every job (configuration, block, every input value) before anything runs
+        for j in jobs:
+            x = np.asarray(j.x)
+            cfg = self._jobs_prepare(_Job(j.core, x[:1] if x.ndim == 2 else x, j.cfg, j.rows, j.cols))[0]
+            encode_inputs(x, cfg.in_bits, cfg.signed)
         cores = [j.core for j in jobs]
         if len(set(cores)) != len(cores):
             raise ValueError(f"each core can run one job at a time, got cores {cores}")
-        batch = preps[0][3].shape[0]
-        if any(p[3].shape[0] != batch for p in preps):
+        sizes = {np.asarray(j.x).shape[0] if np.ndim(j.x) == 2 else 1 for j in jobs}
+        if len(sizes) != 1:
             raise ValueError("all jobs of a parallel MVM need the same batch size")
-        results, raws = [], []
-        for j, p in zip(jobs, preps):
-            cfg, entries, n_rows = p[0], p[4], p[7]
-            ccfg = core_config(cfg, n_rows)
-            segs = cfg.segments()
-            noise = (self._lfsr_bits(j.core, batch * len(segs) * cfg.noise_steps)
-                     if cfg.noise_steps else None)
-            out = self.models[j.core].mvm(entries, ccfg, noise_bits=noise)
-            out = out if ccfg.two_phase else (out,)
-            raw = np.empty((batch, len(segs), N_LINES), dtype=np.int64)
-            # Each segment's codes come back in the entry order of the file they land in
-            # (analog_models.config.route), the file the mid level reads them from.
-            for si in range(len(segs)):
-                raw[:, si] = out[si]
-            raws.append(raw)
-        if self.record_codes:
-            self.codes_log.extend(raws)
-        for j, p, raw in zip(jobs, preps, raws):
-            volts, dot = self._decode(p, raw)
+        batch = sizes.pop()
+        results = []
+        for j in jobs:
+            x = np.atleast_2d(np.asarray(j.x))
+            raw = volts = dot = None
+            for lo in range(0, batch, self.SUB_BATCH):
+                p = self._jobs_prepare(_Job(j.core, x[lo:lo + self.SUB_BATCH], j.cfg, j.rows, j.cols))
+                r = self._mvm_codes(j.core, p)
+                v, d = self._decode(p, r)
+                if raw is None:
+                    raw = np.empty((batch,) + r.shape[1:], dtype=r.dtype)
+                    volts = np.empty((batch, v.shape[1]))
+                    dot = np.empty((batch, d.shape[1]))
+                raw[lo:lo + len(r)], volts[lo:lo + len(r)], dot[lo:lo + len(r)] = r, v, d
+            if self.record_codes:
+                self.codes_log.append(raw)
             corr = self.offsets.get(self._offset_key(j))
             if corr is not None:
                 dot = (dot - corr[0]) / corr[1]
             results.append(MvmResult(raw, volts, dot, p[0], j.core))
         return results
+
+    def _mvm_codes(self, core: int, prep) -> np.ndarray:
+        """Raw (batch, segments, 256) codes of one prepared job (MidLevel._jobs_prepare)."""
+        cfg, block, entries, n_rows = prep[0], prep[1], prep[4], prep[7]
+        batch = entries.shape[0]
+        ccfg = core_config(cfg, n_rows)
+        segs = cfg.segments()
+        noise = (self._lfsr_bits(core, batch * len(segs) * cfg.noise_steps)
+                 if cfg.noise_steps else None)
+        outputs = self._outputs(cfg, block) if self.sparse else None
+        out = self.models[core].mvm(entries, ccfg, noise_bits=noise, outputs=outputs)
+        out = out if ccfg.two_phase else (out,)
+        if outputs is None:
+            # each segment's codes in the entry order of the file they land in
+            # (analog_models.config.route), the file the mid level reads them from
+            raw = np.empty((batch, len(segs), N_LINES), dtype=np.int64)
+            for si in range(len(segs)):
+                raw[:, si] = out[si]
+            return raw
+        # only the simulated neurons' entries of each file: BL entry k / SL entry
+        # neuron_sl(k) for neuron k; 16-bit codes keep big batches small
+        raw = np.full((batch, len(segs), N_LINES), -1, dtype=np.int16)
+        for si, (name, _, _) in enumerate(segs):
+            pos = NEURON_SL[outputs] if _segment_file(cfg, name) == RegFile.SL else outputs
+            raw[:, si, pos] = out[si]
+        return raw
