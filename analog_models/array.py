@@ -327,25 +327,26 @@ def settle_drive(plan, d: np.ndarray, pairs: bool, v_prev: np.ndarray, asum_prev
     Physics as in the module docstring: the ideal drive of line i is ``vread * d_i``,
     the driver drop scales the lines on each rail by its factor, so every product is
     ``s_pos * (P @ M) - s_neg * (N @ M)`` with ``P``/``N`` the lines at either polarity,
-    computed exactly on the plan's fixed-point grids.
+    from the exact sums ``(P -+ N) @ M`` on the plan's fixed-point grids.
     """
     f32 = np.float32
+    # Every product is taken as (signed sum x, unsigned sum y) = ((P - N) @ M, (P + N) @ M)
+    # over the lines at either polarity, P and N; both are exact on the plan's grids.
     if pairs:
         e = d.astype(f32)
         ea = np.abs(e)
 
-        def split(diff, total):              # (P @ M, N @ M) from the pair forms
-            x = e @ diff
-            y = ea @ total
-            return (y + x) * f32(0.5), (y - x) * f32(0.5)
+        def sums(diff, total, need_x=True):
+            return (e @ diff if need_x else None), ea @ total
         mats = ((plan.rail_d, plan.rail_s), (plan.md, plan.ms),
                 (None if plan.uq is None else (plan.ud, plan.us)))
     else:
         pos = (d > 0).astype(f32)
         neg = (d < 0).astype(f32)
 
-        def split(m, _=None):
-            return pos @ m, neg @ m
+        def sums(m, _=None, need_x=True):
+            p_, n_ = pos @ m, neg @ m
+            return p_ - n_, p_ + n_
         mats = ((plan.railq,), (plan.mq,), (None if plan.uq is None else (plan.uq,)))
     vr = f32(vread)
     s_p = s_n = None
@@ -354,29 +355,31 @@ def settle_drive(plan, d: np.ndarray, pairs: bool, v_prev: np.ndarray, asum_prev
         # lines of the other polarity. The output lines are taken at the mean-field
         # average vbar (exact when all outputs are equal, e.g. all inputs alike).
         k = f32(p.r_driver * p.n_parallel_cores * 1e-6)
-        g_pos, g_neg = split(*mats[0])
+        xr, yr = sums(*mats[0])
+        g_pos, g_neg = (yr + xr) * f32(0.5), (yr - xr) * f32(0.5)
         vbar = vr * (g_pos - g_neg) / f32(max(plan.rail_g_sum, 1e-30))
         # minimum/maximum rather than np.clip: the same values, without clip's dispatch
         mx, mn = np.maximum, np.minimum
         s_p = mn(mx(f32(1.0) - k * g_pos * mx(vr - vbar, f32(0.0)) / vr, f32(0.0)), f32(1.0))
         s_n = mn(mx(f32(1.0) - k * g_neg * mx(vr + vbar, f32(0.0)) / vr, f32(0.0)), f32(1.0))
-    if pairs and s_p is None:
-        target = (e @ plan.md) * vr              # P @ M - N @ M, one product
+    # s_p P - s_n N = (s_p + s_n)/2 (P - N) + (s_p - s_n)/2 (P + N)
+    if s_p is None:
+        x, _ = sums(*mats[1]) if not pairs else (e @ plan.md, None)
+        target = x * vr
     else:
-        m_pos, m_neg = split(*mats[1])
-        if s_p is None:
-            target = (m_pos - m_neg) * vr
-        else:
-            target = (vr * s_p)[:, None] * m_pos - (vr * s_n)[:, None] * m_neg
+        x, y = sums(*mats[1])
+        target = x * (vr * (s_p + s_n) * f32(0.5))[:, None]
+        target += y * (vr * (s_p - s_n) * f32(0.5))[:, None]
     if z is not None and mats[2] is not None:
-        if pairs and s_p is None:
-            t = (ea @ plan.us) * f32(vread * vread)
+        # variance: vread² (s_p² P + s_n² N) @ S, S = U V (rank r)
+        if s_p is None:
+            _, yu = sums(*mats[2], need_x=False)
+            t = yu * f32(vread * vread)
         else:
-            t_pos, t_neg = split(*mats[2])
-            if s_p is None:
-                t = (t_pos + t_neg) * f32(vread * vread)
-            else:
-                t = (vr * vr * s_p * s_p)[:, None] * t_pos + (vr * vr * s_n * s_n)[:, None] * t_neg
+            xu, yu = sums(*mats[2])
+            sp2, sn2 = vr * vr * s_p * s_p, vr * vr * s_n * s_n
+            t = yu * ((sp2 + sn2) * f32(0.5))[:, None]
+            t += xu * ((sp2 - sn2) * f32(0.5))[:, None]
         # (a² @ U) @ V with the rank-r stage on 10-bit grids (exact, see _fixed_point):
         # each vector's r coefficients on a grid set by its largest one
         top = np.abs(t).max(axis=1, keepdims=True)

@@ -490,7 +490,7 @@ class CoreModel:
         ``neuron_sl(k)``, see :func:`analog_models.config.route`).
         """
         C.check_config(cfg)
-        x = C.check_entries(inputs).astype(np.int16)
+        x = C.check_entries(inputs).astype(np.int16, copy=False)
         squeeze = x.ndim == 1
         if squeeze:
             x = x[None]
@@ -583,8 +583,11 @@ class CoreModel:
             r_hi = int(rows[-1]) + 1 if rows.size else 0
             pairs = bool(cfg.diff_in) and plan.pairs
             r_even = r_hi + (r_hi & 1)
-            sgn, mag = C.line_sign_magnitude(x[:, :r_even], cfg)
-            sgn, mag = sgn[:, rows[0::2] if pairs else rows], mag[:, rows[0::2] if pairs else rows]
+            if pairs:                     # line 2i carries entry 2i's own polarity
+                sgn, mag = C.entry_sign_magnitude(x[:, rows[0::2]], cfg)
+            else:
+                sgn, mag = C.line_sign_magnitude(x[:, :r_even], cfg)
+                sgn, mag = sgn[:, rows], mag[:, rows]
             full = []
 
             def all_signs(p):
@@ -596,7 +599,7 @@ class CoreModel:
             # Input lines beyond the enabled rows usually carry nothing (a mid-level job
             # loads zeros there): then the coupling's line counts come from ``d`` alone.
             rest_idle = (np.array_equal(rows, np.arange(r_hi))
-                         and not C.line_sign_magnitude(x[:, r_even:], cfg)[1].any())
+                         and not C.entry_sign_magnitude(x[:, r_even:], cfg)[1].any())
 
             def counts_of(d, q):
                 if not rest_idle:
