@@ -26,6 +26,7 @@ import numpy as np
 
 from rtl.analog_bus import N_LINES, AnalogEvent, EventKind, Level, Mode, ProgOp
 
+from . import _kernels
 from . import config as C
 from ._rng import RowStream
 from .array import ArrayPlan, settle_drive
@@ -313,6 +314,31 @@ class CoreModel:
         n2 = self._draw_cmp(batch) if self._cmp_draws else None
         return self.neurons.compare(z1, n2)
 
+    def _convert(self, batch: int, k: int, steps) -> list:
+        """A segment's k comparisons in one compiled loop (:func:`_kernels.convert`),
+        drawing the same noise vectors in the same order as the steps would."""
+        nb = self.neurons
+        pend = nb.pend_var
+        z1 = self._draw(batch) if pend else np.zeros((1, 1), dtype=DT)
+        if self._cmp_draws:
+            n2 = np.ascontiguousarray(self._zc[:, self._zci:self._zci + k, :])
+            self._zci += k
+        else:
+            n2 = np.zeros((1, 1, 1), dtype=DT)
+        vdecr = np.array([DT(self.p.vdecr_volts(t[1])) for t in steps if t[0] == "DECR"] or [0.0], dtype=DT)
+        bits = np.empty((batch, k, nb.n), dtype=bool)
+        latch = np.array(np.broadcast_to(nb.latch, nb.v_int.shape), dtype=bool)   # own, writable
+        _kernels.convert(nb.v_int, latch, DT(np.sqrt(pend)) if pend else DT(0.0), z1, n2,
+                         self._cmp_draws, nb.offset, nb.inj, int(nb.n_integ), bool(self.p.adc),
+                         DT(self.p.gain), vdecr, DT(self.p.integ_headroom), bits)
+        nb.pend_var = 0.0
+        nb.latch = latch
+        nb.v_cs = 0.0
+        nb.var_cs = 0.0
+        if self.p.adc:
+            nb.n_integ += k - 1
+        return [bits[:, c] for c in range(k)]
+
     @property
     def _cmp_draws(self) -> bool:
         return bool(self.p.adc and self.p.cmp_noise_sigma > 0)
@@ -571,6 +597,11 @@ class CoreModel:
         results, bits = [], []
         driven_v = None
         cmp = None
+        # each segment's conversion steps, run in one compiled loop when numba is there
+        conv = [[("COMPARE",), ("LATCH",), ("WR", g, 0)]
+                + [t for c in range(1, k) for t in (("DECR", int(cfg.vdecr) >> (c - 1)), ("INTEG",),
+                                                    ("COMPARE",), ("LATCH",), ("WR", g, c))]
+                for g, (_, _, k) in enumerate(C.segments(cfg))]
         if mode == int(Mode.NEURON_TEST):
             sgn, mag = C.line_sign_magnitude(x, cfg)
             sv = sgn.astype(DT) * DT(vread)
@@ -609,10 +640,17 @@ class CoreModel:
                     nz = np.count_nonzero(d, axis=1)
                     return nz, nz
                 return (d > 0).sum(axis=1), (d < 0).sum(axis=1)
-        for s in st:
+        i = -1
+        while i + 1 < len(st):
+            i += 1
+            s = st[i]
             kind = s[0]
             if kind not in ("SAMPLE", "INTEG"):
                 self._flush_run()
+            if kind == "COMPARE" and _kernels.KERNELS and st[i:i + len(conv[seg])] == conv[seg]:
+                bits = self._convert(B, C.segments(cfg)[seg][2], conv[seg])
+                i += len(conv[seg]) - 2          # on to the segment's last WR
+                continue
             if kind == "RESET":
                 if mode in (int(Mode.MVM), int(Mode.NEURON_TEST)):
                     self.elapse()
