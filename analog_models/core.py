@@ -314,7 +314,7 @@ class CoreModel:
         n2 = self._draw_cmp(batch) if self._cmp_draws else None
         return self.neurons.compare(z1, n2)
 
-    def _convert(self, batch: int, k: int, steps) -> list:
+    def _convert(self, batch: int, k: int, steps) -> np.ndarray:
         """A segment's k comparisons in one compiled loop (:func:`_kernels.convert`),
         drawing the same noise vectors in the same order as the steps would."""
         nb = self.neurons
@@ -337,7 +337,7 @@ class CoreModel:
         nb.var_cs = 0.0
         if self.p.adc:
             nb.n_integ += k - 1
-        return [bits[:, c] for c in range(k)]
+        return bits
 
     @property
     def _cmp_draws(self) -> bool:
@@ -619,6 +619,7 @@ class CoreModel:
             else:
                 sgn, mag = C.line_sign_magnitude(x[:, :r_even], cfg)
                 sgn, mag = sgn[:, rows], mag[:, rows]
+            sgn = sgn.astype(DT)          # drive signs as the products' float32 operands
             full = []
 
             def all_signs(p):
@@ -670,7 +671,7 @@ class CoreModel:
                         self._v_bl = a
                     driven_v = self._v_sl if backward else self._v_bl
                 else:
-                    d = (sgn * ((mag >> s[2]) & 1)).astype(np.int8)
+                    d = sgn * ((mag >> s[2]) & 1)
                     self._wl_step(backward, view, d, pairs, vread, width,
                                   lambda q=s[2]: all_signs(q),
                                   lambda d=d, q=s[2]: counts_of(d, q))
@@ -688,6 +689,7 @@ class CoreModel:
             elif kind == "DECR":
                 self.neurons.decrement(self.p.vdecr_volts(s[1]), 0)
             elif kind == "WR" and s[2] == C.segments(cfg)[s[1]][2] - 1:
-                codes = C.output_codes(np.stack(bits, axis=1), int(cfg.act))
+                codes = C.output_codes(bits if isinstance(bits, np.ndarray) else np.stack(bits, axis=1),
+                                       int(cfg.act))
                 results.append(codes if sel is not None else C.route(codes, cfg, s[1]))
         return results
