@@ -132,3 +132,96 @@ class RowStream:
         if cols is not None:
             idx = idx[:, cols]
         return np.take(table, idx, mode="wrap")
+
+
+class ColumnStreams:
+    """One independent stream of quantile-table indices per column (neuron), read by rows.
+
+    Row ``r`` holds value ``r`` of every column's own sequence; a column's sequence is its
+    generator's raw 64-bit words split into ``64 // bits`` indices. Because each column
+    has its own generator, a caller that needs only some columns of the next rows draws
+    only theirs (a batched MVM that simulates 8 of 256 neurons), and the other columns
+    skip the rows they missed when next read (``advance``: jumps without drawing). Any
+    mix of full and partial reads therefore yields the same value at every (row, column).
+
+    Parameters
+    ----------
+    seed : sequence of int
+        Entropy of the streams; column ``c`` is seeded from ``[*seed, c]``.
+    bits : 16 (``normals``) or 8 (``normals8``)
+    width : columns
+    block : rows fetched ahead for all columns when rows are read one at a time
+    """
+
+    def __init__(self, seed, bits: int, width: int = 256, block: int = 64):
+        if bits not in (8, 16):
+            raise ValueError(f"bits must be 8 or 16, got {bits!r}")
+        if width <= 0:
+            raise ValueError(f"width must be positive, got {width!r}")
+        self.seed, self.bits, self.width, self.block = [int(s) for s in seed], bits, width, block
+        self.lanes = 64 // bits
+        self.dtype = np.uint16 if bits == 16 else np.uint8
+        self._gens: list = [None] * width
+        self._next_word = [0] * width             # next word each generator produces
+        self._cached = [-1] * width               # index of the last word produced
+        self._cache = [None] * width              # its values
+        self.pos = 0                              # rows read so far
+        self._buf = None                          # (rows, width) fetched ahead
+        self._buf_start = self._buf_end = 0
+
+    def _take(self, c: int, start: int, n: int) -> np.ndarray:
+        """Values ``start .. start+n-1`` of column ``c`` (reads only move forward)."""
+        lanes = self.lanes
+        w0, w1 = start // lanes, (start + n - 1) // lanes
+        parts = []
+        first = w0
+        if self._cached[c] == w0:
+            parts.append(self._cache[c])
+            first = w0 + 1
+        if first <= w1:
+            gen = self._gens[c]
+            if gen is None:
+                gen = self._gens[c] = np.random.PCG64(np.random.SeedSequence(self.seed + [c]))
+            skip = first - self._next_word[c]
+            if skip < 0:
+                raise RuntimeError("column stream read backwards")
+            if skip:
+                gen.advance(skip)
+            words = gen.random_raw(w1 - first + 1).view(self.dtype)
+            self._next_word[c] = w1 + 1
+            self._cached[c] = w1
+            self._cache[c] = words[-lanes:]
+            parts.append(words)
+        vals = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        off = start - w0 * lanes
+        return vals[off:off + n]
+
+    def rows(self, n: int, cols=None) -> np.ndarray:
+        """The next ``n`` rows, all columns or only ``cols``: shape (n, len(cols))."""
+        idx = range(self.width) if cols is None else [int(c) for c in cols]
+        out = np.empty((len(idx), n), dtype=self.dtype)
+        r0 = self.pos
+        k = 0
+        if self._buf is not None and r0 < self._buf_end:
+            k = min(n, self._buf_end - r0)
+            part = self._buf[r0 - self._buf_start:r0 - self._buf_start + k]
+            out[:, :k] = (part if cols is None else part[:, cols]).T
+        rest = n - k
+        if rest and cols is None and rest < self.block:
+            # one row at a time (the event path): fetch a block of rows for every column
+            start = r0 + k
+            self._buf = np.stack([self._take(c, start, self.block) for c in range(self.width)], axis=1)
+            self._buf_start, self._buf_end = start, start + self.block
+            out[:, k:] = self._buf[:rest].T
+        elif rest:
+            for j, c in enumerate(idx):
+                out[j, k:] = self._take(c, r0 + k, rest)
+        self.pos += n
+        return out.T
+
+    def normals(self, n: int, scale: float = 1.0, cols=None) -> np.ndarray:
+        """The next ``n`` rows as standard normals (float32) times ``scale``."""
+        table = _TABLE if self.bits == 16 else _TABLE8
+        if scale != 1.0:
+            table = table * np.float32(scale)
+        return np.take(table, self.rows(n, cols), mode="wrap")

@@ -28,7 +28,7 @@ from rtl.analog_bus import N_LINES, AnalogEvent, EventKind, Level, Mode, ProgOp
 
 from . import _kernels
 from . import config as C
-from ._rng import RowStream
+from ._rng import ColumnStreams
 from .array import ArrayPlan, settle_drive
 from .device import RRAMDevice, write_verify
 from .neuron import DT, NeuronBank
@@ -101,11 +101,10 @@ class CoreModel:
         g = check_conductance(conductance_uS, self.p)
         self.device = RRAMDevice(np.clip(g, self.p.g_floor, None), self.p, seed=[self.seed, 3])
         self.device.G[...] = g  # keep the exact values loaded (even below g_floor)
-        self.rng = np.random.default_rng([self.seed, 1])        # read + sampling noise
-        self.rng_cmp = np.random.default_rng([self.seed, 4])    # comparator noise
-        # Every draw of the two goes through these (blocks fetched ahead, same sequence).
-        self._noise = RowStream(self.rng, 16)
-        self._cmp_noise = RowStream(self.rng_cmp, 8)
+        # Read + sampling noise, comparator noise: per-neuron streams read by rows (a
+        # batched MVM that simulates some neurons draws only theirs, same sequences).
+        self._noise = ColumnStreams([self.seed, 1], 16)
+        self._cmp_noise = ColumnStreams([self.seed, 4], 8)
         self.neurons = NeuronBank(self.p, np.random.default_rng([self.seed, 2]))
         self.power_down = False
         self._version = 0
