@@ -18,16 +18,16 @@ except ImportError:  # pragma: no cover
 
 if KERNELS:
     @njit(cache=True, nogil=True)
-    def convert(v_int, latch, pend_sqrt, z1, n2, has_n2, offset, inj, n_integ, adc, gain,
-                vdecr, h, bits):  # pragma: no cover - compiled
+    def convert(v_int, latch, pend_sqrt, z1, n2_idx, n2_table, has_n2, offset, inj, n_integ,
+                adc, gain, vdecr, h, bits):  # pragma: no cover - compiled
         """The k comparisons of one conversion (NeuronBank.compare / set_latch /
         decrement(mode 0) / integrate, in that order), per neuron: comparison ``c`` > 0
         first charges Csample to -/+ ``vdecr[c-1]`` by the latch and integrates it.
 
         ``v_int`` (B, N) and ``latch`` (B, N) are updated in place; ``bits`` (B, k, N)
         receives every decision. ``pend_sqrt`` realises the pending kT/C noise with
-        ``z1`` at the first comparison (0: none); ``n2`` (B, k, N) is minus the
-        comparator noise (used when ``has_n2``).
+        ``z1`` at the first comparison (0: none); ``n2_table[n2_idx]`` (indices (B, k, N))
+        is minus the comparator noise (used when ``has_n2``).
         """
         B, N = v_int.shape
         K = bits.shape[1]
@@ -49,7 +49,7 @@ if KERNELS:
                     if adc:
                         ni = n_integ + c
                         off = offset[n] + np.float32(ni) * inj[n] if ni else offset[n]
-                        thr = n2[b, c, n] - off if has_n2 else -off
+                        thr = n2_table[n2_idx[b, c, n]] - off if has_n2 else -off
                         r = v > thr
                     else:
                         r = v > zero

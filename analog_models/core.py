@@ -28,7 +28,7 @@ from rtl.analog_bus import N_LINES, AnalogEvent, EventKind, Level, Mode, ProgOp
 
 from . import _kernels
 from . import config as C
-from ._rng import ColumnStreams
+from ._rng import _TABLE8, ColumnStreams
 from .array import ArrayPlan, settle_drive
 from .device import RRAMDevice, write_verify
 from .neuron import DT, NeuronBank
@@ -202,10 +202,15 @@ class CoreModel:
     def _draw_cmp(self, batch: int) -> np.ndarray:
         """Minus the comparator noise in volts (its own stream, 256-level Gaussian)."""
         if self._zc is not None:
-            z = self._zc[:, self._zci, :]
+            # a batched MVM's block of table indices, looked up as the stream would
+            z = np.take(self._cmp_table(), self._zc[:, self._zci, :], mode="wrap")
             self._zci += 1
             return z
         return self._cmp_noise.normals(batch, -self.p.cmp_noise_sigma)
+
+    def _cmp_table(self) -> np.ndarray:
+        """The comparator stream's quantile table in volts (ColumnStreams.normals)."""
+        return _TABLE8 * np.float32(-self.p.cmp_noise_sigma)
 
     def _materialise(self, side: str | None = None) -> None:
         """Driven input lines sit at ``a * f_write`` after a pulse; computed only when a
@@ -320,15 +325,15 @@ class CoreModel:
         pend = nb.pend_var
         z1 = self._draw(batch) if pend else np.zeros((1, 1), dtype=DT)
         if self._cmp_draws:
-            n2 = np.ascontiguousarray(self._zc[:, self._zci:self._zci + k, :])
+            n2 = self._zc[:, self._zci:self._zci + k, :]
             self._zci += k
         else:
-            n2 = np.zeros((1, 1, 1), dtype=DT)
+            n2 = np.zeros((1, 1, 1), dtype=np.uint8)
         vdecr = np.array([DT(self.p.vdecr_volts(t[1])) for t in steps if t[0] == "DECR"] or [0.0], dtype=DT)
         bits = np.empty((batch, k, nb.n), dtype=bool)
         latch = np.array(np.broadcast_to(nb.latch, nb.v_int.shape), dtype=bool)   # own, writable
         _kernels.convert(nb.v_int, latch, DT(np.sqrt(pend)) if pend else DT(0.0), z1, n2,
-                         self._cmp_draws, nb.offset, nb.inj, int(nb.n_integ), bool(self.p.adc),
+                         self._cmp_table(), self._cmp_draws, nb.offset, nb.inj, int(nb.n_integ), bool(self.p.adc),
                          DT(self.p.gain), vdecr, DT(self.p.integ_headroom), bits)
         nb.pend_var = 0.0
         nb.latch = latch
@@ -566,8 +571,8 @@ class CoreModel:
             for lo in range(0, B, chunk):
                 hi = min(B, lo + chunk)
                 self._z = self._noise.normals((hi - lo) * n_draw, cols=sel).reshape(hi - lo, n_draw, n_out)
-                self._zc = (self._cmp_noise.normals((hi - lo) * n_cmp, -self.p.cmp_noise_sigma, cols=sel)
-                            .reshape(hi - lo, n_cmp, n_out))
+                # comparator noise as table indices: the compiled conversion looks them up
+                self._zc = self._cmp_noise.rows((hi - lo) * n_cmp, sel).reshape(hi - lo, n_cmp, n_out)
                 self._zi = self._zci = 0
                 parts.append(self._run_steps(x[lo:hi], cfg, st,
                                              None if noise is None else noise[lo:hi], sel))
