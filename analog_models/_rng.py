@@ -3,12 +3,14 @@
 ``Generator.standard_normal`` costs ~15 ns per value, which alone would make the
 vectorised MVM several times slower than the matrix product it models. The analog noise
 only needs a Gaussian shape, not 53-bit resolution, so a draw here is a 16-bit uniform
-integer mapped through a table of the inverse normal CDF at the 65536 mid-quantiles
-(resolution 1.5e-5 in probability, tails to ±4.3σ). Drawing integers is ~10x cheaper.
+integer (a quarter of a raw 64-bit generator word) mapped through a table of the inverse
+normal CDF at the 65536 mid-quantiles (resolution 1.5e-5 in probability, tails to
+±4.3σ); the comparator's noise uses 8-bit draws and a 256-entry table.
 
-The stream is sequential: drawing ``(a, b, 256)`` at once gives exactly the values of
-``a*b`` successive draws of ``(256,)``. The event path (one event at a time) and the
-vectorised path (all events of a batch at once) rely on this to agree bit for bit.
+:class:`ColumnStreams` gives every neuron its own sequence, read by rows (one event's
+draw for every neuron): the event path (one event at a time), the batched path (all the
+events of a batch at once) and a batched path that simulates only some neurons all see
+the same value at every (event, neuron), so they agree bit for bit.
 """
 
 from __future__ import annotations
@@ -47,91 +49,10 @@ _TABLE = _norm_ppf((np.arange(65536) + 0.5) / 65536.0)
 _TABLE = (_TABLE / np.sqrt(np.mean(_TABLE**2))).astype(np.float32)
 
 
-def _indices(rng: np.random.Generator, bits: int, shape) -> np.ndarray:
-    """Quantile-table indices: uint16 (``bits`` 16) or uint8 (``bits`` 8) of ``shape``.
-
-    The generator's raw 64-bit words split into 4 or 8 indices (several times cheaper
-    than ``Generator.integers``); a row of 256 indices is 64 or 32 whole words, so
-    drawing rows one by one or as a block gives the same indices.
-    """
-    n = int(np.prod(shape))
-    per_word = 64 // bits
-    words = rng.bit_generator.random_raw(-(-n // per_word))
-    return words.view(np.uint16 if bits == 16 else np.uint8)[:n].reshape(shape)
-
-
-def normals(rng: np.random.Generator, shape) -> np.ndarray:
-    """Standard-normal values (float32) drawn from ``rng`` through the quantile table."""
-    # take(mode="wrap") skips the bounds check of fancy indexing (indices are in range).
-    return np.take(_TABLE, _indices(rng, 16, shape), mode="wrap")
-
-
 # Comparator noise only decides bits within a few sigma of the threshold: 256 quantiles
 # (tails to ±2.9σ) suffice, and one byte per draw halves the generator and lookup cost.
 _TABLE8 = _norm_ppf((np.arange(256) + 0.5) / 256.0)
 _TABLE8 = (_TABLE8 / np.sqrt(np.mean(_TABLE8**2))).astype(np.float32)
-
-
-def normals8(rng: np.random.Generator, shape, scale: float = 1.0) -> np.ndarray:
-    """Coarse standard normals (256 levels) times ``scale``, float32, sequential stream
-    (drawing a block equals drawing its rows one after another)."""
-    return np.take(_TABLE8 * np.float32(scale), _indices(rng, 8, shape), mode="wrap")
-
-
-class RowStream:
-    """Rows of quantile-table indices drawn from one generator, ``block`` rows per call.
-
-    The draws above are sequential, so rows served from a block fetched ahead are exactly
-    the rows one call per row would give; the stream only saves the generator's per-call
-    cost (several microseconds, more than the draw of 256 values itself), which the event
-    path would otherwise pay on every WL pulse and comparison. The vectorised path takes
-    its blocks from the same stream, so both paths still consume one sequence in one order.
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-    bits : 16 (``normals``) or 8 (``normals8``)
-    width : values per row
-    block : rows fetched per generator call when the stream runs dry
-    """
-
-    def __init__(self, rng: np.random.Generator, bits: int, width: int = 256, block: int = 64):
-        if bits not in (8, 16):
-            raise ValueError(f"bits must be 8 or 16, got {bits!r}")
-        if width <= 0 or (width * bits) % 64:
-            # Whole 64-bit generator words per row keep the stream sequential.
-            raise ValueError(f"width must be a positive multiple of {64 // bits}, got {width!r}")
-        self.rng, self.bits, self.width, self.block = rng, bits, width, block
-        self._buf = None
-        self._pos = 0
-
-    def rows(self, n: int) -> np.ndarray:
-        """The next ``n`` rows of indices, shape (n, width)."""
-        if n <= 0:
-            # Not through the generator: even an empty draw may advance it.
-            return np.empty((0, self.width), dtype=np.uint16 if self.bits == 16 else np.uint8)
-        buf = self._buf
-        left = 0 if buf is None else buf.shape[0] - self._pos
-        if n <= left:
-            out = buf[self._pos:self._pos + n]
-            self._pos += n
-            return out
-        head = buf[self._pos:] if left else None
-        fresh = _indices(self.rng, self.bits, (max(n - left, self.block), self.width))
-        self._buf, self._pos = fresh, n - left
-        out = fresh[:n - left]
-        return out if head is None else np.concatenate([head, out])
-
-    def normals(self, n: int, scale: float = 1.0, cols=None) -> np.ndarray:
-        """The next ``n`` rows as standard normals (float32) times ``scale``; with
-        ``cols`` only those columns are looked up (the stream advances by whole rows)."""
-        table = _TABLE if self.bits == 16 else _TABLE8
-        if scale != 1.0:
-            table = table * np.float32(scale)
-        idx = self.rows(n)
-        if cols is not None:
-            idx = idx[:, cols]
-        return np.take(table, idx, mode="wrap")
 
 
 class ColumnStreams:
