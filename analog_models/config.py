@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from rtl.contract import config as _contract
-from rtl.contract.config import decode_outputs, line_sign_magnitude, output_codes
+from rtl.contract.config import (decode_outputs, entry_sign_magnitude, line_sign_magnitude,
+                                 output_codes)
 from rtl.contract.config import levels_from_signs as signs_to_levels
 from rtl.contract.constants import ENTRY_BITS, N_LINES
 from rtl.contract.corelet import NEURON_SL, SL_NEURON
@@ -21,7 +22,7 @@ from rtl.contract.registers import Dir, Mode
 from rtl.contract.registers import Dir as Direction  # noqa: F401 - the name the models use
 
 __all__ = ["CoreConfig", "NEURON_SL", "SL_NEURON", "check_config", "check_entries", "code_value",
-           "lfsr_bits", "line_sign_magnitude", "magnitude_bits", "output_codes", "plane_signs",
+           "entry_sign_magnitude", "lfsr_bits", "line_sign_magnitude", "magnitude_bits", "output_codes", "plane_signs",
            "route", "row_mask", "segments", "signed", "signs_to_levels", "steps"]
 
 
@@ -71,7 +72,8 @@ def check_entries(x, name="inputs") -> np.ndarray:
             raise ValueError(f"{name} must be integer codes 0..{top} (no NaN/inf/fractions)")
     elif a.dtype.kind not in "iub":
         raise ValueError(f"{name} must be integer codes 0..{top}, got dtype {a.dtype}")
-    a = a.astype(np.int64)
+    if a.dtype.kind == "b" or a.dtype.itemsize > 2:
+        a = a.astype(np.int64)    # (16-bit entries, e.g. a batch of register images, stay)
     if a.size and (a.min() < 0 or a.max() > top):
         raise ValueError(f"{name} must be within 0..{top} ({ENTRY_BITS}-bit entries), "
                          f"got [{a.min()}, {a.max()}]")
@@ -122,9 +124,7 @@ def route(codes_by_neuron: np.ndarray, cfg, seg_index: int = 0) -> np.ndarray:
     destination file (:meth:`rtl.contract.CoreConfig.segments`): through the SL switch
     (entry ``NEURON_SL[k]`` <- neuron ``k``) when it is the SL file."""
     if cfg.segments()[seg_index].dest == _contract.SL_FILE:
-        out = np.empty_like(codes_by_neuron)
-        out[:, NEURON_SL] = codes_by_neuron
-        return out
+        return codes_by_neuron[:, SL_NEURON]      # SL entry j holds neuron sl^-1(j)
     return codes_by_neuron
 
 

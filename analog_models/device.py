@@ -175,8 +175,10 @@ class DeviceCells:
     :class:`~analog_models.programming.CellAccess`): vectorised reads and pulses, and
     relaxation for the settling between passes."""
 
-    def __init__(self, device: RRAMDevice, index=None, width_ns: float = 1000.0):
+    def __init__(self, device: RRAMDevice, index=None, width_ns: float = 1000.0,
+                 on_pulse=None):
         self.device = device
+        self.on_pulse = on_pulse    # called after every pulse step (e.g. to drop cached plans)
         sel = (slice(None),) if index is None else index
         self.shape = np.shape(device.G[sel])
         self.flat = np.arange(device.G.size).reshape(device.G.shape)[sel].ravel()
@@ -193,6 +195,8 @@ class DeviceCells:
             m = polarity == sign
             if m.any():
                 self.device.apply_pulse(op, amp_v[m], self.width_ns, self._idx(cells[m]))
+        if self.on_pulse is not None:
+            self.on_pulse()
 
     def settle(self) -> None:
         self.device.relax()
@@ -242,14 +246,16 @@ def write_verify(device: RRAMDevice, targets, index=None, config: WriteVerifyCon
     Returns
     -------
     dict with ``pulses`` (int array per cell), ``success`` (bool: the last read is inside
-    the window), ``reversals`` and ``timed_out``, each of the shape of the targets.
+    the window), ``reversals``, ``timed_out`` and ``final`` (the last read of each cell, what
+    the host knows of it afterwards), each of the shape of the targets.
     """
     cfg = _config(config, settings)
     t = _targets(device, targets, index)
     access = DeviceCells(device, index, cfg.width_ns)
     r = write_verify_cells(access, t.ravel(), cfg)
     return {"pulses": r.pulses.reshape(t.shape), "success": r.ok.reshape(t.shape),
-            "reversals": r.reversals.reshape(t.shape), "timed_out": r.timed_out.reshape(t.shape)}
+            "reversals": r.reversals.reshape(t.shape), "timed_out": r.timed_out.reshape(t.shape),
+            "final": r.g.reshape(t.shape)}
 
 
 def iterative_program(device: RRAMDevice, targets, index=None, passes: int = 3,

@@ -56,6 +56,10 @@ class MidLevel(ProgrammingOps, MvmOps, CalibrationOps):
         if not isinstance(chip, Chip):
             raise TypeError(f"chip must be a firmware.lowlevel.Chip, got {type(chip).__name__}")
         self.chip = chip
+        self._init_host(params, progress)
+
+    def _init_host(self, params: AnalogParams | None, progress: bool) -> None:
+        """What the host keeps, whatever drives the chip below."""
         self.norm = Normaliser(params)
         self.progress = bool(progress)
         self.g_known: dict[int, np.ndarray] = {}

@@ -239,9 +239,9 @@ class MvmOps:
         if x.ndim != 2 or x.shape[1] != n_in:
             raise ValueError(f"x must have shape (batch, {n_in}), got {np.asarray(x).shape}")
         codes = encode_inputs(x, cfg.in_bits, cfg.signed)
-        full = np.zeros((x.shape[0], N_LINES), dtype=np.int64)
         zero = encode_inputs(np.zeros(1, np.int64), cfg.in_bits, cfg.signed)[0]
-        full[:] = zero
+        # 10-bit entries: 16 bits per entry keep big batches of register images small
+        full = np.full((x.shape[0], N_LINES), zero, dtype=np.int16)
         full[:, start:start + stride * n_in:stride] = codes
         return x.astype(np.int64), full
 
@@ -259,32 +259,33 @@ class MvmOps:
         return _PreparedJob(cfg, cfg.core_config(n_rows), (r0, nr, c0, nc), gsum, x, codes)
 
     def _decode(self, prep: _PreparedJob, raw):
-        """raw: (batch, segments, 256) codes -> (volts, dot) for the block's outputs."""
+        """raw: (batch, segments, 256) codes -> (volts, dot) for the block's outputs.
+
+        Only the entries of the block's output lines are decoded (a conversion is
+        elementwise per entry)."""
         cfg, (r0, nr, c0, nc), gsum = prep.cfg, prep.geometry, prep.gsum
         segs = cfg.segments()
         dests = [seg.dest for seg in prep.core.segments()]
-        volts = np.zeros(raw.shape[:1] + (N_LINES,))
-        ratio = np.zeros(raw.shape[:1] + (N_LINES,))   # sum x G / sum G per line
-        perm = neuron_of_sl(np.arange(N_LINES))
+        out_lines = np.arange(r0, r0 + nr) if cfg.direction == "BWD" else np.arange(c0, c0 + nc)
+        volts = np.zeros(raw.shape[:1] + out_lines.shape)
+        ratio = np.zeros(raw.shape[:1] + out_lines.shape)   # sum x G / sum G per line
         # the file indexed like the output lines (SLs unless backward): the other file holds
         # each neuron's result at its BL, i.e. permuted
         natural = 1 - prep.core.input_file
         for si, (name, m, k) in enumerate(segs):
-            v = self.norm.code_to_volts(raw[:, si], k, cfg.vdecr, cfg.act)
+            entries = out_lines
             if dests[si] != natural:
                 # written through the other switch: entry k holds neuron k's result in the
                 # BL file, neuron sl^-1(j)'s in the SL file; neuron k serves BL k and SL sl(k)
-                v = v[:, perm]
+                entries = neuron_of_sl(out_lines)
+            v = self.norm.code_to_volts(raw[:, si, entries], k, cfg.vdecr, cfg.act)
             weight = (1 << cfg.lsb_bits) if (name == "msb") else 1   # host shift-and-add
             volts += weight * v
             ratio += weight * v / self.norm.volts_per_dot(cfg.vread, cfg.direction, m)
-        if cfg.direction == "BWD":
-            lines = volts[:, r0:r0 + nr]
-            dot_lines = ratio[:, r0:r0 + nr] * gsum
-            if cfg.diff:
-                return lines[:, 0::2] - lines[:, 1::2], dot_lines[:, 0::2] - dot_lines[:, 1::2]
-            return lines, dot_lines
-        return volts[:, c0:c0 + nc], ratio[:, c0:c0 + nc] * gsum
+        dot_lines = ratio * gsum
+        if cfg.direction == "BWD" and cfg.diff:
+            return volts[:, 0::2] - volts[:, 1::2], dot_lines[:, 0::2] - dot_lines[:, 1::2]
+        return volts, dot_lines
 
     def _run_batch(self, jobs: list[_Job], parallel: bool, desc: str | None = None):
         chip = self.chip

@@ -137,6 +137,12 @@ class ProgrammingOps:
                              f"got [{g.min():.3g}, {g.max():.3g}]")
         return g, row0, col0
 
+    def _cell_access(self, core: int, rows, cols, wv: WriteVerifyConfig, desc: str):
+        """How write-verify reaches the cells: (CellAccess, pass runner). Through the
+        chip, one cell after the other; a batched backend returns direct, vectorised access."""
+        access = _ChipCells(self.chip, core, rows, cols, wv, progress=self.progress, desc=desc)
+        return access, access.one_by_one
+
     def program_cells(self, core: int, rows, cols, targets,
                       wv: WriteVerifyConfig | None = None, *, desc: str = "write-verify") -> ProgramReport:
         """Write-verify a list of cells with iterative passes (SPEC §5).
@@ -157,6 +163,8 @@ class ProgrammingOps:
         ProgramReport
             Per-cell pulses, final conductance and failures.
         """
+        if wv is not None and not isinstance(wv, WriteVerifyConfig):
+            raise TypeError(f"wv must be a WriteVerifyConfig, got {wv!r}")
         wv = (wv or WriteVerifyConfig()).validate()
         core = self.chip.check_core(core)
         rows = np.asarray(rows, dtype=np.int64).ravel()
@@ -170,8 +178,8 @@ class ProgrammingOps:
             raise ValueError("targets contain NaN or inf")
         if targets.size and (targets.min() < wv.gmin or targets.max() > wv.gmax):
             raise ValueError(f"targets must be in [gmin, gmax] = [{wv.gmin}, {wv.gmax}] µS")
-        access = _ChipCells(self.chip, core, rows, cols, wv, progress=self.progress, desc=desc)
-        res = program_passes(access, targets, wv, run_pass=access.one_by_one)
+        access, run_pass = self._cell_access(core, rows, cols, wv, desc)
+        res = program_passes(access, targets, wv, run_pass=run_pass)
         rep = ProgramReport(core, rows, cols, targets, res.g, res.pulses, res.reversals, res.ok,
                             res.timed_out, passes=res.passes, reprogrammed=res.reprogrammed,
                             tol_uS=wv.tol_uS, ok_programmed=res.ok_programmed)

@@ -343,15 +343,23 @@ def line_sign_magnitude(entries, cfg: CoreConfig) -> tuple[np.ndarray, np.ndarra
     e = np.asarray(entries)
     if cfg.diff_in:
         e = np.repeat(e[..., 0::2], 2, axis=-1)
+    sgn, mag = entry_sign_magnitude(e, cfg)
+    if cfg.diff_in:
+        sgn[..., 1::2] *= -1
+    return sgn, mag
+
+
+def entry_sign_magnitude(entries, cfg: CoreConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Polarity (+1/-1, int8) and magnitude bits (int16) of register-file entries, as
+    each entry drives its own line (line ``2j`` of a differential pair)."""
+    e = np.asarray(entries)
     n = cfg.in_bits
     if cfg.signed:
-        sgn = np.where((e >> (n - 1)) & 1, 1, -1).astype(np.int8)
+        sgn = ((((e >> (n - 1)) & 1) << 1) - 1).astype(np.int8)
         mag = (e & ((1 << (n - 1)) - 1)).astype(np.int16)
     else:
         sgn = np.ones(e.shape, dtype=np.int8)
         mag = (e & ((1 << n) - 1)).astype(np.int16)
-    if cfg.diff_in:
-        sgn[..., 1::2] *= -1
     return sgn, mag
 
 
