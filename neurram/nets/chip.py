@@ -44,20 +44,18 @@ def golden_mid(n_cores: int = 48, params=None, seed: int = 0):
     return MidLevel(Chip(t), params, progress=False)
 
 
-def make_mid(backend: str = "auto", n_cores: int = 48, params=None, seed: int = 0):
-    """A mid-level chip driver: ``golden`` (frame level) or ``fast`` (batched), ``auto``
-    = fast when it is available."""
-    if backend not in ("auto", "fast", "golden"):
-        raise ValueError(f"backend must be 'auto', 'fast' or 'golden', got {backend!r}")
-    if backend in ("auto", "fast"):
-        try:
-            from firmware.fastchip import fast_mid   # the batched multi-core backend
-        except ImportError:
-            if backend == "fast":
-                raise
-        else:
-            return fast_mid(n_cores=n_cores, params=params, seed=seed)
-    return golden_mid(n_cores, params, seed)
+def make_mid(backend: str = "fast", n_cores: int = 48, params=None, seed: int = 0):
+    """A mid-level chip driver: ``fast`` (:class:`firmware.fastchip.FastChip`, batched) or
+    ``golden`` (frame level); the same seed is the same chip on both."""
+    if backend == "fast":
+        from analog_models.params import AnalogParams
+        from firmware.fastchip import FastChip
+
+        return FastChip(n_cores=n_cores, params=params if params is not None else AnalogParams(),
+                        seed=seed)
+    if backend == "golden":
+        return golden_mid(n_cores, params, seed)
+    raise ValueError(f"backend must be 'fast' or 'golden', got {backend!r}")
 
 
 class ChipNet:
