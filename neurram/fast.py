@@ -164,8 +164,9 @@ def run(images_n: int = 1000, seed: int = 0) -> dict:
     """``fast.*``: the CNN shape on the batched backend vs float numpy, same batch, same run.
 
     Keys: ``fast.cnn_images_per_s`` (chip model), ``fast.cnn_s`` (wall time of the
-    batch), ``fast.ratio_vs_float`` (chip model time / float numpy time of the same
-    layers), ``fast.cnn_layer_s.<layer>``, ``fast.mvms`` (MVM vectors in the batch) and
+    batch), ``fast.cnn_cpu_s`` / ``fast.cnn_images_per_cpu_s`` (CPU time of the process,
+    all threads: what a shared machine's load does not inflate), ``fast.ratio_vs_float``
+    and ``fast.ratio_vs_float_cpu`` (chip model / float numpy, same layers, same batch), ``fast.cnn_layer_s.<layer>``, ``fast.mvms`` (MVM vectors in the batch) and
     ``fast.logit_corr`` (correlation of chip and float outputs: a sanity check that the
     deployment computes the network; random weights, uncalibrated).
     """
@@ -178,16 +179,18 @@ def run(images_n: int = 1000, seed: int = 0) -> dict:
     net = deploy_cnn(chip, w, ranges)
     cnn_chip(net, x[:64])                   # every core's array plan built outside the timing
     timings: dict = {}
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     y = cnn_chip(net, x, timings)
-    t_chip = time.perf_counter() - t
-    t = time.perf_counter()
+    t_chip, c_chip = time.perf_counter() - t, time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
     cnn_float(w, x, ranges)
-    t_float = time.perf_counter() - t
+    t_float, c_float = time.perf_counter() - t, time.process_time() - c
     n_mvm = sum(x.shape[0] * (28 * 28 if n in ("conv1", "conv2") else 14 * 14 if n in ("conv3", "conv4")
                               else 7 * 7 if n in ("conv5", "conv6") else 1) for n in net.layers)
     out = {"fast.cnn_images_per_s": images_n / t_chip, "fast.cnn_s": t_chip,
+           "fast.cnn_cpu_s": c_chip, "fast.cnn_images_per_cpu_s": images_n / c_chip,
            "fast.float_s": t_float, "fast.ratio_vs_float": t_chip / t_float,
+           "fast.ratio_vs_float_cpu": c_chip / c_float,
            "fast.mvms": n_mvm, "fast.images": images_n,
            "fast.logit_corr": float(np.corrcoef(y.ravel(), ref.ravel())[0, 1])}
     out.update({f"fast.cnn_layer_s.{k}": v for k, v in timings.items()})
