@@ -167,13 +167,13 @@ class ChipNet:
         y = self.dep.run(op.name, x)
         return y.reshape(y.shape[0], -1) if op.kind == "dense" else y
 
-    def forward(self, x, *, start: int = 0, upto: int | None = None, chip_layers=None,
+    def forward(self, x, *, start: int | None = None, upto: int | None = None, chip_layers=None,
                 batch: int = 250, progress: bool = False, desc: str = "chip"):
-        """Run ops ``start .. upto-1`` (images in when ``start == 0``), in batches."""
+        """Run ops ``start .. upto-1`` in batches (``start`` None: ``x`` are images)."""
         from tqdm.auto import tqdm
 
         x = np.asarray(x)
-        if start == 0:
+        if start is None:
             self.graph.check_input(x)
         outs = []
         for i in tqdm(range(0, len(x), batch), desc=desc, unit="batch", disable=not progress, leave=False):
@@ -216,6 +216,31 @@ class ChipNet:
             out["shared"] = [dict(c.summary(), core=b.core) for b, c in cal2]
         elif vreads:
             out["shared_vread"] = next(iter(vreads))
+        return out
+
+    def calibrate_all(self, images, *, kind: str = "train", n_vectors: int = CALIB_VECTORS,
+                      shared_vread: bool = True, seed: int = 0) -> dict:
+        """Calibrate every layer in order, each on the activations ``images`` produce through
+        the (already calibrated) chip layers in front of it.
+
+        ``kind="random"`` calibrates each layer instead on random inputs spread uniformly over
+        its quantised input range, as many as the images give (ED Fig. 6's counterpart).
+        """
+        if kind not in ("train", "random"):
+            raise ValueError(f"kind must be 'train' or 'random', got {kind!r}")
+        out, a, pos = {}, np.asarray(images), None
+        for i, op in enumerate(self.graph.ops):
+            if not isinstance(op, MvmOp):
+                continue
+            a = self.forward(a, start=pos, upto=i, batch=len(a))
+            pos = i
+            x_c = a
+            if kind == "random":
+                r = np.random.default_rng(seed + 11 + i)
+                levels = (1 << op.in_bits) - 1
+                x_c = r.integers(0, levels + 1, size=a.shape) * (op.in_range / levels)
+            out[op.name] = self.calibrate(op.name, x_c, n_vectors=n_vectors,
+                                          shared_vread=shared_vread, seed=seed)
         return out
 
     def vread_of(self, name: str) -> list[int]:

@@ -33,14 +33,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="training noise family, fractions (default 0,0.05,0.1,0.15,0.2,0.3)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (default 8)")
     p.add_argument("--seeds", default="0,1,2,3,4", help="simulated chip instances (default 0-4)")
-    p.add_argument("--ablation-seeds", type=int, default=None,
-                   help="run the ablation rows (n0 calibrated, random-input calibration, per-core "
-                        "Vread, only relaxation+ADC) on the first N seeds only (default: all)")
+    p.add_argument("--ablation-seeds", default=None,
+                   help="seeds that also run the ablation rows (n0 calibrated, random-input "
+                        "calibration, per-core Vread, only relaxation+ADC); default: every seed")
     p.add_argument("--test-images", type=int, default=None, help="first N test images (default all)")
     p.add_argument("--calib-images", type=int, default=200)
     p.add_argument("--calib-vectors", type=int, default=1024)
     p.add_argument("--ft-images", type=int, default=1000, help="training images measured for fine-tuning")
-    p.add_argument("--ft-epochs", type=int, default=2)
+    p.add_argument("--ft-epochs", type=int, default=10)
     p.add_argument("--backend", choices=("fast", "golden"), default="fast")
     p.add_argument("--program", choices=("write-verify", "backdoor"), default="write-verify")
     p.add_argument("--onnx", type=Path, default=None, help="deploy: import this ONNX file instead")
@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         seeds = tuple(int(s) for s in a.seeds.split(",") if s != "")
         noises = tuple(float(s) for s in a.noises.split(",") if s != "")
+        ablation = None if a.ablation_seeds is None else tuple(
+            int(s) for s in a.ablation_seeds.split(",") if s != "")
     except ValueError as e:
         print(f"neurram net: error: {e}", file=sys.stderr)
         return 2
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         print("neurram net: error: --seeds and --noises must not be empty", file=sys.stderr)
         return 2
     e = Experiment(data=a.data, out=a.out, noises=noises, epochs=a.epochs, seeds=seeds,
-                   ablation_seeds=a.ablation_seeds, test_images=a.test_images,
+                   ablation_seeds=ablation, test_images=a.test_images,
                    calib_images=a.calib_images, calib_vectors=a.calib_vectors,
                    ft_images=a.ft_images, ft_epochs=a.ft_epochs, backend=a.backend,
                    program=a.program, progress=not a.quiet)
@@ -85,8 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     elif a.step == "eval":
         for s in seeds:
             r = e.chip_runs(s)
+            if e.ablation(s):
+                r["only_relax_adc"] = e.only_relax_adc(s)["acc"]
             print(f"seed {s}: " + ", ".join(f"{k} {r[k]:.4f}" for k in
-                                           ("n0", "best", "best_cal", "best_cal_ft") if k in r))
+                                           ("n0", "n0_cal", "best", "cal_random_inputs",
+                                            "best_cal_per_core_vread", "best_cal", "best_cal_ft",
+                                            "only_relax_adc") if k in r))
     elif a.step == "finetune":
         for s in seeds:
             r = e.chip_runs(s)

@@ -208,13 +208,15 @@ class NetGraph:
             raise GraphError("input contains NaN or inf")
         return x
 
-    def run_numpy(self, x, *, upto: int | None = None, start: int = 0, mvm=None):
+    def run_numpy(self, x, *, upto: int | None = None, start: int | None = None, mvm=None):
         """Run the chain on the host in numpy (``mvm(op, x_nhwc) -> y`` does the layers).
 
-        ``x``: images (N, C, H, W) when ``start == 0``, else the activation entering op
-        ``start``. Returns the activation after op ``upto - 1`` (default: the logits).
+        ``x``: images (N, C, H, W) when ``start`` is None (they are quantised to the input
+        range first), else the host-layout activation entering op ``start``. Returns the
+        activation after op ``upto - 1`` (default: the logits).
         """
-        if start == 0:
+        if start is None:
+            start = 0
             x = self.check_input(x).transpose(0, 2, 3, 1)
             x = quantise(x, self.input_range, self.input_bits)
         mvm = mvm or _float_mvm

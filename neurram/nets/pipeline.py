@@ -38,12 +38,12 @@ class Experiment:
     epochs: int | None = None          #: training epochs (None: TrainConfig default)
     train_seed: int = 0
     seeds: tuple = (0, 1, 2, 3, 4)     #: simulated chip instances
-    ablation_seeds: int | None = None  #: ablation rows on the first N seeds only (None: all)
+    ablation_seeds: tuple | None = None  #: seeds that also run the ablation rows (None: all)
     test_images: int | None = None     #: None: the whole test split
     calib_images: int = 200            #: training images the calibration draws vectors from
     calib_vectors: int = 1024          #: MVM input vectors per layer calibration
     ft_images: int = 1000              #: training images measured on the chip for fine-tuning
-    ft_epochs: int = 2
+    ft_epochs: int = 10
     ft_lr: float | None = None         #: None: the training learning rate / 100
     ft_noise: float | None = None      #: None: the deployed model's training noise
     out_bits: int = 6
@@ -144,7 +144,7 @@ class Experiment:
                            for n, l in net.dep.layers.items()}}
 
     def ablation(self, seed: int) -> bool:
-        return self.ablation_seeds is None or seed in self.seeds[: self.ablation_seeds]
+        return self.ablation_seeds is None or seed in self.ablation_seeds
 
     # ------------------------------------------------------------------- chip
     def params(self, only_relax_adc: bool = False):
@@ -157,40 +157,20 @@ class Experiment:
         mid = make_mid(self.backend, 48, self.params(only_relax_adc), seed)
         return ChipNet(graph, mid, out_bits=self.out_bits)
 
-    def _calib_inputs(self, net: ChipNet, kind: str, seed: int):
-        """Yield (layer name, activations entering it) for calibration, layer by layer,
-        each measured through the chip's layers in front (already calibrated)."""
+    def calibrate(self, net: ChipNet, kind: str = "train", shared_vread: bool = True, seed: int = 0) -> dict:
+        """Calibrate every layer on ``calib_images`` training images (or random inputs)."""
         s = self.split()
         rng = np.random.default_rng(seed + 7)
         idx = np.sort(rng.choice(len(s.x_train), min(self.calib_images, len(s.x_train)), replace=False))
-        a, pos = s.x_train[idx], 0
-        for op in net.graph.ops:
-            i = net.op_index(op.name)
-            if not isinstance(op, MvmOp):
-                continue
-            a = net.forward(a, start=pos, upto=i, batch=len(a))
-            pos = i
-            if kind == "train":
-                yield op.name, a
-            else:   # random inputs over the layer's input range, the same number of vectors
-                r = np.random.default_rng(seed + 11 + i)
-                levels = (1 << op.in_bits) - 1
-                yield op.name, r.integers(0, levels + 1, size=a.shape) * (op.in_range / levels)
-
-    def calibrate(self, net: ChipNet, kind: str = "train", shared_vread: bool = True, seed: int = 0) -> dict:
-        out = {}
-        gen = self._calib_inputs(net, kind, seed)
-        for name, a in gen:
-            out[name] = net.calibrate(name, a, n_vectors=self.calib_vectors,
-                                      shared_vread=shared_vread, seed=seed)
-        return out
+        return net.calibrate_all(s.x_train[idx], kind=kind, n_vectors=self.calib_vectors,
+                                 shared_vread=shared_vread, seed=seed)
 
     def evaluate(self, net: ChipNet, *, record: bool = False) -> dict:
         """Test accuracy of the deployed network (every layer on the chip)."""
         x, y = self.test_set()
         acts = {}
         if record:
-            a, pos = x, 0
+            a, pos = x, None
             for op in net.graph.ops:
                 i = net.op_index(op.name)
                 if isinstance(op, MvmOp):
@@ -272,7 +252,7 @@ class Experiment:
     def _scatter(self, net: ChipNet, n: int = 4000) -> dict:
         """Per layer: chip outputs vs the software product of the same (chip) inputs."""
         x, _ = self.test_set()
-        out, a, pos = {}, x[:8], 0
+        out, a, pos = {}, x[:8], None
         rng = np.random.default_rng(0)
         for op in net.graph.ops:
             i = net.op_index(op.name)
@@ -305,7 +285,7 @@ class Experiment:
         lr = self.ft_lr if self.ft_lr is not None else self.train_cfg(best).lr / 100
         noise = self.ft_noise if self.ft_noise is not None else best
         curve = [sw.accuracy(g, x, y)]
-        a_tr, a_te, pos = xa, x, 0
+        a_tr, a_te, pos = xa, x, None
         losses = {}
         mvm = g.mvm_ops()
         for k, op in enumerate(mvm):

@@ -45,25 +45,26 @@ def _q(x, r, bits):
 
 
 @torch.no_grad()
-def forward(graph: NetGraph, x, *, weights: dict | None = None, start: int = 0,
+def forward(graph: NetGraph, x, *, weights: dict | None = None, start: int | None = None,
             upto: int | None = None, batch: int = 500) -> np.ndarray:
-    """Run ops ``start .. upto-1`` in torch. ``x``: images (N, C, H, W) for ``start == 0``,
-    else the activation entering op ``start`` (host layout NHWC or (N, n)).
+    """Run ops ``start .. upto-1`` in torch. ``x``: images (N, C, H, W) when ``start`` is
+    None, else the activation entering op ``start`` (host layout NHWC or (N, n)).
 
     ``weights`` maps layer names to ``(w, b)`` from :func:`layer_weights` (default: float).
     Returns the activation in host layout (NHWC, or (N, n) after a flatten)."""
-    ops = graph.ops[start:upto]
+    images = start is None
+    ops = graph.ops[start or 0:upto]
     weights = dict(weights or {})
     for op in ops:
         if isinstance(op, MvmOp) and op.name not in weights:
             weights[op.name] = layer_weights(op)
     x = np.asarray(x, dtype=np.float32)
-    if start == 0:
+    if images:
         graph.check_input(x)
     outs = []
     for i in range(0, len(x), batch):
         a = torch.as_tensor(x[i:i + batch])
-        if start == 0:
+        if images:
             a = _q(a, graph.input_range, graph.input_bits)
         elif a.dim() == 4:
             a = a.permute(0, 3, 1, 2)
