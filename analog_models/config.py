@@ -234,9 +234,7 @@ def route(codes_by_neuron: np.ndarray, cfg, seg_index: int = 0) -> np.ndarray:
     elif d == int(Direction.REC) and cfg.two_phase:
         to_sl = True
     if to_sl:
-        out = np.empty_like(codes_by_neuron)
-        out[:, NEURON_SL] = codes_by_neuron
-        return out
+        return codes_by_neuron[:, SL_NEURON]      # SL entry j holds neuron sl^-1(j)
     return codes_by_neuron
 
 

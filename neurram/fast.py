@@ -25,8 +25,11 @@ log = logging.getLogger(__name__)
 CNN = [("conv1", 1, 8), ("conv2", 8, 8), "pool", ("conv3", 8, 16), ("conv4", 16, 16), "pool",
        ("conv5", 16, 32), ("conv6", 32, 32), "pool", ("fc", 32 * 3 * 3, 10)]
 
+#: the 1,000-image MNIST test set through the CNN within a minute (wall on an idle
+#: machine; the CPU-time figure is what a loaded shared machine still measures fairly)
 GOALS = {
     "fast.cnn_images_per_s": (">=", 1000 / 60),
+    "fast.cnn_cpu_s": ("<=", 60.0),
 }
 
 
@@ -160,6 +163,10 @@ def cnn_chip(net, x, timings: dict | None = None) -> np.ndarray:
     return h
 
 
+def _corr(a, b) -> float:
+    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+
+
 def run(images_n: int = 1000, seed: int = 0) -> dict:
     """``fast.*``: the CNN shape on the batched backend vs float numpy, same batch, same run.
 
@@ -167,20 +174,22 @@ def run(images_n: int = 1000, seed: int = 0) -> dict:
     batch), ``fast.cnn_cpu_s`` / ``fast.cnn_images_per_cpu_s`` (CPU time of the process,
     all threads: what a shared machine's load does not inflate), ``fast.ratio_vs_float``
     and ``fast.ratio_vs_float_cpu`` (chip model / float numpy, same layers, same batch), ``fast.cnn_layer_s.<layer>``, ``fast.mvms`` (MVM vectors in the batch) and
-    ``fast.logit_corr`` (correlation of chip and float outputs: a sanity check that the
-    deployment computes the network; random weights, uncalibrated).
+    ``fast.conv1_corr`` (correlation of the first layer's chip outputs with its float
+    result: a sanity check that the deployment computes the layer; uncalibrated). Random
+    weights pass through seven uncalibrated layers chaotically, so the logits themselves
+    are not compared.
     """
     from firmware.fastchip import FastChip
 
     x = images(images_n, seed)
     w = cnn_weights(seed)
-    ref, ranges = cnn_float(w, x)
+    _, ranges = cnn_float(w, x)
     chip = FastChip(48, seed=seed)
     net = deploy_cnn(chip, w, ranges)
     cnn_chip(net, x[:64])                   # every core's array plan built outside the timing
     timings: dict = {}
     t, c = time.perf_counter(), time.process_time()
-    y = cnn_chip(net, x, timings)
+    cnn_chip(net, x, timings)
     t_chip, c_chip = time.perf_counter() - t, time.process_time() - c
     t, c = time.perf_counter(), time.process_time()
     cnn_float(w, x, ranges)
@@ -192,6 +201,7 @@ def run(images_n: int = 1000, seed: int = 0) -> dict:
            "fast.float_s": t_float, "fast.ratio_vs_float": t_chip / t_float,
            "fast.ratio_vs_float_cpu": c_chip / c_float,
            "fast.mvms": n_mvm, "fast.images": images_n,
-           "fast.logit_corr": float(np.corrcoef(y.ravel(), ref.ravel())[0, 1])}
+           "fast.threads": chip.threads,
+           "fast.conv1_corr": _corr(net.run("conv1", x[:50]), net.reference("conv1", x[:50]))}
     out.update({f"fast.cnn_layer_s.{k}": v for k, v in timings.items()})
     return out
