@@ -33,7 +33,7 @@ def _model(split):
     return model.eval(), "untrained (no cached checkpoint)"
 
 
-def run(seed: int = 1, **_) -> dict:
+def run(seed: int = 1, n_images: int | None = None, **_) -> dict:
     import torch
 
     from neurram.data import mnist
@@ -47,7 +47,7 @@ def run(seed: int = 1, **_) -> dict:
     model, source = _model(split)
     model.eval()
     graph = from_torch(model, split.image_shape)
-    x = split.x_test
+    x = split.x_test[:n_images] if n_images else split.x_test
     net = ChipNet(graph, make_mid("fast", 48, None, seed))
     t0 = time.perf_counter()
     net.program(method="write-verify")
