@@ -42,8 +42,8 @@ class Experiment:
     test_images: int | None = None     #: None: the whole test split
     calib_images: int = 200            #: training images the calibration draws vectors from
     calib_vectors: int = 1024          #: MVM input vectors per layer calibration
-    ft_images: int = 500              #: training images measured on the chip for fine-tuning
-    ft_epochs: int = 5
+    ft_images: int = 1000              #: training images measured on the chip for fine-tuning
+    ft_epochs: int = 10
     ft_lr: float | None = None         #: None: the training learning rate / 100
     ft_noise: float | None = None      #: None: the deployed model's training noise
     out_bits: int = 6
