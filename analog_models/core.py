@@ -612,7 +612,7 @@ class CoreModel:
         conv = [[("COMPARE",), ("LATCH",), ("WR", g, 0)]
                 + [t for c in range(1, k) for t in (("DECR", int(cfg.vdecr) >> (c - 1)), ("INTEG",),
                                                     ("COMPARE",), ("LATCH",), ("WR", g, c))]
-                for g, (_, _, k) in enumerate(C.segments(cfg))]
+                for g, k in enumerate(seg.out_bits for seg in C.segments(cfg))]
         if mode == int(Mode.NEURON_TEST):
             sgn, mag = C.line_sign_magnitude(x, cfg)
             sv = sgn.astype(DT) * DT(vread)
@@ -660,7 +660,7 @@ class CoreModel:
             if kind not in ("SAMPLE", "INTEG"):
                 self._flush_run()
             if kind == "COMPARE" and _kernels.KERNELS and st[i:i + len(conv[seg])] == conv[seg]:
-                bits = self._convert(B, C.segments(cfg)[seg][2], conv[seg])
+                bits = self._convert(B, C.segments(cfg)[seg].out_bits, conv[seg])
                 i += len(conv[seg]) - 2          # on to the segment's last WR
                 continue
             if kind == "RESET":
@@ -699,7 +699,7 @@ class CoreModel:
                 self.neurons.set_latch(cmp)
             elif kind == "DECR":
                 self.neurons.decrement(self.p.vdecr_volts(s[1]), 0)
-            elif kind == "WR" and s[2] == C.segments(cfg)[s[1]][2] - 1:
+            elif kind == "WR" and s[2] == C.segments(cfg)[s[1]].out_bits - 1:
                 codes = C.output_codes(bits if isinstance(bits, np.ndarray) else np.stack(bits, axis=1),
                                        int(cfg.act))
                 results.append(codes if sel is not None else C.route(codes, cfg, s[1]))

@@ -19,6 +19,7 @@ SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cosim": ("cosim.bench", ("mvms", "seed", "cold")),
     "analog": ("analog_models.bench", ()),
     "sweep": ("neurram.sweeps.bench", ()),
+    "net": ("neurram.nets.bench", ("seed",)),
     "fast": ("neurram.fast", ()),
 }
 

@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "bench": ("neurram.bench", "speed benchmark (cosim, golden model, analog model)"),
     "sweep": ("neurram.sweeps.cli", "sweeps and Monte Carlo over simulated chips on Dask"),
     "demo": ("neurram.demo", "the README's main job: Verilog summary and a cosimulated MVM"),
+    "net": ("neurram.nets.cli", "networks on the chip: train, deploy, calibrate, eval, finetune, report"),
 }
 
 

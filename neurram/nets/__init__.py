@@ -1,0 +1,1 @@
+"""Networks on the chip: training, import into the firmware high level, co-optimisation, report."""
