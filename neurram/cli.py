@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "mvm": ("neurram.mvm_cli", "program a weight matrix and run MVM transactions"),
     "bench": ("neurram.bench", "speed benchmark (cosim, golden model, analog model)"),
     "demo": ("neurram.demo", "the README's main job: Verilog summary and a cosimulated MVM"),
+    "rbm": ("neurram.rbm.cli", "RBM image recovery on the chip model (train, recover, report)"),
 }
 
 
