@@ -29,7 +29,7 @@ from rtl.analog_bus import N_LINES, AnalogEvent, EventKind, Level, Mode, ProgOp
 from . import config as C
 from ._rng import RowStream
 from .array import ArrayPlan, settle
-from .device import RRAMDevice
+from .device import RRAMDevice, write_verify
 from .neuron import DT, NeuronBank
 from .params import AnalogParams
 
@@ -153,6 +153,15 @@ class CoreModel:
         if n:
             self._version += 1
         return n
+
+    def write_verify(self, targets, index, **kw) -> dict:
+        """Program the cells ``index`` of the array to ``targets`` (µS) by write-verify,
+        vectorised over the cells (:func:`analog_models.device.write_verify`, whose
+        keywords and result this takes and returns). Pulsed cells are fresh: they relax
+        at the next :meth:`elapse`, as after programming pulses on the analog bus."""
+        out = write_verify(self.device, targets, index, **kw)
+        self._version += 1
+        return out
 
     def _plan(self, backward: bool, wl_mask: np.ndarray) -> ArrayPlan:
         key = (backward, wl_mask.tobytes())
@@ -383,7 +392,7 @@ class CoreModel:
         return None
 
     # ---- vectorised path ---------------------------------------------------------------------------
-    def mvm(self, inputs, cfg) -> np.ndarray:
+    def mvm(self, inputs, cfg, noise_bits=None) -> np.ndarray:
         """Whole MVMs for a batch, through the same steps as :meth:`handle`.
 
         Parameters
@@ -393,6 +402,11 @@ class CoreModel:
             file for backward) in the format of docs/architecture.md §5.
         cfg : CoreConfig-like
             Controller configuration (see :class:`analog_models.config.CoreConfig`).
+        noise_bits : bool array (batch * segments * noise_steps, 256), optional
+            The LFSR bits of every NOISE step of a stochastic MVM, in the controller's
+            order (vector, segment, step); default: the sequence right after loading
+            ``cfg.seed_a`` / ``cfg.seed_b``. A caller that lets the LFSR run on from one
+            batch to the next (as the chip does) passes the bits of its own LFSR.
 
         Returns
         -------
@@ -417,8 +431,15 @@ class CoreModel:
         ns = int(cfg.noise_steps) if cfg.stoch else 0
         # The LFSR runs on from one MVM (and segment) to the next: vector b, segment g,
         # step i uses step (b * nseg + g) * ns + i of the sequence loaded from the seeds.
-        noise = (C.lfsr_bits(int(cfg.seed_a), int(cfg.seed_b), B * nseg * ns)
-                 .reshape(B, nseg, ns, N_LINES) if ns else None)
+        noise = None
+        if ns:
+            if noise_bits is None:
+                noise_bits = C.lfsr_bits(int(cfg.seed_a), int(cfg.seed_b), B * nseg * ns)
+            noise_bits = np.asarray(noise_bits, dtype=bool)
+            if noise_bits.shape != (B * nseg * ns, N_LINES):
+                raise ValueError(f"noise_bits must have shape ({B * nseg * ns}, {N_LINES}) "
+                                 f"(batch * segments * noise_steps, 256), got {noise_bits.shape}")
+            noise = noise_bits.reshape(B, nseg, ns, N_LINES)
         # Chunks of the batch keep every state array inside the CPU cache; the noise
         # block is vector-major, so drawing it chunk by chunk continues the same stream.
         parts = []

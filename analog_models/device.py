@@ -192,7 +192,8 @@ def write_verify(device: RRAMDevice, targets, index=None, *, v_set0: float = 1.2
     Returns
     -------
     dict with ``pulses`` (int array per cell), ``success`` (bool array: last read inside
-    the window before the timeout), ``reversals`` (int array).
+    the window before the timeout), ``reversals`` (int array) and ``final`` (float
+    array: the last read of each cell, what the host knows of it afterwards).
     """
     t = _finite_array(targets, "targets")
     device._check_range(t, "targets")
@@ -213,11 +214,13 @@ def write_verify(device: RRAMDevice, targets, index=None, *, v_set0: float = 1.2
     amp = np.zeros(n)
     active = np.ones(n, dtype=bool)
     success = np.zeros(n, dtype=bool)
+    final = np.full(n, np.nan)
     for _ in range(max_pulses):
         if not active.any():
             break
         ai = np.flatnonzero(active)
         g = device.read(np.unravel_index(flat_idx[ai], device.G.shape))
+        final[ai] = g
         err = g - t[ai]
         ok = np.abs(err) <= tol
         success[ai[ok]] = True
@@ -240,7 +243,7 @@ def write_verify(device: RRAMDevice, targets, index=None, *, v_set0: float = 1.2
                                    np.unravel_index(flat_idx[m], device.G.shape))
         pulses[ai] += 1
     return {"pulses": pulses.reshape(shape), "success": success.reshape(shape),
-            "reversals": reversals.reshape(shape)}
+            "reversals": reversals.reshape(shape), "final": final.reshape(shape)}
 
 
 def iterative_program(device: RRAMDevice, targets, index=None, passes: int = 3,

@@ -20,43 +20,15 @@ import numpy as np
 
 from rtl.analog_bus import N_LINES, AnalogEvent, EventKind, ProgOp
 
-CORE_SEED_STRIDE = 1_000_003   # seed of core i = seed * stride + i (both sides use this)
+# The per-core seeding rule and the relaxation wait live with the analog models (every
+# backend makes its cores there); re-exported here for existing imports.
+from analog_models.cores import (CORE_SEED_STRIDE, RELAX_WAIT_NS, core_seed,  # noqa: F401
+                                 initial_conductance, make_core_models)
 
 
 # --------------------------------------------------------------------------------------
 # Analog models shared by cosim and golden
 # --------------------------------------------------------------------------------------
-
-
-#: Host waits at least this long (1 ms) let freshly programmed cells relax (the golden
-#: model and the cosimulation harness apply it at the same point, keeping them bit-exact).
-RELAX_WAIT_NS = 1_000_000.0
-
-def core_seed(seed: int, core: int) -> int:
-    return (int(seed) * CORE_SEED_STRIDE + int(core)) & 0x7FFFFFFF
-
-
-def initial_conductance(params, seed: int) -> np.ndarray:
-    """The as-formed state of a fresh array: cells spread over [g_min, g_max] (seeded).
-
-    A fresh chip holds no weights; an arbitrary but reproducible state makes an MVM on
-    an unprogrammed core non-trivial, so a missing programming step shows in the results.
-    """
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x6E72]))
-    return rng.uniform(params.g_min, params.g_max, size=(N_LINES, N_LINES))
-
-
-def make_core_models(n_cores: int, params=None, seed: int = 0) -> list:
-    """One ``analog_models.CoreModel`` per core, seeded per core from ``seed``."""
-    from analog_models import CoreModel
-    from analog_models.params import AnalogParams
-
-    params = params if params is not None else AnalogParams()
-    models = []
-    for i in range(n_cores):
-        s = core_seed(seed, i)
-        models.append(CoreModel(initial_conductance(params, s), params, seed=s))
-    return models
 
 
 def get_conductance(model) -> np.ndarray:

@@ -18,6 +18,7 @@ from pathlib import Path
 SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "cosim": ("cosim.bench", ("mvms", "seed", "cold")),
     "analog": ("analog_models.bench", ()),
+    "fast": ("neurram.fast", ()),
 }
 
 
