@@ -66,8 +66,7 @@ def neuron_test_curves(crbm, core: int = 0, levels: int = 31, repeats: int = 48)
     cfg = crbm.config("FWD", vread=vread, vdecr=cal.vdecr, out_bits=1, noise_steps=cal.noise_steps,
                       vnoise=cal.vnoise, neuron_test=True)
     cfg.in_bits, cfg.in_signed, cfg.diff_in = in_bits, 1, 0
-    seeds = crbm._seeds()[0]
-    codes = crbm.backend.mvm([(core, batch, *seeds)], cfg)[0]
+    codes = crbm.backend.neuron_test(core, batch, cfg, crbm._seeds()[0])
     fired = codes[:, NEURON_SL]             # neuron k's bit sits at SL entry NEURON_SL[k]
     v_mV = np.repeat(xs, repeats) * p.gain * p.vread_volts(vread) * 1e3
     vv = np.repeat(v_mV[:, None], 256, axis=1)
