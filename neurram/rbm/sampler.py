@@ -331,6 +331,26 @@ class ChipRBM:
         self.cal["FWD"] = self._calibrate_direction("FWD", self.fwd_entries(h))
         return {k: v.summary() for k, v in self.cal.items()}
 
+    def assume_operating_point(self, direction: str, *, vread: int, vdecr: int, vnoise: int,
+                               noise_steps: int, out_bits: int) -> DirectionCal:
+        """Use given DAC codes with the analytic decode ``alpha = (Cs/Cint) c Vread / D``,
+        ``beta = 0`` (no calibration MVMs; for short runs such as the cosimulation)."""
+        if direction not in ("BWD", "FWD"):
+            raise ValueError(f"direction must be 'BWD' or 'FWD', got {direction!r}")
+        _int_in("vread", vread, 1, 255)
+        _int_in("vdecr", vdecr, 1, 4095)
+        _int_in("vnoise (VNOISE DAC code)", vnoise, 0, 255)
+        _int_in("noise_steps", noise_steps, 1, 255)
+        _int_in("out_bits", out_bits, 2, 10)
+        bwd = direction == "BWD"
+        c = self.p.gain * plane_gain(self.p, 3 if bwd else 1, self.p.c_bl if bwd else self.p.c_sl)
+        alpha = [c * self.p.vread_volts(vread) / np.where(d > 0, d, np.inf) for d in self._denoms(direction)]
+        beta = [np.zeros(N_LINES) for _ in alpha]
+        ppv = float(np.median(self._preact_per_volt(direction, alpha)))
+        total = ppv * self.p.gain * vnoise * self.p.vnoise_lsb * np.sqrt(noise_steps)
+        self.cal[direction] = DirectionCal(vread, vdecr, vnoise, noise_steps, out_bits, alpha, beta, 0.0, total)
+        return self.cal[direction]
+
     def _cfg(self, direction: str, noise: bool):
         c = self.cal[direction]
         return self.config(direction, vread=c.vread, vdecr=c.vdecr, out_bits=c.out_bits,
