@@ -53,7 +53,7 @@ fidelity: $(STAMP)
 # build/rbm/cache by a hash of the training parameters; the report is rebuilt only when
 # the code it depends on changes.
 rbm: build/rbm/report.json
-build/rbm/report.json: $(STAMP) $(wildcard neurram/rbm/*.py analog_models/*.py rtl/lfsr.py neurram/data.py)
+build/rbm/report.json: $(STAMP) $(wildcard neurram/rbm/*.py analog_models/*.py firmware/*.py rtl/lfsr.py neurram/data.py)
 	$(PY) -m neurram.cli rbm run --out build/rbm
 
 clean:

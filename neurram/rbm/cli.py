@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cosim.session import to_jsonable
+
 from . import analysis, chip, mapping, model, sampler
 
 log = logging.getLogger(__name__)
@@ -173,11 +175,11 @@ def run(a) -> dict:
     rep["energy"] = e
     rep["time_s"] = {"total": time.time() - t0, "program": t_prog}
     rep["chip"] = crbm.summary()
-    (out / "report.json").write_text(json.dumps(_jsonable(rep), indent=1))
+    (out / "report.json").write_text(json.dumps(to_jsonable(rep), indent=1))
     if not a.no_plots:
         from . import plots
         rep["plots"] = plots.write_all(out, rep, images, data.shape, nt["_curve"], hu["_curve"])
-        (out / "report.json").write_text(json.dumps(_jsonable(rep), indent=1))
+        (out / "report.json").write_text(json.dumps(to_jsonable(rep), indent=1))
     log.info("wrote %s", out / "report.json")
     return rep
 
@@ -200,18 +202,6 @@ def lfsr_seed_check(crbm, data, n: int, steps: int) -> dict:
             "l2_reduction": [res[0][0], res[1][0]], "difference": res[0][0] - res[1][0],
             "difference_standard_error": se,
             "first_step_hidden_samples_differing": float(np.mean(res[0][1] != res[1][1]))}
-
-
-def _jsonable(o):
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, np.ndarray):
-        return _jsonable(o.tolist())
-    if isinstance(o, np.generic):
-        return o.item()
-    return o
 
 
 def main(argv: list[str] | None = None) -> int:
