@@ -52,7 +52,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, iters: int = 30, ridge: float = 1
 def neuron_test_curves(crbm, core: int = 0, levels: int = 31, repeats: int = 48) -> dict:
     """Firing probability of all 256 neurons vs their integrated input (neuron test)."""
     p = crbm.p
-    cal = crbm.cal["FWD"]
+    # the hidden units' setting: the direction whose samples the LFSR noise shapes
+    cal = crbm.cal["BWD"]
     sig_v = p.gain * cal.vnoise * p.vnoise_lsb * np.sqrt(cal.noise_steps)
     span_v = 4 * p.cmp_offset_sigma + 4 * sig_v        # cover offsets and the noise
     in_bits = 6
@@ -60,8 +61,7 @@ def neuron_test_curves(crbm, core: int = 0, levels: int = 31, repeats: int = 48)
     vread = int(np.clip(np.ceil(span_v / (p.gain * mag) / p.vread_lsb), 1, 255))
     step = max(1, (2 * mag + 1) // levels)
     xs = np.arange(-mag, mag + 1, step)
-    entries = np.where(xs >= 0, (1 << (in_bits - 1)) | xs, -xs)      # sign-magnitude
-    x = np.repeat(entries, repeats)
+    x = np.repeat(xs, repeats)
     batch = np.repeat(x[:, None], 256, axis=1)
     cfg = crbm.config("FWD", vread=vread, vdecr=cal.vdecr, out_bits=1, noise_steps=cal.noise_steps,
                       vnoise=cal.vnoise, neuron_test=True)
@@ -89,7 +89,7 @@ def ideal_hidden_preact(crbm, x_codes: np.ndarray) -> np.ndarray:
     nh = m.n_hidden
     acc = np.zeros((x_codes.shape[0], nh))
     for i in crbm._ideal("BWD", crbm.bwd_entries(x_codes)):
-        acc += k * (i[:, 0:2 * nh:2] - i[:, 1:2 * nh:2])
+        acc += k * i[:, :nh]
     return acc
 
 
@@ -102,7 +102,12 @@ def hidden_unit_curves(crbm, x_codes: np.ndarray, repeats: int = 2) -> dict:
         xs.append(pre)
     x, y = np.concatenate(xs), np.concatenate(ys)
     slope, offset = fit_logistic(x, y)
-    ok = np.isfinite(slope) & (np.abs(offset) < 50)
+    # a unit's own slope and offset are only defined if its inputs cross its threshold:
+    # at least 20 samples within 3 of zero, of both outcomes
+    near = np.abs(x) < 3
+    ok = (np.isfinite(slope) & (near.sum(0) >= 20) & ((y * near).sum(0) >= 5)
+          & (((1 - y) * near).sum(0) >= 5))
+    pooled_slope, pooled_offset = fit_logistic(x.reshape(-1, 1), y.reshape(-1, 1))
     edges = np.linspace(-8, 8, 33)
     mid = 0.5 * (edges[1:] + edges[:-1])
     idx = np.digitize(x.ravel(), edges) - 1
@@ -110,7 +115,8 @@ def hidden_unit_curves(crbm, x_codes: np.ndarray, repeats: int = 2) -> dict:
     prob = [float(yr[idx == i].mean()) if np.any(idx == i) else None for i in range(len(mid))]
     return {"sigmoid_slope": float(np.median(slope[ok])), "sigmoid_slope_std": float(np.std(slope[ok])),
             "sigmoid_offset_std": float(np.std(offset[ok])), "sigmoid_offset_mean": float(np.mean(offset[ok])),
-            "units_fitted": int(ok.sum()), "samples_per_unit": int(x.shape[0]),
+            "pooled_slope": float(pooled_slope[0]), "pooled_offset": float(pooled_offset[0]),
+            "units_fitted": int(ok.sum()), "units": int(x.shape[1]), "samples_per_unit": int(x.shape[0]),
             "_curve": {"preact": mid.tolist(), "prob": prob,
                        "slope": slope.tolist(), "offset": offset.tolist()}}
 
@@ -125,10 +131,10 @@ def gibbs_energy(crbm, input_density: float = 0.2) -> dict:
         g = crbm.g_meas[b.core]
         cb = crbm._cfg("BWD", True)
         cf = crbm._cfg("FWD", crbm.visible_mode == "stochastic")
-        rb = mvm_energy(cb, n_in=b.n_cols, n_out=2 * nh, params=p, G=g[:2 * nh, :b.n_cols].T,
+        rb = mvm_energy(cb, n_in=2 * b.n_cols, n_out=nh, params=p, G=g[:nh, :2 * b.n_cols].T,
                         input_density=input_density)
-        rf = mvm_energy(cf, n_in=2 * b.n_rows, n_out=b.n_cols, params=p,
-                        G=g[:2 * b.n_rows, :b.n_cols], input_density=0.5)
+        rf = mvm_energy(cf, n_in=b.n_rows, n_out=2 * b.n_cols, params=p,
+                        G=g[:b.n_rows, :2 * b.n_cols], input_density=0.5)
         e_b += rb["energy_J"]
         e_f += rf["energy_J"]
         noise += rb["breakdown_J"]["noise_injection"] + rf["breakdown_J"]["noise_injection"]

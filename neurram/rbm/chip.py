@@ -8,7 +8,8 @@ the sampler needs:
 * ``read_conductance(core)`` — the host's knowledge of the cells (board-ADC reads after
   the cells relaxed);
 * ``mvm(jobs, cfg)`` — one batched MVM on several cores at once; ``jobs`` are
-  ``(core, entries (B, 256), seed_a, seed_b)``, the seeds loaded into the core's LFSR
+  ``(core, inputs (B, 256), seed_a, seed_b)`` with the integer input of every line of
+  the driven side (signed when ``cfg.in_signed``), the seeds loaded into the core's LFSR
   (``CMD.lfsr_load``) right before its batch, ``cfg`` an
   :class:`analog_models.CoreConfig` describing the controller registers;
 * ``neuron_test(core, entries, cfg, seeds)`` — the same in neuron-test mode (simulation
@@ -123,14 +124,17 @@ class MidLevelBackend:
             if m.parallel_cores != n:
                 m.parallel_cores = n
 
-    def neuron_test(self, core: int, entries: np.ndarray, cfg, seeds) -> np.ndarray:
+    def neuron_test(self, core: int, inputs: np.ndarray, cfg, seeds) -> np.ndarray:
         """Neuron-test MVM on a simulated core (its analog model, LFSR loaded with ``seeds``)."""
+        from firmware.lowlevel import encode_inputs
+
         models = getattr(self.mid, "models", None)
         if models is None:
             raise NotImplementedError("neuron test needs a simulation backend with core models")
         c = config(**{**{f: getattr(cfg, f) for f in cfg.__dataclass_fields__},
                       "mode": int(Mode.NEURON_TEST), "seed_a": int(seeds[0]), "seed_b": int(seeds[1])})
-        return models[int(core)].mvm(np.asarray(entries), c)
+        codes = encode_inputs(np.asarray(inputs), int(c.in_bits), bool(c.in_signed))
+        return models[int(core)].mvm(codes, c)
 
 
 def fast_backend(n_cores: int, params: AnalogParams | None = None, seed: int = 0,

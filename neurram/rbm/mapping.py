@@ -1,20 +1,29 @@
 """Mapping the RBM onto cores (paper, Methods "RBM"; SPEC §2, §8).
 
-Layout of every core (the paper's differential scheme, weights on row pairs):
+Layout of every core (signed weights as the difference of two cells, here on adjacent
+*columns* of the same row, so that the MVM of either direction can cancel the common mode
+in the analog domain where it matters most):
 
-* rows ``2i`` / ``2i+1`` hold G+ / G- of hidden unit ``i`` (all hidden units on every core);
-* rows ``2 n_hidden ...`` are bias row pairs for the visible bias, driven with input 1 in the
-  forward MVM;
-* columns (SLs) are visible units: the visible set is split over ``n_cores`` cores, at most
-  :data:`MAX_OUTPUTS` (128) columns per core, the paper's limit for "wide" matrices whose
-  forward outputs would otherwise load the BL drivers;
-* a few bias columns carry the hidden bias, driven with the largest input code (visible
+* row ``i`` holds hidden unit ``i`` (all hidden units on every core); rows
+  ``n_hidden ...`` are visible-bias rows, driven with input 1 in the forward MVM;
+* column pair ``2l`` / ``2l+1`` holds G+ / G- of the core's ``l``-th visible unit: the
+  visible set is split over ``n_cores`` cores, at most :data:`MAX_OUTPUTS` (128) visible
+  units per core (the paper's limit for "wide" matrices, which keeps the number of cells
+  each BL driver feeds in a forward MVM within one core's width);
+* a few bias column pairs carry the hidden bias, driven with the largest input (visible
   value 1) in the backward MVM.
 
-Hidden -> visible is the forward (BL -> SL) MVM with differential input on the row pairs:
-one SL neuron per visible unit sees its whole pre-activation. Visible -> hidden is the
-backward (SL -> BL) MVM on the same cells with differential output: the two BL neurons of
-a row pair convert, the host subtracts and sums the cores' partial sums.
+Visible -> hidden is the backward (SL -> BL) MVM with differential input on the column
+pairs (SL ``2l`` at ``+x``, SL ``2l+1`` at ``-x``, the sign-magnitude inputs of the SL
+drivers): one BL neuron per hidden unit and core integrates the signed partial sum, the
+large common mode of the 0..7 inputs cancelling on the line. Hidden -> visible is the
+forward (BL -> SL) MVM on the same cells with differential output: the two SL neurons of
+a column pair convert and the host subtracts (this direction is far from the integrator
+headroom: binary inputs, read voltage at its limit).
+
+This is the transpose of the paper's "differential rows" convention (SPEC §2), chosen
+because with row pairs the backward direction would carry the common mode of every
+visible input on both neurons of a pair; measured in docs/rbm.md.
 
 Pixels are assigned to cores by ``(s * row + col) mod n_cores`` with a stride ``s`` chosen so
 that no two pixels that touch (also diagonally) share a core when ``n_cores >= 5``: each
@@ -42,12 +51,13 @@ class CoreBlock:
     """What one core holds."""
 
     core: int
-    visible: np.ndarray          # visible indices, in column order
-    n_bias_cols: int             # hidden-bias columns after the visible ones
-    n_rows: int                  # rows pulsed in the forward MVM (hidden pairs + bias pairs)
+    visible: np.ndarray          # visible indices, in column-pair order
+    n_bias_cols: int             # hidden-bias column pairs after the visible ones
+    n_rows: int                  # rows pulsed in the forward MVM (hidden + bias rows)
 
     @property
     def n_cols(self) -> int:
+        """Logical columns (column pairs): visible units + hidden-bias columns."""
         return len(self.visible) + self.n_bias_cols
 
 
@@ -57,7 +67,7 @@ class Mapping:
     shape: tuple[int, int]
     n_cores: int
     stride: int
-    n_bias_pairs: int           # visible-bias row pairs per core
+    n_bias_rows: int            # visible-bias rows per core
     n_bias_cols_total: int
     wmax: float                 # weight mapped to gmax - gmin
     gmin: float
@@ -79,13 +89,13 @@ class Mapping:
         return out
 
     def weights(self, block: CoreBlock) -> np.ndarray:
-        """Signed weight matrix (n_rows_logical, n_cols) the core's cells encode, with
-        the bias rows/columns, in weight units."""
+        """Signed weight matrix (rows, logical columns) the core's cells encode, with the
+        bias rows/columns, in weight units."""
         r = self.rbm
         nh = self.n_hidden
-        w = np.zeros((nh + self.n_bias_pairs, block.n_cols))
+        w = np.zeros((nh + self.n_bias_rows, block.n_cols))
         w[:nh, :len(block.visible)] = r.W[block.visible].T
-        w[nh:, :len(block.visible)] = r.b[block.visible] / max(self.n_bias_pairs, 1)
+        w[nh:, :len(block.visible)] = r.b[block.visible] / self.n_bias_rows
         if block.n_bias_cols:
             w[:nh, len(block.visible):] = (r.a / self.n_bias_cols_total)[:, None]
         return w
@@ -96,8 +106,8 @@ class Mapping:
         span = self.gmax - self.gmin
         g = np.full((N_LINES, N_LINES), self.gmin)
         nr, nc = w.shape
-        g[0:2 * nr:2, :nc] = self.gmin + span * np.clip(w, 0, None) / self.wmax
-        g[1:2 * nr:2, :nc] = self.gmin + span * np.clip(-w, 0, None) / self.wmax
+        g[:nr, 0:2 * nc:2] = self.gmin + span * np.clip(w, 0, None) / self.wmax
+        g[:nr, 1:2 * nc:2] = self.gmin + span * np.clip(-w, 0, None) / self.wmax
         return g
 
     def report(self) -> dict:
@@ -112,22 +122,24 @@ class Mapping:
         return {
             "n_cores": self.n_cores, "pixel_stride": self.stride,
             "wmax": self.wmax, "gmin_uS": self.gmin, "gmax_uS": self.gmax,
-            "visible_bias_row_pairs": self.n_bias_pairs,
-            "hidden_bias_columns": self.n_bias_cols_total,
+            "layout": "hidden units on rows, visible units on column pairs (G+, G-)",
+            "visible_bias_rows": self.n_bias_rows,
+            "hidden_bias_column_pairs": self.n_bias_cols_total,
             "touching_pixel_pairs_on_same_core": same,
-            "cores": [{"core": b.core, "rows_forward": 2 * b.n_rows, "columns": b.n_cols,
+            "cores": [{"core": b.core, "rows": b.n_rows, "columns": 2 * b.n_cols,
                        "pixels": int(np.sum(b.visible < h * w)),
                        "labels": int(np.sum(b.visible >= h * w)),
                        "hidden_bias_columns": b.n_bias_cols,
                        "cells": int(2 * b.n_rows * b.n_cols)} for b in self.blocks],
+            "placement_table": self.table(),
         }
 
     def table(self) -> str:
-        rep = self.report()
-        lines = ["core  rows  cols  pixels  labels  bias-cols"]
-        for c in rep["cores"]:
-            lines.append(f"{c['core']:4d}  {c['rows_forward']:4d}  {c['columns']:4d}  {c['pixels']:6d}"
-                         f"  {c['labels']:6d}  {c['hidden_bias_columns']:9d}")
+        h, w = self.shape
+        lines = ["core  rows  cols  pixels  labels  bias-col-pairs"]
+        for b in self.blocks:
+            lines.append(f"{b.core:4d}  {b.n_rows:4d}  {2 * b.n_cols:4d}  {int(np.sum(b.visible < h * w)):6d}"
+                         f"  {int(np.sum(b.visible >= h * w)):6d}  {b.n_bias_cols:14d}")
         return "\n".join(lines)
 
 
@@ -148,14 +160,14 @@ def map_rbm(rbm: RBM, shape: tuple[int, int], *, n_cores: int | None = None,
     if nv != h * w + N_LABELS:
         raise ValueError(f"n_visible must be pixels + {N_LABELS} labels = {h * w + N_LABELS} "
                          f"for shape {shape}, got {nv}")
-    if not 1 <= max_outputs <= N_LINES:
-        raise ValueError(f"max_outputs must be in 1..{N_LINES}, got {max_outputs!r}")
+    if not 1 <= max_outputs <= N_LINES // 2:
+        raise ValueError(f"max_outputs must be in 1..{N_LINES // 2} (two columns each), got {max_outputs!r}")
     wmax = float(max(np.abs(rbm.W).max(), 1e-12))
-    n_bias_pairs = max(1, math.ceil(float(np.abs(rbm.b).max()) / wmax - 1e-9))
-    if 2 * (nh + n_bias_pairs) > N_LINES:
-        raise ValueError(f"n_hidden = {nh} does not fit a core: 2 rows per hidden unit plus "
-                         f"{2 * n_bias_pairs} visible-bias rows exceed {N_LINES} rows "
-                         f"(at most {N_LINES // 2 - n_bias_pairs} hidden units)")
+    n_bias_rows = max(1, math.ceil(float(np.abs(rbm.b).max()) / wmax - 1e-9))
+    if nh + n_bias_rows > N_LINES:
+        raise ValueError(f"n_hidden = {nh} does not fit a core: one row per hidden unit plus "
+                         f"{n_bias_rows} visible-bias rows exceed {N_LINES} rows "
+                         f"(at most {N_LINES - n_bias_rows} hidden units)")
     n_bias_cols = max(1, math.ceil(float(np.abs(rbm.a).max()) / wmax - 1e-9))
     need = math.ceil((nv + n_bias_cols) / max_outputs)
     if n_cores is None:
@@ -182,7 +194,7 @@ def map_rbm(rbm: RBM, shape: tuple[int, int], *, n_cores: int | None = None,
     if load.max() > max_outputs:
         raise ValueError(f"n_cores = {n_cores} leaves {load.max()} columns on a core "
                          f"(max_outputs = {max_outputs})")
-    m = Mapping(rbm, (h, w), int(n_cores), s, n_bias_pairs, n_bias_cols, wmax, gmin, gmax)
+    m = Mapping(rbm, (h, w), int(n_cores), s, n_bias_rows, n_bias_cols, wmax, gmin, gmax)
     m.blocks = [CoreBlock(k, np.array(sorted(members[k]), np.int64), int(bias[k]),
-                          nh + n_bias_pairs) for k in range(n_cores)]
+                          nh + n_bias_rows) for k in range(n_cores)]
     return m

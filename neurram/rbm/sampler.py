@@ -3,22 +3,23 @@
 One Gibbs step on the same programmed cells, no transposed copy:
 
 1. **visible -> hidden: backward (SL -> BL) MVM** on every core in parallel. The visible
-   values are 3-bit unsigned SL inputs (codes 0..7, bias columns at 7). The controller's
-   stochastic mode is on: after the input integration every neuron integrates
-   ``noise_steps`` LFSR pulses of ``±(Cs/Cint) VNOISE`` (two counter-propagating LFSR
-   chains, one bit per neuron per step), then converts. The two BL neurons of a hidden
-   unit's row pair and the cores each hold part of its pre-activation (differential
-   output, 794 visible units on 7 cores), so the host subtracts and adds the calibrated
+   values are 3-bit magnitudes driven differentially on each column pair (sign-magnitude
+   SL inputs ``+x`` / ``-x``, bias columns at 7), so one BL neuron per hidden unit and core
+   integrates the signed partial sum. The controller's stochastic mode is on: after the
+   input integration every neuron integrates ``noise_steps`` LFSR pulses of
+   ``±(Cs/Cint) VNOISE`` (two counter-propagating LFSR chains, one bit per neuron per
+   step), then converts. On one core the sign of that conversion is the sample; with the
+   visible units spread over several cores the host adds the cores' calibrated noisy
    partial results and takes the sign: ``h = [sum of noisy partials > 0]``. The only
-   randomness is the chip's (LFSR noise plus the analog noise of the model); the LFSR
-   sum of ``N`` steps is binomial, so ``P(h = 1)`` is a probit of the pre-activation,
-   matched to the logistic by choosing VNOISE so the total noise is 1.702 pre-activation
-   units (``sigmoid(x) ~ Phi(x / 1.702)``).
-2. **hidden -> visible: forward (BL -> SL) MVM**, binary hidden states as 1-bit
-   differential inputs on the row pairs, bias rows at 1. One SL neuron per visible unit
-   holds its whole pre-activation. ``visible_mode="3bit"``: deterministic conversion, the
-   host applies the logistic and rounds to the 3-bit input of the next backward MVM (the
-   authors' 3-bit visible units); ``"stochastic"``: LFSR noise on, ``v = [noisy > 0]``.
+   randomness is the chip's (LFSR noise plus the analog noise of the model); the LFSR sum
+   of ``N`` steps is binomial, so ``P(h = 1)`` is a probit of the pre-activation, matched
+   to the logistic by choosing VNOISE so the total noise is 1.702 pre-activation units
+   (``sigmoid(x) ~ Phi(x / 1.702)``).
+2. **hidden -> visible: forward (BL -> SL) MVM** on the same cells, binary hidden states as
+   1-bit BL inputs, bias rows at 1; the two SL neurons of a column pair convert and the
+   host subtracts. ``visible_mode="3bit"``: deterministic conversion, the host applies the
+   logistic and rounds to the 3-bit input of the next backward MVM (the authors' 3-bit
+   visible units); ``"stochastic"``: LFSR noise on, ``v = [noisy > 0]``.
 3. known pixels and the label are reset (clamped).
 
 Calibration (the paper's model-driven calibration): Vread and Vdecr per direction from the
@@ -182,24 +183,26 @@ class ChipRBM:
         return [(int(words[2 * i]), int(words[2 * i + 1])) for i in range(len(self.m.blocks))]
 
     def bwd_entries(self, x_codes: np.ndarray) -> list[np.ndarray]:
-        """SL-file entries of every core for 3-bit visible codes (B, n_visible)."""
+        """Signed SL input values of every core for 3-bit visible codes (B, n_visible):
+        ``+x`` on the G+ column, ``-x`` on the G- column of each pair."""
         out = []
         for b in self.m.blocks:
             e = np.zeros((x_codes.shape[0], N_LINES), np.int64)
-            e[:, :len(b.visible)] = x_codes[:, b.visible]
-            e[:, len(b.visible):b.n_cols] = VISIBLE_LEVELS
+            k = len(b.visible)
+            e[:, 0:2 * k:2] = x_codes[:, b.visible]
+            e[:, 2 * k:2 * b.n_cols:2] = VISIBLE_LEVELS
+            e[:, 1:2 * b.n_cols:2] = -e[:, 0:2 * b.n_cols:2]
             out.append(e)
         return out
 
     def fwd_entries(self, h: np.ndarray) -> list[np.ndarray]:
-        """BL-file entries (row pairs carry the same entry) for binary hidden states."""
+        """BL input values (binary hidden states, bias rows at 1)."""
         nh = self.m.n_hidden
         out = []
         for b in self.m.blocks:
             e = np.zeros((h.shape[0], N_LINES), np.int64)
-            e[:, 0:2 * nh:2] = h
-            e[:, 1:2 * nh:2] = h
-            e[:, 2 * nh:2 * b.n_rows] = 1
+            e[:, :nh] = h
+            e[:, nh:b.n_rows] = 1
             out.append(e)
         return out
 
@@ -210,8 +213,8 @@ class ChipRBM:
         return chipmod.config(
             mode=int(Mode.NEURON_TEST if neuron_test else Mode.MVM),
             dir=int(Direction.BWD if bwd else Direction.FWD), act=int(Activation.NONE),
-            in_bits=3 if bwd else 1, in_signed=0, diff_in=0 if bwd else 1,
-            n_rows=N_LINES if bwd else 2 * n_rows, out_bits=int(out_bits),
+            in_bits=4 if bwd else 1, in_signed=int(bwd), diff_in=0,
+            n_rows=N_LINES if bwd else n_rows, out_bits=int(out_bits),
             vread=int(vread), vdecr=int(vdecr), wl_ns=int(self.op.wl_ns),
             stoch=int(noise_steps > 0), noise_steps=int(noise_steps), vnoise=int(vnoise))
 
@@ -224,42 +227,36 @@ class ChipRBM:
 
     def _ideal(self, direction: str, entries: list[np.ndarray]) -> list[np.ndarray]:
         """sum_i x_i G_meas per output line (µS x input units), line order."""
+        nr = max(b.n_rows for b in self.m.blocks)
         out = []
-        nr = 2 * max(b.n_rows for b in self.m.blocks)
         for b, e in zip(self.m.blocks, entries):
             g = self.g_meas[b.core]
-            if direction == "BWD":
-                out.append(e.astype(float) @ g.T)
-            else:
-                s = np.zeros_like(e, dtype=float)
-                s[:, :nr] = e[:, :nr]
-                s[:, 1:nr:2] *= -1               # differential input on the row pairs
-                out.append(s @ g)
+            out.append(e.astype(float) @ g.T if direction == "BWD" else e[:, :nr].astype(float) @ g[:nr])
         return out
 
     def _denoms(self, direction: str) -> list[np.ndarray]:
-        nr = 2 * max(b.n_rows for b in self.m.blocks)
+        nr = max(b.n_rows for b in self.m.blocks)
         return [self.g_meas[b.core].sum(1) if direction == "BWD" else self.g_meas[b.core][:nr].sum(0)
                 for b in self.m.blocks]
 
     def _outputs(self, direction: str, b) -> np.ndarray:
-        return (np.arange(2 * self.m.n_hidden) if direction == "BWD"
-                else np.arange(len(b.visible)))
+        return (np.arange(self.m.n_hidden) if direction == "BWD"
+                else np.arange(2 * len(b.visible)))
 
     # ------------------------------------------------------------------ calibration
     def _preact_per_volt(self, direction: str, alpha: list) -> np.ndarray:
         """(units,) sqrt(sum over contributing neurons of (preact per volt)^2)."""
         k = self.m.wmax / (self.m.gmax - self.m.gmin)
+        nh = self.m.n_hidden
         if direction == "BWD":
-            acc = np.zeros(self.m.n_hidden)
-            for b, a in zip(self.m.blocks, alpha):
-                r = np.abs(k / VISIBLE_LEVELS / np.where(a[:2 * self.m.n_hidden] != 0, a[:2 * self.m.n_hidden], np.inf))
-                acc += r[0::2] ** 2 + r[1::2] ** 2
+            acc = np.zeros(nh)
+            for a in alpha:
+                acc += (k / VISIBLE_LEVELS / np.where(a[:nh] != 0, np.abs(a[:nh]), np.inf)) ** 2
             return np.sqrt(acc)
         out = []
         for b, a in zip(self.m.blocks, alpha):
-            av = a[:len(b.visible)]
-            out.append(np.abs(k / np.where(av != 0, av, np.inf)))
+            r = k / np.where(a[:2 * len(b.visible)] != 0, np.abs(a[:2 * len(b.visible)]), np.inf)
+            out.append(np.sqrt(r[0::2] ** 2 + r[1::2] ** 2))
         return np.concatenate(out)
 
     def _calibrate_direction(self, direction: str, entries: list[np.ndarray]) -> DirectionCal:
@@ -367,8 +364,7 @@ class ChipRBM:
         nh = self.m.n_hidden
         acc = np.zeros((x_codes.shape[0], nh))
         for vi, a, be in zip(v, cal.alpha, cal.beta):
-            dot = (vi[:, :2 * nh] - be[:2 * nh]) / np.where(a[:2 * nh] != 0, a[:2 * nh], np.inf)
-            acc += k * (dot[:, 0::2] - dot[:, 1::2])
+            acc += k * (vi[:, :nh] - be[:nh]) / np.where(a[:nh] != 0, a[:nh], np.inf)
         return acc
 
     def visible_preact(self, h: np.ndarray, noise: bool) -> np.ndarray:
@@ -380,8 +376,9 @@ class ChipRBM:
         k = self.m.wmax / (self.m.gmax - self.m.gmin)
         out = np.zeros((h.shape[0], self.m.n_visible))
         for b, vi, a, be in zip(self.m.blocks, v, cal.alpha, cal.beta):
-            o = np.arange(len(b.visible))
-            out[:, b.visible] = k * (vi[:, o] - be[o]) / np.where(a[o] != 0, a[o], np.inf)
+            o = np.arange(2 * len(b.visible))
+            dot = (vi[:, o] - be[o]) / np.where(a[o] != 0, a[o], np.inf)
+            out[:, b.visible] = k * (dot[:, 0::2] - dot[:, 1::2])
         return out
 
     def sample_hidden(self, x_codes: np.ndarray) -> np.ndarray:

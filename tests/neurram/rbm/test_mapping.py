@@ -28,17 +28,19 @@ def test_conductances_encode_the_weights():
     b = m.blocks[0]
     g = m.conductance(b)
     assert g.min() >= m.gmin - 1e-12 and g.max() <= m.gmax + 1e-9
-    w = (g[0::2] - g[1::2])[:m.n_hidden, :len(b.visible)] * m.wmax / (m.gmax - m.gmin)
+    d = g[:, 0::2] - g[:, 1::2]                    # column pairs: G+ - G-
+    w = d[:m.n_hidden, :len(b.visible)] * m.wmax / (m.gmax - m.gmin)
     assert np.allclose(w, r.W[b.visible].T)
-    bias = (g[0::2] - g[1::2])[m.n_hidden:m.n_hidden + m.n_bias_pairs, :len(b.visible)].sum(0)
+    bias = d[m.n_hidden:m.n_hidden + m.n_bias_rows, :len(b.visible)].sum(0)
     assert np.allclose(bias * m.wmax / (m.gmax - m.gmin), r.b[b.visible])
-    hb = (g[0::2] - g[1::2])[:m.n_hidden, len(b.visible):b.n_cols].sum(1)
+    assert b.n_rows == m.n_hidden + m.n_bias_rows
+    hb = d[:m.n_hidden, len(b.visible):b.n_cols].sum(1)
     assert np.allclose(hb * m.wmax / (m.gmax - m.gmin), r.a)
 
 
 def test_sizes_that_do_not_fit_are_refused():
-    with pytest.raises(ValueError, match="n_hidden = 130"):
-        mapping.map_rbm(_rbm(794, 130), (28, 28))
+    with pytest.raises(ValueError, match="n_hidden = 255"):
+        mapping.map_rbm(_rbm(794, 255), (28, 28))     # + bias rows > 256 rows
     with pytest.raises(ValueError, match="n_visible"):
         mapping.map_rbm(_rbm(790, 120), (28, 28))
     with pytest.raises(ValueError, match="n_cores"):

@@ -66,7 +66,7 @@ def test_energy_counts_the_noise_injection(chip_rbm):
     e = analysis.gibbs_energy(chip_rbm)
     b = chip_rbm.m.blocks[0]
     steps = chip_rbm.cal["BWD"].noise_steps
-    expected = 121e-15 * 2 * chip_rbm.m.n_hidden * steps * len(chip_rbm.m.blocks)
+    expected = 121e-15 * chip_rbm.m.n_hidden * steps * len(chip_rbm.m.blocks)   # one BL neuron each
     assert e["noise_injection_nJ"] == pytest.approx(expected * 1e9)   # 3-bit visible: no noise
     assert e["per_gibbs_step_nJ"] > e["noise_injection_nJ"] > 0 and b.n_cols > 0
 
