@@ -143,3 +143,25 @@ def gibbs_energy(crbm, input_density: float = 0.2) -> dict:
     return {"per_gibbs_step_nJ": (e_b + e_f) * 1e9, "backward_nJ": e_b * 1e9, "forward_nJ": e_f * 1e9,
             "noise_injection_nJ": noise * 1e9, "latency_per_step_us": t * 1e6,
             "cores_in_parallel": crbm.m.n_cores}
+
+
+def readback_rbm(crbm):
+    """The RBM the programmed cells hold: weights and biases decoded from the conductances
+    read back after programming and relaxation (isolates the programming error from the
+    MVM's own errors when recovered in software)."""
+    from .model import RBM
+
+    m = crbm.m
+    k = m.wmax / (m.gmax - m.gmin)
+    nh = m.n_hidden
+    W = np.zeros((m.n_visible, nh), np.float32)
+    a = np.zeros(nh)
+    b = np.zeros(m.n_visible)
+    for blk in m.blocks:
+        g = crbm.g_meas[blk.core]
+        d = (g[:, 0::2] - g[:, 1::2]) * k            # column pairs, weight units
+        nv = len(blk.visible)
+        W[blk.visible] = d[:nh, :nv].T
+        b[blk.visible] = d[nh:blk.n_rows, :nv].sum(0)
+        a += d[:nh, nv:blk.n_cols].sum(1)
+    return RBM(W, a.astype(np.float32), b.astype(np.float32), m.wmax)

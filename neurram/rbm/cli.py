@@ -138,7 +138,9 @@ def run(a) -> dict:
     rep: dict = {"dataset": data.name, "test_images": n_test, "gibbs_steps": a.steps,
                  "train": asdict(_train_cfg(a, noise)), "placement": mp.report(),
                  "programming": prog, "calibration": cal, "nrt": nrt}
-    red = {"chip": {}, "software": {}, "chip_stochastic_visible": {}, "software_stochastic_visible": {}}
+    red = {"chip": {}, "software": {}, "chip_stochastic_visible": {}, "software_stochastic_visible": {},
+           "software_readback_weights": {}}
+    rb = analysis.readback_rbm(crbm)
     curves = {k: {} for k in red}
     images = {}
     for kind in model.CORRUPTIONS:
@@ -147,6 +149,9 @@ def run(a) -> dict:
         sw = model.software_recover(rbm, c, a.steps, seed=5)
         red["chip"][kind], red["software"][kind] = _reduction_curve(hist, c)[-1], _reduction_curve(sw, c)[-1]
         curves["chip"][kind], curves["software"][kind] = _error_curve(hist, c), _error_curve(sw, c)
+        sr = model.software_recover(rb, c, a.steps, seed=5)
+        red["software_readback_weights"][kind] = _reduction_curve(sr, c)[-1]
+        curves["software_readback_weights"][kind] = _error_curve(sr, c)
         images[kind] = (c, hist[-1], sw[-1])
         ns = min(a.side_images, n_test)
         cs = model.corrupt(data.x_test[:ns], data.y_test[:ns], data.shape, kind, seed=1)

@@ -45,3 +45,14 @@ def test_sizes_that_do_not_fit_are_refused():
         mapping.map_rbm(_rbm(790, 120), (28, 28))
     with pytest.raises(ValueError, match="n_cores"):
         mapping.map_rbm(_rbm(794, 120), (28, 28), n_cores=3)
+
+
+def test_readback_of_exact_conductances_is_the_rbm():
+    from types import SimpleNamespace
+
+    from neurram.rbm.analysis import readback_rbm
+
+    r = _rbm(74, 16, seed=2)
+    m = mapping.map_rbm(r, (8, 8))
+    back = readback_rbm(SimpleNamespace(m=m, g_meas={b.core: m.conductance(b) for b in m.blocks}))
+    assert np.allclose(back.W, r.W, atol=1e-6) and np.allclose(back.a, r.a) and np.allclose(back.b, r.b)
