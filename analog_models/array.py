@@ -39,6 +39,7 @@ Physics of one WL pulse (per output line ``o``, per vector of the batch)
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .params import AnalogParams
 
@@ -130,6 +131,7 @@ class ArrayPlan:
         self.all_connected = bool(self.connected.all())
         self.wl_kick32 = self.wl_kick.astype(np.float32)
         self._decay = {}
+        self._views = {}
         # Read-noise variance through a rank-NOISE_RANK factorisation of the per-cell
         # variance matrix (SVD): var = (a² @ U) @ V costs 2 x 256 x r per vector instead
         # of a full matrix product; it only sets the size of a noise term and its error
@@ -138,10 +140,80 @@ class ArrayPlan:
         self.noise_u = self.noise_v = None
         if self.noise_var is not None:
             S = self.noise_var * self.inv_denom**2
-            u, sv, vt = np.linalg.svd(S, full_matrices=False)
+            # One BLAS thread: on a loaded machine OpenBLAS's threads spin against the
+            # other processes and a 256 x 256 SVD takes seconds instead of milliseconds.
+            with threadpool_limits(limits=1, user_api="blas"):
+                u, sv, vt = np.linalg.svd(S, full_matrices=False)
             r = min(NOISE_RANK, len(sv))
             self.noise_u = np.ascontiguousarray((u[:, :r] * sv[:r]).astype(np.float32))
             self.noise_v = np.ascontiguousarray(vt[:r].astype(np.float32))
+        self._fixed_point(wl_mask, backward)
+
+    def _fixed_point(self, wl_mask: np.ndarray, backward: bool) -> None:
+        """The matrices :func:`settle_drive` multiplies, on fixed-point grids.
+
+        Only the input lines with enabled cells take part (``rows``: the pulsed WLs of a
+        forward MVM, every SL of a backward one); the others carry no current. The drive
+        of an input line is a sign (-1, 0, +1) times a per-vector rail amplitude, so
+        every product is a sum of matrix entries with signs. On a grid of step
+        ``2**-e`` chosen so that twice the largest column sum is below ``2**24`` steps,
+        every partial sum is exactly representable in float32: the products are exact
+        whatever the order of summation, i.e. independent of BLAS blocking, of the batch
+        size and of which output columns are computed. That is what lets a batched MVM
+        compute only the outputs it reads and still equal the event path bit for bit.
+        The grids (2**-22 of a unit column sum) are far below every analog noise.
+        """
+        n_in = self.gin.shape[0]
+        if backward:
+            rows = np.arange(n_in) if wl_mask.any() else np.zeros(0, np.int64)
+        else:
+            rows = np.flatnonzero(wl_mask[:n_in])
+        self.rows = rows
+        self.n_inputs = n_in
+        # input lines in complete (2i, 2i+1) pairs: differential drive can use half-size
+        # products (the pair's two lines always carry opposite signs)
+        self.pairs = bool(rows.size and rows.size % 2 == 0 and np.array_equal(rows[0::2] + 1, rows[1::2])
+                          and np.all(rows[0::2] % 2 == 0))
+        self.mq = _on_grid(self.m_lin.astype(np.float64)[rows])
+        self.railq = _on_grid(self.rail_g[rows][:, None])[:, 0].copy()
+        self.uq = None if self.noise_u is None else _on_grid(self.noise_u.astype(np.float64)[rows], per_column=True)
+        if self.pairs:
+            self.md, self.ms = _pair_forms(self.mq)
+            self.rail_d, self.rail_s = (a[:, 0].copy() for a in _pair_forms(self.railq[:, None]))
+            self.ud, self.us = (None, None) if self.uq is None else _pair_forms(self.uq)
+        self.noise_vq = self.noise_v_step = None
+        if self.noise_v is not None:
+            # second stage of the noise (rank r): 10-bit fixed point on both sides keeps
+            # the r-term sums below 2**24 steps, exact in float32
+            step = np.ldexp(1.0, int(np.frexp(max(float(np.abs(self.noise_v).max()), 1e-300))[1]) - NOISE_BITS)
+            self.noise_vq = np.ascontiguousarray(np.rint(self.noise_v / step).astype(np.float32))
+            self.noise_v_step = np.float32(step)
+
+    def decay(self, width_ns: float, p: AnalogParams):
+        """Residue of the previous charge after a pulse of ``width_ns`` per output (None:
+        none anywhere)."""
+        decay = self._decay.get(width_ns, _UNSET)
+        if decay is _UNSET:
+            decay = np.exp(-width_ns / self.tau)
+            # A residue below 1e-5 of the step (0.1 µV per 10 mV) is far below every
+            # noise in the model: flush it, which also avoids slow denormals. A pulse
+            # that leaves no residue anywhere is stored as None.
+            decay[decay < 1e-5] = 0.0
+            decay = decay.astype(np.float32) if decay.any() else None
+            self._decay[width_ns] = decay
+        return decay
+
+    def columns(self, sel: np.ndarray | None) -> "ArrayPlan | _Columns":
+        """The plan restricted to the output columns ``sel`` (None: all of them)."""
+        if sel is None:
+            return self
+        key = sel.tobytes()
+        view = self._views.get(key)
+        if view is None:
+            if len(self._views) > 16:
+                self._views.clear()
+            view = self._views[key] = _Columns(self, sel)
+        return view
 
 
 def wire_factor(gin: np.ndarray, r_wire: float) -> np.ndarray:
@@ -152,6 +224,55 @@ def wire_factor(gin: np.ndarray, r_wire: float) -> np.ndarray:
     """
     beyond = np.cumsum(gin[:, ::-1], axis=1)[:, ::-1]       # sum_{l>=k} G[i,l]
     return 1.0 - r_wire * 1e-6 * np.cumsum(beyond, axis=1)   # sum_{k<=o}
+
+
+NOISE_BITS = 10
+
+
+def _on_grid(m: np.ndarray, per_column: bool = False) -> np.ndarray:
+    """``m`` rounded to a power-of-two grid on which any signed sum of a column's
+    entries, and twice it, is exact in float32 (see :meth:`ArrayPlan._fixed_point`)."""
+    col = np.abs(m).sum(axis=0)
+    top = col if per_column else np.array([col.max() if col.size else 0.0])
+    # 4x the largest sum below 2**24 steps: rounding can only add n/2 steps to a sum
+    exp = np.frexp(np.maximum(4.0 * top, 1e-300))[1] - 24
+    step = np.ldexp(1.0, exp)
+    return np.ascontiguousarray((np.rint(m / step) * step).astype(np.float32))
+
+
+def _pair_forms(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(even - odd, even + odd) rows of ``m``: drive ``e`` on line 2i and ``-e`` on 2i+1
+    gives ``e @ diff`` for the signed sum and ``|e| @ sum`` for the unsigned one."""
+    return (np.ascontiguousarray(m[0::2] - m[1::2]), np.ascontiguousarray(m[0::2] + m[1::2]))
+
+
+class _Columns:
+    """An :class:`ArrayPlan` restricted to some output columns (same inputs)."""
+
+    def __init__(self, plan: ArrayPlan, sel: np.ndarray):
+        self.parent = plan
+        self.sel = sel
+        for name in ("rows", "n_inputs", "pairs", "railq", "rail_g_sum", "c_out", "f_write", "uq"):
+            setattr(self, name, getattr(plan, name))
+        for name in ("mq", "md", "ms", "noise_vq"):
+            v = getattr(plan, name, None)
+            setattr(self, name, None if v is None else np.ascontiguousarray(v[:, sel]))
+        if plan.pairs:
+            self.rail_d, self.rail_s, self.ud, self.us = plan.rail_d, plan.rail_s, plan.ud, plan.us
+        self.noise_v_step = plan.noise_v_step
+        self.connected = plan.connected[sel]
+        self.all_connected = bool(self.connected.all())
+        self.wl_kick32 = np.ascontiguousarray(plan.wl_kick32[sel])
+        self._decay = {}
+
+    def decay(self, width_ns: float, p: AnalogParams):
+        # None only when the whole array keeps no residue: the choice must not depend
+        # on which columns are computed
+        d = self._decay.get(width_ns, _UNSET)
+        if d is _UNSET:
+            full = self.parent.decay(width_ns, p)
+            d = self._decay[width_ns] = None if full is None else np.ascontiguousarray(full[self.sel])
+        return d
 
 
 def settle(plan: ArrayPlan, a: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarray,
@@ -173,47 +294,113 @@ def settle(plan: ArrayPlan, a: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarra
     v_out : (B, n_out) output-line voltages after the WL falls
     f_write : (n_in,) input-drop factor: the driven lines sit at ``a * f_write``
     """
+    d = np.sign(np.asarray(a)).astype(np.int8)
+    v, _, _, _ = settle_drive(plan, d[:, plan.rows], False, np.asarray(v_prev, np.float32),
+                              np.asarray(a_prev, np.float32).sum(axis=1), width_ns, p, vread, z,
+                              lambda: ((d > 0).sum(axis=1), (d < 0).sum(axis=1)))
+    return v, plan.f_write
+
+
+def settle_drive(plan, d: np.ndarray, pairs: bool, v_prev: np.ndarray, asum_prev,
+                 width_ns: float, p: AnalogParams, vread: float, z: np.ndarray | None,
+                 counts=None) -> tuple:
+    """Output-line voltages after one WL pulse, from the signs of the drive.
+
+    Parameters
+    ----------
+    plan : ArrayPlan or its column view (:meth:`ArrayPlan.columns`)
+    d : int8 (B, K) drive signs (-1, 0, +1) of the input lines ``plan.rows``; with
+        ``pairs`` (B, K/2): the sign of line 2i of each pair, line 2i+1 carrying the
+        opposite one (differential input, ``plan.pairs`` must hold)
+    v_prev : (B, n_out) output-line voltages before the pulse
+    asum_prev : (B,) sum of every input line's deviation before the pulse, or None
+    width_ns, p, vread, z : as :func:`settle`
+    counts : callable -> (n_pos, n_neg), each (B,): lines driven to Vref+Vread and to
+        Vref-Vread among *all* input lines (coupling); called only when needed
+
+    Returns
+    -------
+    v_out : (B, n_out)
+    s_pos, s_neg : (B,) rail factors of the driver drop (None: no drop)
+    asum : (B,) sum of the input deviations of this pulse (None when not computed)
+
+    Physics as in the module docstring: the ideal drive of line i is ``vread * d_i``,
+    the driver drop scales the lines on each rail by its factor, so every product is
+    ``s_pos * (P @ M) - s_neg * (N @ M)`` with ``P``/``N`` the lines at either polarity,
+    from the exact sums ``(P -+ N) @ M`` on the plan's fixed-point grids.
+    """
     f32 = np.float32
+    # Every product is taken as (signed sum x, unsigned sum y) = ((P - N) @ M, (P + N) @ M)
+    # over the lines at either polarity, P and N; both are exact on the plan's grids.
+    if pairs:
+        e = d.astype(f32)
+        ea = np.abs(e)
+
+        def sums(diff, total, need_x=True):
+            return (e @ diff if need_x else None), ea @ total
+        mats = ((plan.rail_d, plan.rail_s), (plan.md, plan.ms),
+                (None if plan.uq is None else (plan.ud, plan.us)))
+    else:
+        pos = (d > 0).astype(f32)
+        neg = (d < 0).astype(f32)
+
+        def sums(m, _=None, need_x=True):
+            p_, n_ = pos @ m, neg @ m
+            return p_ - n_, p_ + n_
+        mats = ((plan.railq,), (plan.mq,), (None if plan.uq is None else (plan.uq,)))
+    vr = f32(vread)
+    s_p = s_n = None
     if p.driver_drop and vread > 0:
         # Rail currents: every driven line feeds its cells, which return the current to
         # lines of the other polarity. The output lines are taken at the mean-field
         # average vbar (exact when all outputs are equal, e.g. all inputs alike).
-        k = p.r_driver * p.n_parallel_cores * 1e-6
-        pos = a > 0
-        g_diff = (a @ plan.rail_g32) / f32(vread)            # g(+ rows) - g(- rows)
-        g_all = np.abs(a) @ plan.rail_g32 / f32(vread)       # rows driven either way
-        g_pos = 0.5 * (g_all + g_diff)
-        g_neg = 0.5 * (g_all - g_diff)
-        vbar = f32(vread) * (g_pos - g_neg) / f32(max(plan.rail_g_sum, 1e-30))
+        k = f32(p.r_driver * p.n_parallel_cores * 1e-6)
+        xr, yr = sums(*mats[0])
+        g_pos, g_neg = (yr + xr) * f32(0.5), (yr - xr) * f32(0.5)
+        vbar = vr * (g_pos - g_neg) / f32(max(plan.rail_g_sum, 1e-30))
         # minimum/maximum rather than np.clip: the same values, without clip's dispatch
-        # cost (several µs per call on these one-element-per-vector arrays).
         mx, mn = np.maximum, np.minimum
-        s_p = mn(mx(1.0 - k * g_pos * mx(vread - vbar, 0.0) / vread, 0.0), 1.0)
-        s_n = mn(mx(1.0 - k * g_neg * mx(vread + vbar, 0.0) / vread, 0.0), 1.0)
-        a = a * np.where(pos, s_p[:, None], s_n[:, None])
-    target = a @ plan.m_lin
-    if z is not None and plan.noise_u is not None:
-        var = ((a * a) @ plan.noise_u) @ plan.noise_v
+        s_p = mn(mx(f32(1.0) - k * g_pos * mx(vr - vbar, f32(0.0)) / vr, f32(0.0)), f32(1.0))
+        s_n = mn(mx(f32(1.0) - k * g_neg * mx(vr + vbar, f32(0.0)) / vr, f32(0.0)), f32(1.0))
+    # s_p P - s_n N = (s_p + s_n)/2 (P - N) + (s_p - s_n)/2 (P + N)
+    if s_p is None:
+        x, _ = sums(*mats[1]) if not pairs else (e @ plan.md, None)
+        target = x * vr
+    else:
+        x, y = sums(*mats[1])
+        target = x * (vr * (s_p + s_n) * f32(0.5))[:, None]
+        target += y * (vr * (s_p - s_n) * f32(0.5))[:, None]
+    if z is not None and mats[2] is not None:
+        # variance: vread² (s_p² P + s_n² N) @ S, S = U V (rank r)
+        if s_p is None:
+            _, yu = sums(*mats[2], need_x=False)
+            t = yu * f32(vread * vread)
+        else:
+            xu, yu = sums(*mats[2])
+            sp2, sn2 = vr * vr * s_p * s_p, vr * vr * s_n * s_n
+            t = yu * ((sp2 + sn2) * f32(0.5))[:, None]
+            t += xu * ((sp2 - sn2) * f32(0.5))[:, None]
+        # (a² @ U) @ V with the rank-r stage on 10-bit grids (exact, see _fixed_point):
+        # each vector's r coefficients on a grid set by its largest one
+        top = np.abs(t).max(axis=1, keepdims=True)
+        scale = np.ldexp(f32(1.0), NOISE_BITS - np.frexp(top)[1]).astype(f32)
+        var = (np.rint(t * scale) @ plan.noise_vq) * (plan.noise_v_step / scale)
         np.maximum(var, 0.0, out=var)
         np.sqrt(var, out=var)
         var *= z
         target += var
-    decay = None
-    if p.settling:
-        decay = plan._decay.get(width_ns, _UNSET)
-        if decay is _UNSET:
-            decay = np.exp(-width_ns / plan.tau)
-            # A residue below 1e-5 of the step (0.1 µV per 10 mV) is far below every
-            # noise in the model: flush it, which also avoids slow denormals. A pulse
-            # that leaves no residue anywhere is stored as None.
-            decay[decay < 1e-5] = 0.0
-            decay = decay.astype(f32) if decay.any() else None
-            plan._decay[width_ns] = decay
+    decay = plan.decay(width_ns, p) if p.settling else None
     v0 = v_prev
+    asum = None
     if decay is not None:
         # The coupling kick and the previous charge only survive through the residue.
-        if p.coupling:
-            v0 = v0 + (f32(p.c_cross / plan.c_out) * (a - a_prev).sum(axis=1, keepdims=True))
+        if p.coupling and counts is not None:
+            n_pos, n_neg = counts()
+            sp = f32(1.0) if s_p is None else s_p
+            sn = f32(1.0) if s_n is None else s_n
+            asum = vr * (sp * n_pos.astype(f32) - sn * n_neg.astype(f32))
+            prev = f32(0.0) if asum_prev is None else asum_prev
+            v0 = v0 + (f32(p.c_cross / plan.c_out) * (asum - prev))[:, None]
         v = v0 - target
         v *= decay
         v += target
@@ -224,7 +411,7 @@ def settle(plan: ArrayPlan, a: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarra
         v = np.where(plan.connected, v, v0)
     if p.coupling:
         v += plan.wl_kick32
-    return v, plan.f_write
+    return v, s_p, s_n, asum
 
 
 def exact_settle(G: np.ndarray, a: np.ndarray, r_write: float, r_wire: float,

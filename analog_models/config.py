@@ -101,7 +101,8 @@ def check_entries(x, name="inputs") -> np.ndarray:
             raise ValueError(f"{name} must be integer codes 0..1023 (no NaN/inf/fractions)")
     elif a.dtype.kind not in "iub":
         raise ValueError(f"{name} must be integer codes 0..1023, got dtype {a.dtype}")
-    a = a.astype(np.int64)
+    if a.dtype.kind == "b" or a.dtype.itemsize > 2:
+        a = a.astype(np.int64)    # (16-bit entries, e.g. a batch of register images, stay)
     if a.size and (a.min() < 0 or a.max() > 1023):
         raise ValueError(f"{name} must be within 0..1023 (10-bit entries), "
                          f"got [{a.min()}, {a.max()}]")
@@ -126,15 +127,23 @@ def line_sign_magnitude(entries: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarra
     e = np.asarray(entries)
     if cfg.diff_in:
         e = np.repeat(e[..., 0::2], 2, axis=-1)
+    sgn, mag = entry_sign_magnitude(e, cfg)
+    if cfg.diff_in:
+        sgn[..., 1::2] *= -1
+    return sgn, mag
+
+
+def entry_sign_magnitude(entries: np.ndarray, cfg) -> tuple[np.ndarray, np.ndarray]:
+    """Per register-file entry: polarity (+1/-1, int8) and magnitude bits (int16), as
+    the entry drives its own line (line ``2i`` of a differential pair)."""
+    e = np.asarray(entries)
     n = int(cfg.in_bits)
     if signed(cfg):
-        sgn = np.where((e >> (n - 1)) & 1, 1, -1).astype(np.int8)
+        sgn = ((((e >> (n - 1)) & 1) << 1) - 1).astype(np.int8)
         mag = (e & ((1 << (n - 1)) - 1)).astype(np.int16)
     else:
         sgn = np.ones(e.shape, dtype=np.int8)
         mag = (e & ((1 << n) - 1)).astype(np.int16)
-    if cfg.diff_in:
-        sgn[..., 1::2] *= -1
     return sgn, mag
 
 
@@ -225,9 +234,7 @@ def route(codes_by_neuron: np.ndarray, cfg, seg_index: int = 0) -> np.ndarray:
     elif d == int(Direction.REC) and cfg.two_phase:
         to_sl = True
     if to_sl:
-        out = np.empty_like(codes_by_neuron)
-        out[:, NEURON_SL] = codes_by_neuron
-        return out
+        return codes_by_neuron[:, SL_NEURON]      # SL entry j holds neuron sl^-1(j)
     return codes_by_neuron
 
 

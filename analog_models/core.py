@@ -26,9 +26,10 @@ import numpy as np
 
 from rtl.analog_bus import N_LINES, AnalogEvent, EventKind, Level, Mode, ProgOp
 
+from . import _kernels
 from . import config as C
 from ._rng import RowStream
-from .array import ArrayPlan, settle
+from .array import ArrayPlan, settle_drive
 from .device import RRAMDevice, write_verify
 from .neuron import DT, NeuronBank
 from .params import AnalogParams
@@ -40,6 +41,11 @@ _K_RESET, _K_WL, _K_SAMPLE, _K_INTEG, _K_DECR, _K_NOISE, _K_COMPARE, _K_LATCH = 
 _K_PROG_BEGIN, _K_PROG_END, _K_POWER = (int(EventKind.PROG_BEGIN), int(EventKind.PROG_END),
                                         int(EventKind.POWER))
 _L_FLOAT = int(Level.FLOAT)
+# Drive sign of each driver level on an MVM input line (GND is not an MVM input level).
+_LEVEL_SIGN = np.zeros(max(int(v) for v in Level) + 1, dtype=np.int8)
+_LEVEL_SIGN[int(Level.VREF_P)] = 1
+_LEVEL_SIGN[int(Level.VREF_N)] = -1
+_L_GND = int(Level.GND)
 
 
 def check_conductance(g, p: AnalogParams, name="conductance_uS") -> np.ndarray:
@@ -177,13 +183,15 @@ class CoreModel:
         return plan
 
     # ---- shared step functions (batch-leading arrays) --------------------------------------
-    def _reset_state(self, batch: int) -> None:
+    def _reset_state(self, batch: int, n_out: int = N_LINES) -> None:
         self.neurons.reset(batch)
-        self._v_bl = np.zeros((batch, N_LINES), dtype=DT)      # BL voltages, line order
-        self._v_sl = np.zeros((batch, N_LINES), dtype=DT)      # SL voltages, NEURON order
-        self._a_prev_bl = np.zeros((batch, N_LINES), dtype=DT)
-        self._a_prev_sl = np.zeros((batch, N_LINES), dtype=DT)  # SL input drive, line order
+        # (a batched MVM that computes only some outputs keeps only those lines)
+        self._v_bl = np.zeros((batch, n_out), dtype=DT)      # BL voltages, line order
+        self._v_sl = np.zeros((batch, n_out), dtype=DT)      # SL voltages, NEURON order
+        # sum over the input lines of their deviation at the last pulse (coupling kick)
+        self._asum_prev_bl = self._asum_prev_sl = None
         self._pending = None
+        self._run = None          # SAMPLE/INTEG pairs not yet applied (see _sample_event)
 
     def _draw(self, batch: int) -> np.ndarray:
         if self._z is not None:
@@ -204,29 +212,85 @@ class CoreModel:
         """Driven input lines sit at ``a * f_write`` after a pulse; computed only when a
         later step reads that side (never in an ordinary MVM)."""
         if self._pending is not None and side in (None, self._pending[0]):
-            side, a, f = self._pending
+            side, signs, s_p, s_n, vread, f = self._pending
             self._pending = None
-            line = a * f.astype(DT)
+            d = signs().astype(DT)
+            if s_p is not None:
+                d = d * np.where(d > 0, s_p[:, None], s_n[:, None])
+            line = d * DT(vread) * f.astype(DT)
             if side == "sl":
                 self._v_sl = line[:, C.NEURON_SL]
             else:
                 self._v_bl = line
 
-    def _wl_step(self, backward: bool, a: np.ndarray, wl_mask: np.ndarray, vread: float,
-                 width_ns: float) -> None:
+    def _wl_step(self, backward: bool, plan, d: np.ndarray, pairs: bool, vread: float,
+                 width_ns: float, signs, counts=None) -> None:
+        """One MVM-mode WL pulse: ``d`` the drive signs on ``plan.rows`` (see
+        :func:`analog_models.array.settle_drive`), ``signs()`` those of all 256 input
+        lines, ``counts()`` how many of them sit at either polarity (each computed only
+        if the coupling or a later step needs it)."""
+        self._flush_run()
         self._materialise("bl" if backward else "sl")      # the output side's charge
-        z = self._draw(a.shape[0]) if self.p.read_noise else None
-        plan = self._plan(backward, wl_mask)
+        if counts is None:
+            def counts():
+                a = signs()
+                return (a > 0).sum(axis=1), (a < 0).sum(axis=1)
+        z = self._draw(d.shape[0]) if self.p.read_noise else None
         if backward:
-            v, f_write = settle(plan, a, self._v_bl, self._a_prev_sl, width_ns, self.p, vread, z)
+            v, s_p, s_n, asum = settle_drive(plan, d, pairs, self._v_bl, self._asum_prev_sl,
+                                             width_ns, self.p, vread, z, counts)
             self._v_bl = v
-            self._a_prev_sl = a
-            self._pending = ("sl", a, f_write)
+            self._asum_prev_sl = asum
+            self._pending = ("sl", signs, s_p, s_n, vread, plan.f_write)
         else:
-            v, f_write = settle(plan, a, self._v_sl, self._a_prev_bl, width_ns, self.p, vread, z)
+            v, s_p, s_n, asum = settle_drive(plan, d, pairs, self._v_sl, self._asum_prev_bl,
+                                             width_ns, self.p, vread, z, counts)
             self._v_sl = v
-            self._a_prev_bl = a
-            self._pending = ("bl", a, f_write)
+            self._asum_prev_bl = asum
+            self._pending = ("bl", signs, s_p, s_n, vread, plan.f_write)
+
+    # SAMPLE/INTEG pairs on a floating line are applied together, in closed form
+    # (NeuronBank.sample_run), by the event path and the batched path alike: a run starts
+    # at a SAMPLE while Csample is empty and ends at the first other event.
+    def _sample_event(self, take_sl: bool, driven_v: np.ndarray | None) -> None:
+        run = self._run
+        if driven_v is None:
+            if run is not None and not run[2] and run[0] == take_sl:
+                run[2] = True
+                return
+            self._flush_run()
+            n = self.neurons
+            if n.v_cs.__class__ is float and n.v_cs == 0.0 and not n.var_cs:
+                self._run = [take_sl, 0, True]
+                return
+        else:
+            self._flush_run()
+        self._sample_step(take_sl, driven_v)
+
+    def _integ_event(self) -> None:
+        run = self._run
+        if run is not None and run[2]:
+            run[1] += 1
+            run[2] = False
+            return
+        self._flush_run()
+        self.neurons.integrate()
+
+    def _flush_run(self) -> None:
+        run = self._run
+        if run is None:
+            return
+        self._run = None
+        take_sl, pairs, half = run
+        if pairs:
+            self._materialise("sl" if take_sl else "bl")
+            c_line = self.p.c_sl if take_sl else self.p.c_bl
+            if take_sl:
+                self._v_sl = self.neurons.sample_run(self._v_sl, c_line, pairs)
+            else:
+                self._v_bl = self.neurons.sample_run(self._v_bl, c_line, pairs)
+        if half:
+            self._sample_step(take_sl, None)
 
     def _sample_step(self, take_sl: bool, driven_v: np.ndarray | None) -> None:
         """Neurons sample their SL (neuron order) or BL; ``driven_v`` (B,256) with NaN
@@ -245,9 +309,35 @@ class CoreModel:
             self._v_bl = new
 
     def _compare_step(self, batch: int) -> np.ndarray:
+        self._flush_run()
         z1 = self._draw(batch) if self.neurons.pend_var else None
         n2 = self._draw_cmp(batch) if self._cmp_draws else None
         return self.neurons.compare(z1, n2)
+
+    def _convert(self, batch: int, k: int, steps) -> list:
+        """A segment's k comparisons in one compiled loop (:func:`_kernels.convert`),
+        drawing the same noise vectors in the same order as the steps would."""
+        nb = self.neurons
+        pend = nb.pend_var
+        z1 = self._draw(batch) if pend else np.zeros((1, 1), dtype=DT)
+        if self._cmp_draws:
+            n2 = np.ascontiguousarray(self._zc[:, self._zci:self._zci + k, :])
+            self._zci += k
+        else:
+            n2 = np.zeros((1, 1, 1), dtype=DT)
+        vdecr = np.array([DT(self.p.vdecr_volts(t[1])) for t in steps if t[0] == "DECR"] or [0.0], dtype=DT)
+        bits = np.empty((batch, k, nb.n), dtype=bool)
+        latch = np.array(np.broadcast_to(nb.latch, nb.v_int.shape), dtype=bool)   # own, writable
+        _kernels.convert(nb.v_int, latch, DT(np.sqrt(pend)) if pend else DT(0.0), z1, n2,
+                         self._cmp_draws, nb.offset, nb.inj, int(nb.n_integ), bool(self.p.adc),
+                         DT(self.p.gain), vdecr, DT(self.p.integ_headroom), bits)
+        nb.pend_var = 0.0
+        nb.latch = latch
+        nb.v_cs = 0.0
+        nb.var_cs = 0.0
+        if self.p.adc:
+            nb.n_integ += k - 1
+        return [bits[:, c] for c in range(k)]
 
     @property
     def _cmp_draws(self) -> bool:
@@ -287,6 +377,8 @@ class CoreModel:
         measured conductance (µS, float) for the ``PROG_END`` of a READ, else None.
         """
         kind = int(ev.kind)
+        if kind != _K_SAMPLE and kind != _K_INTEG:
+            self._flush_run()
         if kind == _K_POWER:
             self.power_down = bool(ev.power_down)
             self._reset_state(1)
@@ -299,9 +391,9 @@ class CoreModel:
             lv = np.asarray(ev.sl_drv)[C.NEURON_SL] if take_sl else np.asarray(ev.bl_drv)
             driven = lv != _L_FLOAT
             dev = self._level_dev(lv, vread)[None] if driven.any() else None
-            self._sample_step(take_sl, dev)
+            self._sample_event(take_sl, dev)
         elif kind == _K_INTEG:
-            self.neurons.integrate()
+            self._integ_event()
         elif kind == _K_COMPARE:
             self._last_cmp = self._compare_step(1)
             return self._last_cmp[0].copy()
@@ -346,10 +438,13 @@ class CoreModel:
         else:
             raise ValueError("WL_PULSE in MVM mode needs one side (all BLs or all SLs) FLOAT, "
                              "got driven lines on both sides")
-        a = self._level_dev(lv, vread)
-        a[np.isnan(a)] = 0.0             # a floating input line drives nothing
-        a = a[None]
-        self._wl_step(backward, a, wl, vread, float(ev.width_ns))
+        lv = np.asarray(lv, dtype=np.intp)
+        if np.any(lv == _L_GND):
+            raise ValueError("WL_PULSE in MVM mode drives its input lines at VREF, VREF+VREAD or "
+                             "VREF-VREAD (or leaves them floating), got GND")
+        d = _LEVEL_SIGN[lv][None]        # a floating input line drives nothing
+        plan = self._plan(backward, wl)
+        self._wl_step(backward, plan, d[:, plan.rows], False, vread, float(ev.width_ns), lambda: d)
 
     def _event_prog_end(self, ev: AnalogEvent):
         begin, self._prog = self._prog, None
@@ -392,7 +487,7 @@ class CoreModel:
         return None
 
     # ---- vectorised path ---------------------------------------------------------------------------
-    def mvm(self, inputs, cfg, noise_bits=None) -> np.ndarray:
+    def mvm(self, inputs, cfg, noise_bits=None, outputs=None) -> np.ndarray:
         """Whole MVMs for a batch, through the same steps as :meth:`handle`.
 
         Parameters
@@ -407,22 +502,39 @@ class CoreModel:
             order (vector, segment, step); default: the sequence right after loading
             ``cfg.seed_a`` / ``cfg.seed_b``. A caller that lets the LFSR run on from one
             batch to the next (as the chip does) passes the bits of its own LFSR.
+        outputs : int array, optional
+            Neurons to simulate (distinct indices; MVM mode only). Every neuron's
+            physics is its own given the inputs, so the simulated ones give exactly the
+            codes of a full simulation (the noise streams advance as for all 256).
 
         Returns
         -------
         int array (batch, 256) of output codes in the destination file's entry order;
         for two-phase a tuple ``(msb_codes, lsb_codes)``, each routed to its own file.
+        With ``outputs``: (batch, len(outputs)) codes of those neurons, in that order
+        (not routed: neuron ``k``'s code lands in BL entry ``k`` or SL entry
+        ``neuron_sl(k)``, see :func:`analog_models.config.route`).
         """
         C.check_config(cfg)
-        x = C.check_entries(inputs).astype(np.int16)
+        x = C.check_entries(inputs).astype(np.int16, copy=False)
         squeeze = x.ndim == 1
         if squeeze:
             x = x[None]
         if x.ndim != 2:
             raise ValueError(f"inputs must be (batch, 256) or (256,), got shape {x.shape}")
+        sel = order = None
+        if outputs is not None:
+            if int(cfg.mode) != int(Mode.MVM):
+                raise ValueError("outputs is supported in MVM mode only")
+            req = np.asarray(outputs)
+            if req.ndim != 1 or req.dtype.kind not in "iu" or req.size == 0:
+                raise ValueError(f"outputs must be a non-empty 1-D array of neuron indices, got {outputs!r}")
+            sel, order = np.unique(req.astype(np.intp), return_inverse=True)
+            if sel.size != req.size or sel[0] < 0 or sel[-1] >= N_LINES:
+                raise ValueError(f"outputs must be distinct neuron indices in 0..255, got {outputs!r}")
         B = x.shape[0]
         if self.power_down:
-            z = np.zeros((B, N_LINES), dtype=np.int64)
+            z = np.zeros((B, N_LINES if sel is None else sel.size), dtype=np.int64)
             out = [z] * len(C.segments(cfg))
             return tuple(out) if cfg.two_phase else out[0]
         st = C.steps(cfg)
@@ -440,26 +552,38 @@ class CoreModel:
                 raise ValueError(f"noise_bits must have shape ({B * nseg * ns}, {N_LINES}) "
                                  f"(batch * segments * noise_steps, 256), got {noise_bits.shape}")
             noise = noise_bits.reshape(B, nseg, ns, N_LINES)
-        # Chunks of the batch keep every state array inside the CPU cache; the noise
-        # block is vector-major, so drawing it chunk by chunk continues the same stream.
+            if sel is not None:
+                noise = noise[..., sel]
+        # Chunks of the batch keep every state array inside the CPU cache (fewer outputs:
+        # longer chunks); the noise block is vector-major, so drawing it chunk by chunk
+        # continues the same stream.
+        n_out = N_LINES if sel is None else sel.size
+        chunk = self.CHUNK if sel is None else int(min(8192, self.CHUNK * N_LINES // n_out))
         parts = []
+        full_bank = self.neurons
+        if sel is not None:
+            self.neurons = full_bank.subset(sel)
         try:
-            for lo in range(0, B, self.CHUNK):
-                hi = min(B, lo + self.CHUNK)
-                self._z = self._noise.normals((hi - lo) * n_draw).reshape(hi - lo, n_draw, N_LINES)
-                self._zc = (self._cmp_noise.normals((hi - lo) * n_cmp, -self.p.cmp_noise_sigma)
-                            .reshape(hi - lo, n_cmp, N_LINES))
+            for lo in range(0, B, chunk):
+                hi = min(B, lo + chunk)
+                self._z = self._noise.normals((hi - lo) * n_draw, cols=sel).reshape(hi - lo, n_draw, n_out)
+                self._zc = (self._cmp_noise.normals((hi - lo) * n_cmp, -self.p.cmp_noise_sigma, cols=sel)
+                            .reshape(hi - lo, n_cmp, n_out))
                 self._zi = self._zci = 0
                 parts.append(self._run_steps(x[lo:hi], cfg, st,
-                                             None if noise is None else noise[lo:hi]))
+                                             None if noise is None else noise[lo:hi], sel))
         finally:
             self._z = self._zc = None
+            self.neurons = full_bank
+            self._reset_state(1)
         res = [np.concatenate([pt[i] for pt in parts]) for i in range(len(parts[0]))]
+        if order is not None:
+            res = [r[:, order] for r in res]
         if squeeze:
             res = [r[0] for r in res]
         return tuple(res) if cfg.two_phase else res[0]
 
-    def _run_steps(self, x: np.ndarray, cfg, st, noise) -> list:
+    def _run_steps(self, x: np.ndarray, cfg, st, noise, sel=None) -> list:
         B = x.shape[0]
         mode = int(cfg.mode)
         backward = int(cfg.dir) == int(C.Direction.BWD)
@@ -469,22 +593,76 @@ class CoreModel:
         width = float(cfg.wl_ns)
         take_sl = (not backward) if mode == int(Mode.MVM) else backward
         seg = -1
-        sgn, mag = C.line_sign_magnitude(x, cfg)
-        sv = sgn.astype(DT) * DT(vread)
+        n_out = N_LINES if sel is None else sel.size
         results, bits = [], []
         driven_v = None
         cmp = None
-        for s in st:
+        # each segment's conversion steps, run in one compiled loop when numba is there
+        conv = [[("COMPARE",), ("LATCH",), ("WR", g, 0)]
+                + [t for c in range(1, k) for t in (("DECR", int(cfg.vdecr) >> (c - 1)), ("INTEG",),
+                                                    ("COMPARE",), ("LATCH",), ("WR", g, c))]
+                for g, (_, _, k) in enumerate(C.segments(cfg))]
+        if mode == int(Mode.NEURON_TEST):
+            sgn, mag = C.line_sign_magnitude(x, cfg)
+            sv = sgn.astype(DT) * DT(vread)
+        else:
+            plan = self._plan(backward, wl)
+            view = plan.columns(sel)
+            rows = plan.rows
+            # Only the input lines with enabled cells are needed (a prefix of the rows
+            # forward); differential pairs drive with one sign per pair.
+            r_hi = int(rows[-1]) + 1 if rows.size else 0
+            pairs = bool(cfg.diff_in) and plan.pairs
+            r_even = r_hi + (r_hi & 1)
+            if pairs:                     # line 2i carries entry 2i's own polarity
+                sgn, mag = C.entry_sign_magnitude(x[:, rows[0::2]], cfg)
+            else:
+                sgn, mag = C.line_sign_magnitude(x[:, :r_even], cfg)
+                sgn, mag = sgn[:, rows], mag[:, rows]
+            full = []
+
+            def all_signs(p):
+                # every input line's drive (coupling only): computed on demand
+                if not full:
+                    full.extend(C.line_sign_magnitude(x, cfg))
+                return full[0] * ((full[1] >> p) & 1)
+
+            # Input lines beyond the enabled rows usually carry nothing (a mid-level job
+            # loads zeros there): then the coupling's line counts come from ``d`` alone.
+            rest_idle = (np.array_equal(rows, np.arange(r_hi))
+                         and not C.entry_sign_magnitude(x[:, r_even:], cfg)[1].any())
+
+            def counts_of(d, q):
+                if not rest_idle:
+                    a = all_signs(q)
+                    return (a > 0).sum(axis=1), (a < 0).sum(axis=1)
+                if pairs:
+                    nz = np.count_nonzero(d, axis=1)
+                    return nz, nz
+                return (d > 0).sum(axis=1), (d < 0).sum(axis=1)
+        i = -1
+        while i + 1 < len(st):
+            i += 1
+            s = st[i]
             kind = s[0]
+            if kind not in ("SAMPLE", "INTEG"):
+                self._flush_run()
+            if kind == "COMPARE" and _kernels.KERNELS and st[i:i + len(conv[seg])] == conv[seg]:
+                bits = self._convert(B, C.segments(cfg)[seg][2], conv[seg])
+                i += len(conv[seg]) - 2          # on to the segment's last WR
+                continue
             if kind == "RESET":
                 if mode in (int(Mode.MVM), int(Mode.NEURON_TEST)):
                     self.elapse()
-                self._reset_state(B)
+                    if mode == int(Mode.MVM):
+                        plan = self._plan(backward, wl)    # relaxed cells: a new plan
+                        view = plan.columns(sel)
+                self._reset_state(B, n_out)
                 bits = []
                 seg += 1
             elif kind == "WL":
-                a = sv * ((mag >> s[2]) & 1)
                 if mode == int(Mode.NEURON_TEST):
+                    a = sv * ((mag >> s[2]) & 1)
                     self._materialise()
                     if backward:
                         self._v_sl = a[:, C.NEURON_SL]
@@ -492,11 +670,14 @@ class CoreModel:
                         self._v_bl = a
                     driven_v = self._v_sl if backward else self._v_bl
                 else:
-                    self._wl_step(backward, a, wl, vread, width)
+                    d = (sgn * ((mag >> s[2]) & 1)).astype(np.int8)
+                    self._wl_step(backward, view, d, pairs, vread, width,
+                                  lambda q=s[2]: all_signs(q),
+                                  lambda d=d, q=s[2]: counts_of(d, q))
             elif kind == "SAMPLE":
-                self._sample_step(take_sl, driven_v)
+                self._sample_event(take_sl, driven_v)
             elif kind == "INTEG":
-                self.neurons.integrate()
+                self._integ_event()
             elif kind == "NOISE":
                 self.neurons.inject(noise[:, seg, s[1]], vnoise)
             elif kind == "COMPARE":
@@ -508,5 +689,5 @@ class CoreModel:
                 self.neurons.decrement(self.p.vdecr_volts(s[1]), 0)
             elif kind == "WR" and s[2] == C.segments(cfg)[s[1]][2] - 1:
                 codes = C.output_codes(np.stack(bits, axis=1), int(cfg.act))
-                results.append(C.route(codes, cfg, s[1]))
+                results.append(codes if sel is not None else C.route(codes, cfg, s[1]))
         return results

@@ -86,6 +86,42 @@ class NeuronBank:
         self.var_cs = p.sample_var() if p.thermal else 0.0
         return new_line
 
+    def sample_run(self, v_line: np.ndarray, c_line: float, n: int) -> np.ndarray:
+        """``n`` sample-integrate pairs on floating lines, Csample empty at the start (the
+        2**q samples of one bit-plane); returns the lines' new voltages.
+
+        In closed form: sample ``j`` shares ``k**j`` of the line's initial voltage (with
+        depletion, else ``k`` every time), so the integrator gains ``gain * c * v_line``,
+        ``c = k (1 - k**n) / (1 - k)``. Every increment has the sign of the line, so the
+        headroom clip after each integration equals one clip of the sum.
+        """
+        p = self.p
+        k = c_line / (c_line + p.c_sample)
+        if p.sample_depletion:
+            c = k * (1.0 - k**n) / (1.0 - k)
+            new_line = v_line * DT(k**n)
+        else:
+            c = n * k
+            new_line = v_line
+        self.v_int += DT(p.gain * c) * v_line
+        self.pend_var = self.pend_var + n * p.gain * p.gain * (p.sample_var() if p.thermal else 0.0)
+        if p.adc:
+            self.n_integ += n
+            self._clip()
+        self.v_cs = 0.0
+        self.var_cs = 0.0
+        return new_line
+
+    def subset(self, neurons: np.ndarray) -> "NeuronBank":
+        """A bank of only the given neurons (their fixed mismatch), same parameters."""
+        sub = object.__new__(NeuronBank)
+        sub.p = self.p
+        sub.n = int(len(neurons))
+        sub.offset = self.offset[neurons]
+        sub.inj = self.inj[neurons]
+        sub.reset(1)
+        return sub
+
     def integrate(self) -> None:
         """Move Csample's charge onto Cinteg (with clipping and injection offset)."""
         p = self.p

@@ -31,15 +31,20 @@ sequencing, i.e. everything that costs time without changing a code.
 
 from __future__ import annotations
 
-import numpy as np
+import os
+from concurrent.futures import ThreadPoolExecutor
 
-from analog_models.config import CoreConfig
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from analog_models.config import NEURON_SL, CoreConfig
 from analog_models.cores import RELAX_WAIT_NS, make_core_models
 from analog_models.core import CoreModel
 from analog_models.params import AnalogParams
-from firmware.lowlevel import N_LINES, _check_int
-from firmware.midlevel import (MidLevel, MvmConfig, MvmResult, Normaliser, ProgramReport,
-                               WriteVerifyConfig, _finite_number)
+from firmware.lowlevel import N_LINES, RegFile, _check_int, encode_inputs
+from firmware.midlevel import (MidLevel, MvmConfig, MvmResult,
+                               WriteVerifyConfig, _finite_number, _Job, _segment_file,
+                               neuron_of_sl)
 from rtl.analog_bus import Activation, Direction, Mode
 from rtl.lfsr import LfsrModel
 
@@ -101,6 +106,14 @@ class FastChip(MidLevel):
         What the host assumes for normalisation (:class:`firmware.midlevel.Normaliser`);
         default ``params``, as when the same parameters are given to the golden chip
         and to its ``MidLevel``.
+    sparse : bool
+        Simulate only the neurons whose outputs the host reads (the block's columns,
+        or rows backward); their codes are exactly those of a full simulation. The
+        entries of the other neurons read back as -1 (and codes are int16).
+        ``False`` simulates all 256.
+    threads : int, optional
+        Threads that run the cores of a parallel MVM side by side (default: the CPU
+        count); the codes do not depend on it.
     progress : bool
         Accepted for API compatibility with :class:`MidLevel`; the backend is fast
         enough not to show progress bars.
@@ -114,7 +127,8 @@ class FastChip(MidLevel):
     """
 
     def __init__(self, n_cores: int = 48, params: AnalogParams | None = None, seed: int = 0, *,
-                 host_params: AnalogParams | None = None, progress: bool = False):
+                 host_params: AnalogParams | None = None, sparse: bool = True,
+                 threads: int | None = None, progress: bool = False):
         n_cores = _check_int("n_cores", n_cores, 1, 48)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise TypeError(f"seed must be a non-negative int, got {seed!r}")
@@ -126,16 +140,12 @@ class FastChip(MidLevel):
         params = params if params is not None else AnalogParams()
         self.params = params
         self.seed = int(seed)
+        self.sparse = bool(sparse)
+        self.threads = _check_int("threads", threads if threads is not None else (os.cpu_count() or 1), 1, 64)
+        self._executor = None
         self.models: list[CoreModel] = make_core_models(n_cores, params, self.seed)
         self.chip = _Cores(self.models)
-        # The host's state, as MidLevel keeps it (only the chip below differs).
-        self.norm = Normaliser(host_params if host_params is not None else params)
-        self.progress = bool(progress)
-        self.g_known: dict[int, np.ndarray] = {}
-        self.offsets: dict[tuple, tuple] = {}
-        self.record_codes = False
-        self.codes_log: list[np.ndarray] = []
-        self.auto_measure = True
+        self._init_host(host_params if host_params is not None else params, progress)
         # Each core's controller holds its LFSR from reset on (seeded by the register
         # reset values); it runs on across MVMs until reloaded.
         self.lfsr = [LfsrModel() for _ in range(n_cores)]
@@ -209,67 +219,33 @@ class FastChip(MidLevel):
             kn[r, c] = self._read(core, r, c)
         return kn[np.ix_(rows, cols)]
 
-    def program_cells(self, core: int, rows, cols, targets,
-                      wv: WriteVerifyConfig | None = None, *, desc: str = "write-verify") -> ProgramReport:
-        """Write-verify a list of cells with iterative passes (SPEC §5), vectorised.
+    # The chip-facing steps of MidLevel.program_cells: the same passes, waits and final
+    # read, each pass pulsing all its cells at once through the one write-verify algorithm
+    # (analog_models.CoreModel.write_verify), vectorised over the cells.
+    def _settle(self, wv: WriteVerifyConfig) -> None:
+        self.wait_ns(wv.settle_ns)
 
-        Same passes, waits, final read and report as :meth:`MidLevel.program_cells`; each
-        pass programs all its cells at once through the one write-verify algorithm
-        (:meth:`analog_models.CoreModel.write_verify`).
-        """
-        if wv is not None and not isinstance(wv, WriteVerifyConfig):
-            raise TypeError(f"wv must be a WriteVerifyConfig, got {wv!r}")
-        wv = (wv or WriteVerifyConfig()).validate()
-        core = self.chip.check_core(core)
-        rows = np.asarray(rows, dtype=np.int64).ravel()
-        cols = np.asarray(cols, dtype=np.int64).ravel()
-        targets = np.asarray(targets, dtype=float).ravel()
-        if not rows.size == cols.size == targets.size:
-            raise ValueError(f"rows, cols and targets must have the same length, got "
-                             f"{rows.size}, {cols.size}, {targets.size}")
-        for name, a in (("rows", rows), ("cols", cols)):
-            if a.size and (a.min() < 0 or a.max() >= N_LINES):
-                raise ValueError(f"{name} must be in 0..{N_LINES - 1}, got {a.min()}..{a.max()}")
-        if not np.all(np.isfinite(targets)):
-            raise ValueError("targets contain NaN or inf")
-        if targets.size and (targets.min() < wv.gmin or targets.max() > wv.gmax):
-            raise ValueError(f"targets must be in [gmin, gmax] = [{wv.gmin}, {wv.gmax}] µS, "
-                             f"got [{targets.min():.4g}, {targets.max():.4g}]")
-        model = self.models[core]
-        n = rows.size
-        rep = ProgramReport(core, rows, cols, targets, np.full(n, np.nan), np.zeros(n, np.int64),
-                            np.zeros(n, np.int64), np.zeros(n, bool), np.zeros(n, bool),
-                            tol_uS=wv.tol_uS)
-        todo = np.arange(n)
-        for p in range(wv.passes):
-            if p > 0:
-                self.wait_ns(wv.settle_ns)
-                rep.final[:] = self._read(core, rows, cols)
-                rep.ok = np.abs(rep.final - targets) <= wv.tol_uS
-                todo = np.flatnonzero(~rep.ok)
-                if todo.size == 0:
-                    break
-            rep.reprogrammed.append(int(todo.size))
-            if todo.size:
-                res = model.write_verify(
-                    targets[todo], (rows[todo], cols[todo]), v_set0=wv.set_v0,
-                    v_reset0=wv.reset_v0, v_step=wv.step_v, v_max=wv.v_max, width_ns=wv.width_ns,
-                    tol=wv.tol_uS, max_reversals=wv.max_reversals, max_pulses=wv.max_pulses)
-                rep.final[todo] = res["final"]
-                rep.pulses[todo] += res["pulses"]
-                rep.reversals[todo] = res["reversals"]
-                rep.timed_out[todo] = ~res["success"]
-            rep.passes = p + 1
-            rep.ok = np.abs(rep.final - targets) <= wv.tol_uS
-        rep.ok_programmed = rep.ok.copy()
-        if wv.final_read:
-            self.wait_ns(wv.settle_ns)
-            rep.final[:] = self._read(core, rows, cols)
-            rep.ok = np.abs(rep.final - targets) <= wv.tol_uS
-        self.known(core)[rows, cols] = rep.final
-        return rep
+    def _read_cells(self, core: int, rows, cols, wv: WriteVerifyConfig, desc: str) -> np.ndarray:
+        return self._read(core, np.asarray(rows), np.asarray(cols))
+
+    def _write_verify_cells(self, core: int, rows, cols, targets, wv: WriteVerifyConfig, desc: str):
+        res = self.models[core].write_verify(
+            np.asarray(targets, dtype=float), (np.asarray(rows), np.asarray(cols)), v_set0=wv.set_v0,
+            v_reset0=wv.reset_v0, v_step=wv.step_v, v_max=wv.v_max, width_ns=wv.width_ns,
+            tol=wv.tol_uS, max_reversals=wv.max_reversals, max_pulses=wv.max_pulses)
+        return res["final"], res["pulses"], res["reversals"], ~res["success"]
 
     # ----------------------------------------------------------------------- MVM
+    @staticmethod
+    def _outputs(cfg: MvmConfig, block) -> np.ndarray:
+        """Neurons whose results the host reads: those of the block's SLs forward and
+        recurrent (SL j is served by neuron_of_sl(j)), of its BLs backward (BL k by
+        neuron k), whichever file each segment's codes land in."""
+        r0, nr, c0, nc = block
+        if cfg.direction == "BWD":
+            return np.arange(r0, r0 + nr)
+        return neuron_of_sl(np.arange(c0, c0 + nc))
+
     def _run_batch(self, jobs, parallel: bool, desc: str | None = None):
         """Every job's whole batch in one vectorised MVM of its core.
 
@@ -277,34 +253,83 @@ class FastChip(MidLevel):
         and noise streams), so running them one after the other gives the codes of a
         simultaneous start.
         """
-        preps = [self._jobs_prepare(j) for j in jobs]   # validate everything first
+        # One BLAS thread: the products are small, and on a shared machine OpenBLAS's
+        # spinning threads cost far more than they bring.
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._run_jobs(jobs)
+
+    #: Vectors per call of the analog model: bounds the host's per-job arrays (the
+    #: 256-entry register-file images) whatever the batch.
+    SUB_BATCH = 16384
+
+    def _run_jobs(self, jobs):
+        # validate every job (configuration, block, every input value) before anything runs
+        for j in jobs:
+            x = np.asarray(j.x)
+            cfg = self._jobs_prepare(_Job(j.core, x[:1] if x.ndim == 2 else x, j.cfg, j.rows, j.cols))[0]
+            encode_inputs(x, cfg.in_bits, cfg.signed)
         cores = [j.core for j in jobs]
         if len(set(cores)) != len(cores):
             raise ValueError(f"each core can run one job at a time, got cores {cores}")
-        batch = preps[0][3].shape[0]
-        if any(p[3].shape[0] != batch for p in preps):
+        sizes = {np.asarray(j.x).shape[0] if np.ndim(j.x) == 2 else 1 for j in jobs}
+        if len(sizes) != 1:
             raise ValueError("all jobs of a parallel MVM need the same batch size")
-        results, raws = [], []
-        for j, p in zip(jobs, preps):
-            cfg, entries, n_rows = p[0], p[4], p[7]
-            ccfg = core_config(cfg, n_rows)
-            segs = cfg.segments()
-            noise = (self._lfsr_bits(j.core, batch * len(segs) * cfg.noise_steps)
-                     if cfg.noise_steps else None)
-            out = self.models[j.core].mvm(entries, ccfg, noise_bits=noise)
-            out = out if ccfg.two_phase else (out,)
-            raw = np.empty((batch, len(segs), N_LINES), dtype=np.int64)
-            # Each segment's codes come back in the entry order of the file they land in
-            # (analog_models.config.route), the file the mid level reads them from.
-            for si in range(len(segs)):
-                raw[:, si] = out[si]
-            raws.append(raw)
-        if self.record_codes:
-            self.codes_log.extend(raws)
-        for j, p, raw in zip(jobs, preps, raws):
-            volts, dot = self._decode(p, raw)
+        batch = sizes.pop()
+
+        def run(j):
+            x = np.atleast_2d(np.asarray(j.x))
+            raw = volts = dot = None
+            for lo in range(0, batch, self.SUB_BATCH):
+                p = self._jobs_prepare(_Job(j.core, x[lo:lo + self.SUB_BATCH], j.cfg, j.rows, j.cols))
+                r = self._mvm_codes(j.core, p)
+                v, d = self._decode(p, r)
+                if raw is None:
+                    raw = np.empty((batch,) + r.shape[1:], dtype=r.dtype)
+                    volts = np.empty((batch, v.shape[1]))
+                    dot = np.empty((batch, d.shape[1]))
+                raw[lo:lo + len(r)], volts[lo:lo + len(r)], dot[lo:lo + len(r)] = r, v, d
             corr = self.offsets.get(self._offset_key(j))
             if corr is not None:
                 dot = (dot - corr[0]) / corr[1]
-            results.append(MvmResult(raw, volts, dot, p[0], j.core))
+            return MvmResult(raw, volts, dot, p[0], j.core)
+
+        # Cores are independent models (own cells, neurons, noise streams, LFSR): the
+        # jobs of a parallel MVM run side by side in threads (numpy releases the GIL).
+        if self.threads > 1 and len(jobs) > 1:
+            results = list(self._pool().map(run, jobs))
+        else:
+            results = [run(j) for j in jobs]
+        if self.record_codes:
+            self.codes_log.extend(r.codes for r in results)
         return results
+
+    def _pool(self):
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="fastchip")
+        return self._executor
+
+    def _mvm_codes(self, core: int, prep) -> np.ndarray:
+        """Raw (batch, segments, 256) codes of one prepared job (MidLevel._jobs_prepare)."""
+        cfg, block, entries, n_rows = prep[0], prep[1], prep[4], prep[7]
+        batch = entries.shape[0]
+        ccfg = core_config(cfg, n_rows)
+        segs = cfg.segments()
+        noise = (self._lfsr_bits(core, batch * len(segs) * cfg.noise_steps)
+                 if cfg.noise_steps else None)
+        outputs = self._outputs(cfg, block) if self.sparse else None
+        out = self.models[core].mvm(entries, ccfg, noise_bits=noise, outputs=outputs)
+        out = out if ccfg.two_phase else (out,)
+        if outputs is None:
+            # each segment's codes in the entry order of the file they land in
+            # (analog_models.config.route), the file the mid level reads them from
+            raw = np.empty((batch, len(segs), N_LINES), dtype=np.int64)
+            for si in range(len(segs)):
+                raw[:, si] = out[si]
+            return raw
+        # only the simulated neurons' entries of each file: BL entry k / SL entry
+        # neuron_sl(k) for neuron k; 16-bit codes keep big batches small
+        raw = np.full((batch, len(segs), N_LINES), -1, dtype=np.int16)
+        for si, (name, _, _) in enumerate(segs):
+            pos = NEURON_SL[outputs] if _segment_file(cfg, name) == RegFile.SL else outputs
+            raw[:, si, pos] = out[si]
+        return raw

@@ -415,6 +415,10 @@ class MidLevel:
         if not isinstance(chip, Chip):
             raise TypeError(f"chip must be a firmware.lowlevel.Chip, got {type(chip).__name__}")
         self.chip = chip
+        self._init_host(params, progress)
+
+    def _init_host(self, params: AnalogParams | None, progress: bool) -> None:
+        """What the host keeps, whatever drives the chip below."""
         self.norm = Normaliser(params)
         self.progress = bool(progress)
         self.g_known: dict[int, np.ndarray] = {}
@@ -512,6 +516,8 @@ class MidLevel:
         ProgramReport
             Per-cell pulses, final conductance and failures.
         """
+        if wv is not None and not isinstance(wv, WriteVerifyConfig):
+            raise TypeError(f"wv must be a WriteVerifyConfig, got {wv!r}")
         wv = (wv or WriteVerifyConfig()).validate()
         core = self.chip.check_core(core)
         rows = np.asarray(rows, dtype=np.int64).ravel()
@@ -532,41 +538,58 @@ class MidLevel:
         todo = np.arange(n)
         for p in range(wv.passes):
             if p > 0:
-                if wv.settle_ns:
-                    self.chip.transport.wait_ns(wv.settle_ns)
+                self._settle(wv)
                 # iterative programming: re-measure every cell, re-program the ones outside
-                for i in tqdm(range(n), desc=f"{desc} verify {p + 1}", disable=not self.progress or n < 500,
-                              leave=False, mininterval=2.0):
-                    rep.final[i] = self.chip.read_cell(core, rows[i], cols[i], amp_v=wv.read_v,
-                                                       width_ns=wv.read_width_ns)
+                rep.final[:] = self._read_cells(core, rows, cols, wv, f"{desc} verify {p + 1}")
                 rep.ok = np.abs(rep.final - targets) <= wv.tol_uS
                 todo = np.flatnonzero(~rep.ok)
                 if todo.size == 0:
                     break
             rep.reprogrammed.append(int(todo.size))
-            for i in tqdm(todo, desc=f"{desc} pass {p + 1}/{wv.passes}", unit="cell",
-                          disable=not self.progress or todo.size < 500, leave=False, mininterval=2.0):
-                g, pulses, rev, to = self._write_verify_cell(core, int(rows[i]), int(cols[i]),
-                                                             float(targets[i]), wv)
-                rep.final[i] = g
-                rep.pulses[i] += pulses
-                rep.reversals[i] = rev
-                rep.timed_out[i] = to
+            if todo.size:
+                g, pulses, rev, to = self._write_verify_cells(core, rows[todo], cols[todo], targets[todo],
+                                                              wv, f"{desc} pass {p + 1}/{wv.passes}")
+                rep.final[todo] = g
+                rep.pulses[todo] += pulses
+                rep.reversals[todo] = rev
+                rep.timed_out[todo] = to
             rep.passes = p + 1
             rep.ok = np.abs(rep.final - targets) <= wv.tol_uS
         rep.ok_programmed = rep.ok.copy()
         if wv.final_read:
             # the conductances the chip will compute with are the relaxed ones: wait, read
             # every cell once more, and report (and normalise with) what is really there
-            if wv.settle_ns:
-                self.chip.transport.wait_ns(wv.settle_ns)
-            for i in tqdm(range(n), desc=f"{desc} final read", disable=not self.progress or n < 500,
-                          leave=False, mininterval=2.0):
-                rep.final[i] = self.chip.read_cell(core, rows[i], cols[i], amp_v=wv.read_v,
-                                                   width_ns=wv.read_width_ns)
+            self._settle(wv)
+            rep.final[:] = self._read_cells(core, rows, cols, wv, f"{desc} final read")
             rep.ok = np.abs(rep.final - targets) <= wv.tol_uS
         self.known(core)[rows, cols] = rep.final
         return rep
+
+    # The chip-facing steps of program_cells (a batched backend replaces these three).
+    def _settle(self, wv: WriteVerifyConfig) -> None:
+        """Wait for the relaxation before re-measuring."""
+        if wv.settle_ns:
+            self.chip.transport.wait_ns(wv.settle_ns)
+
+    def _read_cells(self, core: int, rows, cols, wv: WriteVerifyConfig, desc: str) -> np.ndarray:
+        """Board-ADC reads of cells (rows[i], cols[i]), in this order."""
+        out = np.empty(len(rows))
+        for i in tqdm(range(len(rows)), desc=desc, disable=not self.progress or len(rows) < 500,
+                      leave=False, mininterval=2.0):
+            out[i] = self.chip.read_cell(core, rows[i], cols[i], amp_v=wv.read_v,
+                                         width_ns=wv.read_width_ns)
+        return out
+
+    def _write_verify_cells(self, core: int, rows, cols, targets, wv: WriteVerifyConfig, desc: str):
+        """One write-verify attempt per cell: (last read, pulses, reversals, timed out)."""
+        n = len(rows)
+        out = (np.empty(n), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, bool))
+        for i in tqdm(range(n), desc=desc, unit="cell", disable=not self.progress or n < 500,
+                      leave=False, mininterval=2.0):
+            res = self._write_verify_cell(core, int(rows[i]), int(cols[i]), float(targets[i]), wv)
+            for a, v in zip(out, res):
+                a[i] = v
+        return out
 
     def program_matrix(self, core: int, g, *, row0: int = 0, col0: int = 0,
                        wv: WriteVerifyConfig | None = None) -> ProgramReport:
@@ -673,9 +696,9 @@ class MidLevel:
         if x.ndim != 2 or x.shape[1] != n_in:
             raise ValueError(f"x must have shape (batch, {n_in}), got {np.asarray(x).shape}")
         codes = encode_inputs(x, cfg.in_bits, cfg.signed)
-        full = np.zeros((x.shape[0], N_LINES), dtype=np.int64)
         zero = encode_inputs(np.zeros(1, np.int64), cfg.in_bits, cfg.signed)[0]
-        full[:] = zero
+        # 10-bit entries: 16 bits per entry keep big batches of register images small
+        full = np.full((x.shape[0], N_LINES), zero, dtype=np.int16)
         full[:, start:start + stride * n_in:stride] = codes
         return x.astype(np.int64), full
 
@@ -694,29 +717,30 @@ class MidLevel:
         return cfg, (r0, nr, c0, nc), gsum, x, codes, in_file, out_file, n_rows
 
     def _decode(self, job_prep, raw):
-        """raw: (batch, segments, 256) codes -> (volts, dot) for the block's outputs."""
+        """raw: (batch, segments, 256) codes -> (volts, dot) for the block's outputs.
+
+        Only the entries of the block's output lines are decoded (a conversion is
+        elementwise per entry)."""
         cfg, (r0, nr, c0, nc), gsum, *_ = job_prep
         segs = cfg.segments()
-        volts = np.zeros(raw.shape[:1] + (N_LINES,))
-        ratio = np.zeros(raw.shape[:1] + (N_LINES,))   # sum x G / sum G per line
-        perm = neuron_of_sl(np.arange(N_LINES))
+        out_lines = np.arange(r0, r0 + nr) if cfg.direction == "BWD" else np.arange(c0, c0 + nc)
+        volts = np.zeros(raw.shape[:1] + out_lines.shape)
+        ratio = np.zeros(raw.shape[:1] + out_lines.shape)   # sum x G / sum G per line
         natural = RegFile.BL if cfg.direction == "BWD" else RegFile.SL
         for si, (name, m, k) in enumerate(segs):
-            v = self.norm.code_to_volts(raw[:, si], k, cfg.vdecr, cfg.act)
+            entries = out_lines
             if _segment_file(cfg, name) != natural:
                 # written through the other switch: entry k holds neuron k's result in the
                 # BL file, neuron sl^-1(j)'s in the SL file; neuron k serves BL k and SL sl(k)
-                v = v[:, perm]
+                entries = neuron_of_sl(out_lines)
+            v = self.norm.code_to_volts(raw[:, si, entries], k, cfg.vdecr, cfg.act)
             weight = (1 << cfg.lsb_bits) if (name == "msb") else 1   # host shift-and-add
             volts += weight * v
             ratio += weight * v / self.norm.volts_per_dot(cfg.vread, cfg.direction, m)
-        if cfg.direction == "BWD":
-            lines = volts[:, r0:r0 + nr]
-            dot_lines = ratio[:, r0:r0 + nr] * gsum
-            if cfg.diff:
-                return lines[:, 0::2] - lines[:, 1::2], dot_lines[:, 0::2] - dot_lines[:, 1::2]
-            return lines, dot_lines
-        return volts[:, c0:c0 + nc], ratio[:, c0:c0 + nc] * gsum
+        dot_lines = ratio * gsum
+        if cfg.direction == "BWD" and cfg.diff:
+            return volts[:, 0::2] - volts[:, 1::2], dot_lines[:, 0::2] - dot_lines[:, 1::2]
+        return volts, dot_lines
 
     def _run_batch(self, jobs: list[_Job], parallel: bool, desc: str | None = None):
         chip = self.chip

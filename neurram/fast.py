@@ -25,8 +25,11 @@ log = logging.getLogger(__name__)
 CNN = [("conv1", 1, 8), ("conv2", 8, 8), "pool", ("conv3", 8, 16), ("conv4", 16, 16), "pool",
        ("conv5", 16, 32), ("conv6", 32, 32), "pool", ("fc", 32 * 3 * 3, 10)]
 
+#: the 1,000-image MNIST test set through the CNN within a minute (wall on an idle
+#: machine; the CPU-time figure is what a loaded shared machine still measures fairly)
 GOALS = {
     "fast.cnn_images_per_s": (">=", 1000 / 60),
+    "fast.cnn_cpu_s": ("<=", 60.0),
 }
 
 
@@ -160,35 +163,45 @@ def cnn_chip(net, x, timings: dict | None = None) -> np.ndarray:
     return h
 
 
+def _corr(a, b) -> float:
+    return float(np.corrcoef(np.ravel(a), np.ravel(b))[0, 1])
+
+
 def run(images_n: int = 1000, seed: int = 0) -> dict:
     """``fast.*``: the CNN shape on the batched backend vs float numpy, same batch, same run.
 
     Keys: ``fast.cnn_images_per_s`` (chip model), ``fast.cnn_s`` (wall time of the
-    batch), ``fast.ratio_vs_float`` (chip model time / float numpy time of the same
-    layers), ``fast.cnn_layer_s.<layer>``, ``fast.mvms`` (MVM vectors in the batch) and
-    ``fast.logit_corr`` (correlation of chip and float outputs: a sanity check that the
-    deployment computes the network; random weights, uncalibrated).
+    batch), ``fast.cnn_cpu_s`` / ``fast.cnn_images_per_cpu_s`` (CPU time of the process,
+    all threads: what a shared machine's load does not inflate), ``fast.ratio_vs_float``
+    and ``fast.ratio_vs_float_cpu`` (chip model / float numpy, same layers, same batch), ``fast.cnn_layer_s.<layer>``, ``fast.mvms`` (MVM vectors in the batch) and
+    ``fast.conv1_corr`` (correlation of the first layer's chip outputs with its float
+    result: a sanity check that the deployment computes the layer; uncalibrated). Random
+    weights pass through seven uncalibrated layers chaotically, so the logits themselves
+    are not compared.
     """
     from firmware.fastchip import FastChip
 
     x = images(images_n, seed)
     w = cnn_weights(seed)
-    ref, ranges = cnn_float(w, x)
+    _, ranges = cnn_float(w, x)
     chip = FastChip(48, seed=seed)
     net = deploy_cnn(chip, w, ranges)
     cnn_chip(net, x[:64])                   # every core's array plan built outside the timing
     timings: dict = {}
-    t = time.perf_counter()
-    y = cnn_chip(net, x, timings)
-    t_chip = time.perf_counter() - t
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
+    cnn_chip(net, x, timings)
+    t_chip, c_chip = time.perf_counter() - t, time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
     cnn_float(w, x, ranges)
-    t_float = time.perf_counter() - t
+    t_float, c_float = time.perf_counter() - t, time.process_time() - c
     n_mvm = sum(x.shape[0] * (28 * 28 if n in ("conv1", "conv2") else 14 * 14 if n in ("conv3", "conv4")
                               else 7 * 7 if n in ("conv5", "conv6") else 1) for n in net.layers)
     out = {"fast.cnn_images_per_s": images_n / t_chip, "fast.cnn_s": t_chip,
+           "fast.cnn_cpu_s": c_chip, "fast.cnn_images_per_cpu_s": images_n / c_chip,
            "fast.float_s": t_float, "fast.ratio_vs_float": t_chip / t_float,
+           "fast.ratio_vs_float_cpu": c_chip / c_float,
            "fast.mvms": n_mvm, "fast.images": images_n,
-           "fast.logit_corr": float(np.corrcoef(y.ravel(), ref.ravel())[0, 1])}
+           "fast.threads": chip.threads,
+           "fast.conv1_corr": _corr(net.run("conv1", x[:50]), net.reference("conv1", x[:50]))}
     out.update({f"fast.cnn_layer_s.{k}": v for k, v in timings.items()})
     return out
