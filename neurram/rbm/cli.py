@@ -77,6 +77,13 @@ def _train_cfg(a, noise: float) -> model.TrainConfig:
     return model.TrainConfig(n_hidden=a.hidden, epochs=a.epochs, lr=a.lr, train_noise=noise, seed=a.seed)
 
 
+def test_subset(data, n: int):
+    """``n`` test images drawn by a fixed permutation (the split's test set is ordered by
+    class, so its first images are all zeros)."""
+    idx = np.random.default_rng(2022).permutation(len(data.x_test))[:n]
+    return data.x_test[idx], data.y_test[idx]
+
+
 def nrt_sweep(data, a, levels, n_images: int, repeats: int = 3) -> dict:
     """Software recovery of models trained at each noise level, evaluated with the chip's
     ~10 % weight error (mean of ``repeats`` noisy copies) and without."""
@@ -87,7 +94,7 @@ def nrt_sweep(data, a, levels, n_images: int, repeats: int = 3) -> dict:
         rbm = model.cached_train(data, _train_cfg(a, lv), a.cache, progress=True)
         row = {"train_noise": lv}
         for kind in model.CORRUPTIONS:
-            c = model.corrupt(data.x_test[:n_images], data.y_test[:n_images], data.shape, kind, seed=1)
+            c = model.corrupt(*test_subset(data, n_images), data.shape, kind, seed=1)
             clean = model.software_recover(rbm, c, a.steps, seed=2)[-1]
             noisy = [model.software_recover(rbm.noisy(CHIP_NOISE, np.random.default_rng(100 + r)), c,
                                             a.steps, seed=3 + r)[-1] for r in range(repeats)]
@@ -144,7 +151,7 @@ def run(a) -> dict:
     curves = {k: {} for k in red}
     images = {}
     for kind in model.CORRUPTIONS:
-        c = model.corrupt(data.x_test[:n_test], data.y_test[:n_test], data.shape, kind, seed=1)
+        c = model.corrupt(*test_subset(data, n_test), data.shape, kind, seed=1)
         hist = crbm.recover(c, a.steps, progress=True)["hist"]
         sw = model.software_recover(rbm, c, a.steps, seed=5)
         red["chip"][kind], red["software"][kind] = _reduction_curve(hist, c)[-1], _reduction_curve(sw, c)[-1]
@@ -154,7 +161,7 @@ def run(a) -> dict:
         curves["software_readback_weights"][kind] = _error_curve(sr, c)
         images[kind] = (c, hist[-1], sw[-1])
         ns = min(a.side_images, n_test)
-        cs = model.corrupt(data.x_test[:ns], data.y_test[:ns], data.shape, kind, seed=1)
+        cs = model.corrupt(*test_subset(data, ns), data.shape, kind, seed=1)
         crbm.visible_mode = "stochastic"
         hs = crbm.recover(cs, a.steps, progress=True)["hist"]
         crbm.visible_mode = "3bit"
@@ -170,7 +177,7 @@ def run(a) -> dict:
               for k in model.CORRUPTIONS}
     rep["visible_units_better"] = better
     rep["lfsr_seed_check"] = lfsr_seed_check(crbm, data, min(a.side_images, n_test), a.steps)
-    x_test = model.quantise_visible(model.visible(data.x_test[:n_test], data.y_test[:n_test]))
+    x_test = model.quantise_visible(model.visible(*test_subset(data, n_test)))
     hu = analysis.hidden_unit_curves(crbm, x_test, repeats=2)
     nt = analysis.neuron_test_curves(crbm)
     rep["neuron"] = {k: v for k, v in hu.items() if not k.startswith("_")}
@@ -191,7 +198,7 @@ def run(a) -> dict:
 
 def lfsr_seed_check(crbm, data, n: int, steps: int) -> dict:
     """Same chip, same images, only the LFSR seed changed: samples differ, statistics agree."""
-    c = model.corrupt(data.x_test[:n], data.y_test[:n], data.shape, "noise20", seed=1)
+    c = model.corrupt(*test_subset(data, n), data.shape, "noise20", seed=1)
     res = []
     saved = crbm.lfsr_seed
     for seed in (saved + 1000, saved + 2000):

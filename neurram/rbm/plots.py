@@ -25,11 +25,12 @@ def image_grid(path, images: dict, shape, n: int = 8) -> str:
     fig, axes = plt.subplots(len(rows) * len(kinds), n, figsize=(n * 0.9, len(rows) * len(kinds) * 0.95))
     for ki, k in enumerate(kinds):
         c, ch, sw = images[k]
+        pick = np.argsort(c.labels, kind="stable")[np.linspace(0, len(c.labels) - 1, n).astype(int)]
         for ri, (name, get) in enumerate(rows):
             imgs = get(c, ch, sw)
             for j in range(n):
                 ax = axes[ki * len(rows) + ri, j]
-                ax.imshow(np.asarray(imgs[j]).reshape(shape), cmap="gray", vmin=0, vmax=1)
+                ax.imshow(np.asarray(imgs[pick[j]]).reshape(shape), cmap="gray", vmin=0, vmax=1)
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if j == 0:
@@ -45,7 +46,7 @@ def l2_curves(path, curves: dict) -> str:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for ax, kind in zip(axes, ("noise20", "occlude_bottom")):
         for name, style in (("chip", "o-"), ("software", "s--"), ("chip_stochastic_visible", "^-"),
-                            ("software_stochastic_visible", "v--")):
+                            ("software_stochastic_visible", "v--"), ("software_readback_weights", "x:")):
             if kind in curves.get(name, {}):
                 ax.plot(curves[name][kind], style, ms=3, label=name.replace("_", " "))
         ax.set_title(kind)
