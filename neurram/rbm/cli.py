@@ -65,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--hidden-out-bits", type=int, default=6)
             p.add_argument("--visible-out-bits", type=int, default=6)
             p.add_argument("--noise-steps", type=int, default=16)
+            p.add_argument("--forward-in-bits", type=int, default=2,
+                           help="bit-planes a hidden state drives in the forward MVM (1..4)")
             p.add_argument("--vnoise-hidden", type=int, default=None, help="VNOISE DAC code (default: calibrated)")
             p.add_argument("--vnoise-visible", type=int, default=None)
             p.add_argument("--no-plots", action="store_true")
@@ -123,7 +125,8 @@ def run(a) -> dict:
     op = sampler.OperatingPoint(hidden_out_bits=a.hidden_out_bits, visible_out_bits=a.visible_out_bits,
                                 hidden_noise_steps=a.noise_steps, visible_noise_steps=a.noise_steps,
                                 vnoise_hidden=a.vnoise_hidden, vnoise_visible=a.vnoise_visible,
-                                calib_vectors=a.calib_vectors).validate()   # bad input: fail now
+                                calib_vectors=a.calib_vectors,
+                                forward_in_bits=a.forward_in_bits).validate()   # bad input: fail now
     data = model.load(a.dataset)
     n_test = min(a.test_images, len(data.x_test))
     nrt = nrt_sweep(data, a, levels, min(a.sweep_images, len(data.x_test))) if levels else None

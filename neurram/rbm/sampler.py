@@ -70,6 +70,10 @@ class OperatingPoint:
     headroom_fraction: float = 0.8
     calib_vectors: int = 256
     wl_ns: int = 10
+    #: forward input bits: a hidden state h drives every bit-plane (value h (2^k - 1)), so
+    #: the SL neurons integrate 2^k - 1 samples of the same line: signal grows k-fold
+    #: faster than the per-sample analog noise, within the integrator headroom
+    forward_in_bits: int = 2
 
     def validate(self) -> "OperatingPoint":
         _int_in("hidden_out_bits", self.hidden_out_bits, 2, 10)
@@ -86,6 +90,7 @@ class OperatingPoint:
             raise ValueError(f"headroom_fraction must be in (0, 1], got {self.headroom_fraction!r}")
         _int_in("calib_vectors", self.calib_vectors, 8, 100000)
         _int_in("wl_ns", self.wl_ns, 1, 10)
+        _int_in("forward_in_bits", self.forward_in_bits, 1, 4)
         return self
 
 
@@ -198,13 +203,18 @@ class ChipRBM:
     def fwd_entries(self, h: np.ndarray) -> list[np.ndarray]:
         """BL input values (binary hidden states, bias rows at 1)."""
         nh = self.m.n_hidden
+        level = self._fwd_level
         out = []
         for b in self.m.blocks:
             e = np.zeros((h.shape[0], N_LINES), np.int64)
-            e[:, :nh] = h
-            e[:, nh:b.n_rows] = 1
+            e[:, :nh] = level * np.asarray(h, np.int64)
+            e[:, nh:b.n_rows] = level
             out.append(e)
         return out
+
+    @property
+    def _fwd_level(self) -> int:
+        return (1 << self.op.forward_in_bits) - 1
 
     def config(self, direction: str, *, vread: int, vdecr: int, out_bits: int,
                noise_steps: int = 0, vnoise: int = 0, neuron_test: bool = False):
@@ -213,7 +223,7 @@ class ChipRBM:
         return chipmod.config(
             mode=int(Mode.NEURON_TEST if neuron_test else Mode.MVM),
             dir=int(Direction.BWD if bwd else Direction.FWD), act=int(Activation.NONE),
-            in_bits=4 if bwd else 1, in_signed=int(bwd), diff_in=0,
+            in_bits=4 if bwd else self.op.forward_in_bits, in_signed=int(bwd), diff_in=0,
             n_rows=N_LINES if bwd else n_rows, out_bits=int(out_bits),
             vread=int(vread), vdecr=int(vdecr), wl_ns=int(self.op.wl_ns),
             stoch=int(noise_steps > 0), noise_steps=int(noise_steps), vnoise=int(vnoise))
@@ -255,7 +265,8 @@ class ChipRBM:
             return np.sqrt(acc)
         out = []
         for b, a in zip(self.m.blocks, alpha):
-            r = k / np.where(a[:2 * len(b.visible)] != 0, np.abs(a[:2 * len(b.visible)]), np.inf)
+            av = a[:2 * len(b.visible)]
+            r = k / self._fwd_level / np.where(av != 0, np.abs(av), np.inf)
             out.append(np.sqrt(r[0::2] ** 2 + r[1::2] ** 2))
         return np.concatenate(out)
 
@@ -265,7 +276,7 @@ class ChipRBM:
         out_bits = op.hidden_out_bits if bwd else op.visible_out_bits
         steps = op.hidden_noise_steps if bwd else op.visible_noise_steps
         fixed_vnoise = op.vnoise_hidden if bwd else op.vnoise_visible
-        n_planes = 3 if bwd else 1
+        n_planes = 3 if bwd else self.op.forward_in_bits
         c = p.gain * plane_gain(p, n_planes, p.c_bl if bwd else p.c_sl)
         ideal = self._ideal(direction, entries)
         denom = self._denoms(direction)
@@ -340,7 +351,8 @@ class ChipRBM:
         _int_in("noise_steps", noise_steps, 1, 255)
         _int_in("out_bits", out_bits, 2, 10)
         bwd = direction == "BWD"
-        c = self.p.gain * plane_gain(self.p, 3 if bwd else 1, self.p.c_bl if bwd else self.p.c_sl)
+        c = self.p.gain * plane_gain(self.p, 3 if bwd else self.op.forward_in_bits,
+                                     self.p.c_bl if bwd else self.p.c_sl)
         alpha = [c * self.p.vread_volts(vread) / np.where(d > 0, d, np.inf) for d in self._denoms(direction)]
         beta = [np.zeros(N_LINES) for _ in alpha]
         ppv = float(np.median(self._preact_per_volt(direction, alpha)))
@@ -373,7 +385,7 @@ class ChipRBM:
             raise RuntimeError("calibrate() first")
         v = self.run("FWD", self.fwd_entries(h), self._cfg("FWD", noise))
         cal = self.cal["FWD"]
-        k = self.m.wmax / (self.m.gmax - self.m.gmin)
+        k = self.m.wmax / (self.m.gmax - self.m.gmin) / self._fwd_level
         out = np.zeros((h.shape[0], self.m.n_visible))
         for b, vi, a, be in zip(self.m.blocks, v, cal.alpha, cal.beta):
             o = np.arange(2 * len(b.visible))
