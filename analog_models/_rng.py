@@ -3,12 +3,14 @@
 ``Generator.standard_normal`` costs ~15 ns per value, which alone would make the
 vectorised MVM several times slower than the matrix product it models. The analog noise
 only needs a Gaussian shape, not 53-bit resolution, so a draw here is a 16-bit uniform
-integer mapped through a table of the inverse normal CDF at the 65536 mid-quantiles
-(resolution 1.5e-5 in probability, tails to ±4.3σ). Drawing integers is ~10x cheaper.
+integer (a quarter of a raw 64-bit generator word) mapped through a table of the inverse
+normal CDF at the 65536 mid-quantiles (resolution 1.5e-5 in probability, tails to
+±4.3σ); the comparator's noise uses 8-bit draws and a 256-entry table.
 
-The stream is sequential: drawing ``(a, b, 256)`` at once gives exactly the values of
-``a*b`` successive draws of ``(256,)``. The event path (one event at a time) and the
-vectorised path (all events of a batch at once) rely on this to agree bit for bit.
+:class:`ColumnStreams` gives every neuron its own sequence, read by rows (one event's
+draw for every neuron): the event path (one event at a time), the batched path (all the
+events of a batch at once) and a batched path that simulates only some neurons all see
+the same value at every (event, neuron), so they agree bit for bit.
 """
 
 from __future__ import annotations
@@ -47,88 +49,100 @@ _TABLE = _norm_ppf((np.arange(65536) + 0.5) / 65536.0)
 _TABLE = (_TABLE / np.sqrt(np.mean(_TABLE**2))).astype(np.float32)
 
 
-def _indices(rng: np.random.Generator, bits: int, shape) -> np.ndarray:
-    """Quantile-table indices: uint16 (``bits`` 16) or uint8 (``bits`` 8) of ``shape``.
-
-    The generator's raw 64-bit words split into 4 or 8 indices (several times cheaper
-    than ``Generator.integers``); a row of 256 indices is 64 or 32 whole words, so
-    drawing rows one by one or as a block gives the same indices.
-    """
-    n = int(np.prod(shape))
-    per_word = 64 // bits
-    words = rng.bit_generator.random_raw(-(-n // per_word))
-    return words.view(np.uint16 if bits == 16 else np.uint8)[:n].reshape(shape)
-
-
-def normals(rng: np.random.Generator, shape) -> np.ndarray:
-    """Standard-normal values (float32) drawn from ``rng`` through the quantile table."""
-    # take(mode="wrap") skips the bounds check of fancy indexing (indices are in range).
-    return np.take(_TABLE, _indices(rng, 16, shape), mode="wrap")
-
-
 # Comparator noise only decides bits within a few sigma of the threshold: 256 quantiles
 # (tails to ±2.9σ) suffice, and one byte per draw halves the generator and lookup cost.
 _TABLE8 = _norm_ppf((np.arange(256) + 0.5) / 256.0)
 _TABLE8 = (_TABLE8 / np.sqrt(np.mean(_TABLE8**2))).astype(np.float32)
 
 
-def normals8(rng: np.random.Generator, shape, scale: float = 1.0) -> np.ndarray:
-    """Coarse standard normals (256 levels) times ``scale``, float32, sequential stream
-    (drawing a block equals drawing its rows one after another)."""
-    return np.take(_TABLE8 * np.float32(scale), _indices(rng, 8, shape), mode="wrap")
+class ColumnStreams:
+    """One independent stream of quantile-table indices per column (neuron), read by rows.
 
-
-class RowStream:
-    """Rows of quantile-table indices drawn from one generator, ``block`` rows per call.
-
-    The draws above are sequential, so rows served from a block fetched ahead are exactly
-    the rows one call per row would give; the stream only saves the generator's per-call
-    cost (several microseconds, more than the draw of 256 values itself), which the event
-    path would otherwise pay on every WL pulse and comparison. The vectorised path takes
-    its blocks from the same stream, so both paths still consume one sequence in one order.
+    Row ``r`` holds value ``r`` of every column's own sequence; a column's sequence is its
+    generator's raw 64-bit words split into ``64 // bits`` indices. Because each column
+    has its own generator, a caller that needs only some columns of the next rows draws
+    only theirs (a batched MVM that simulates 8 of 256 neurons), and the other columns
+    skip the rows they missed when next read (``advance``: jumps without drawing). Any
+    mix of full and partial reads therefore yields the same value at every (row, column).
 
     Parameters
     ----------
-    rng : numpy.random.Generator
+    seed : sequence of int
+        Entropy of the streams; column ``c`` is seeded from ``[*seed, c]``.
     bits : 16 (``normals``) or 8 (``normals8``)
-    width : values per row
-    block : rows fetched per generator call when the stream runs dry
+    width : columns
+    block : rows fetched ahead for all columns when rows are read one at a time
     """
 
-    def __init__(self, rng: np.random.Generator, bits: int, width: int = 256, block: int = 64):
+    def __init__(self, seed, bits: int, width: int = 256, block: int = 64):
         if bits not in (8, 16):
             raise ValueError(f"bits must be 8 or 16, got {bits!r}")
-        if width <= 0 or (width * bits) % 64:
-            # Whole 64-bit generator words per row keep the stream sequential.
-            raise ValueError(f"width must be a positive multiple of {64 // bits}, got {width!r}")
-        self.rng, self.bits, self.width, self.block = rng, bits, width, block
-        self._buf = None
-        self._pos = 0
+        if width <= 0:
+            raise ValueError(f"width must be positive, got {width!r}")
+        self.seed, self.bits, self.width, self.block = [int(s) for s in seed], bits, width, block
+        self.lanes = 64 // bits
+        self.dtype = np.uint16 if bits == 16 else np.uint8
+        self._gens: list = [None] * width
+        self._next_word = [0] * width             # next word each generator produces
+        self._cached = [-1] * width               # index of the last word produced
+        self._cache = [None] * width              # its values
+        self.pos = 0                              # rows read so far
+        self._buf = None                          # (rows, width) fetched ahead
+        self._buf_start = self._buf_end = 0
 
-    def rows(self, n: int) -> np.ndarray:
-        """The next ``n`` rows of indices, shape (n, width)."""
-        if n <= 0:
-            # Not through the generator: even an empty draw may advance it.
-            return np.empty((0, self.width), dtype=np.uint16 if self.bits == 16 else np.uint8)
-        buf = self._buf
-        left = 0 if buf is None else buf.shape[0] - self._pos
-        if n <= left:
-            out = buf[self._pos:self._pos + n]
-            self._pos += n
-            return out
-        head = buf[self._pos:] if left else None
-        fresh = _indices(self.rng, self.bits, (max(n - left, self.block), self.width))
-        self._buf, self._pos = fresh, n - left
-        out = fresh[:n - left]
-        return out if head is None else np.concatenate([head, out])
+    def _take(self, c: int, start: int, n: int) -> np.ndarray:
+        """Values ``start .. start+n-1`` of column ``c`` (reads only move forward)."""
+        lanes = self.lanes
+        w0, w1 = start // lanes, (start + n - 1) // lanes
+        parts = []
+        first = w0
+        if self._cached[c] == w0:
+            parts.append(self._cache[c])
+            first = w0 + 1
+        if first <= w1:
+            gen = self._gens[c]
+            if gen is None:
+                gen = self._gens[c] = np.random.PCG64(np.random.SeedSequence(self.seed + [c]))
+            skip = first - self._next_word[c]
+            if skip < 0:
+                raise RuntimeError("column stream read backwards")
+            if skip:
+                gen.advance(skip)
+            words = gen.random_raw(w1 - first + 1).view(self.dtype)
+            self._next_word[c] = w1 + 1
+            self._cached[c] = w1
+            self._cache[c] = words[-lanes:]
+            parts.append(words)
+        vals = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        off = start - w0 * lanes
+        return vals[off:off + n]
+
+    def rows(self, n: int, cols=None) -> np.ndarray:
+        """The next ``n`` rows, all columns or only ``cols``: shape (n, len(cols))."""
+        idx = range(self.width) if cols is None else [int(c) for c in cols]
+        out = np.empty((len(idx), n), dtype=self.dtype)
+        r0 = self.pos
+        k = 0
+        if self._buf is not None and r0 < self._buf_end:
+            k = min(n, self._buf_end - r0)
+            part = self._buf[r0 - self._buf_start:r0 - self._buf_start + k]
+            out[:, :k] = (part if cols is None else part[:, cols]).T
+        rest = n - k
+        if rest and cols is None and rest < self.block:
+            # one row at a time (the event path): fetch a block of rows for every column
+            start = r0 + k
+            self._buf = np.stack([self._take(c, start, self.block) for c in range(self.width)], axis=1)
+            self._buf_start, self._buf_end = start, start + self.block
+            out[:, k:] = self._buf[:rest].T
+        elif rest:
+            for j, c in enumerate(idx):
+                out[j, k:] = self._take(c, r0 + k, rest)
+        self.pos += n
+        return out.T
 
     def normals(self, n: int, scale: float = 1.0, cols=None) -> np.ndarray:
-        """The next ``n`` rows as standard normals (float32) times ``scale``; with
-        ``cols`` only those columns are looked up (the stream advances by whole rows)."""
+        """The next ``n`` rows as standard normals (float32) times ``scale``."""
         table = _TABLE if self.bits == 16 else _TABLE8
         if scale != 1.0:
             table = table * np.float32(scale)
-        idx = self.rows(n)
-        if cols is not None:
-            idx = idx[:, cols]
-        return np.take(table, idx, mode="wrap")
+        return np.take(table, self.rows(n, cols), mode="wrap")

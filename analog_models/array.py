@@ -309,7 +309,7 @@ def settle_drive(plan, d: np.ndarray, pairs: bool, v_prev: np.ndarray, asum_prev
     Parameters
     ----------
     plan : ArrayPlan or its column view (:meth:`ArrayPlan.columns`)
-    d : int8 (B, K) drive signs (-1, 0, +1) of the input lines ``plan.rows``; with
+    d : (B, K) drive signs (-1, 0, +1; int8 or float32) of the input lines ``plan.rows``; with
         ``pairs`` (B, K/2): the sign of line 2i of each pair, line 2i+1 carrying the
         opposite one (differential input, ``plan.pairs`` must hold)
     v_prev : (B, n_out) output-line voltages before the pulse
@@ -333,7 +333,7 @@ def settle_drive(plan, d: np.ndarray, pairs: bool, v_prev: np.ndarray, asum_prev
     # Every product is taken as (signed sum x, unsigned sum y) = ((P - N) @ M, (P + N) @ M)
     # over the lines at either polarity, P and N; both are exact on the plan's grids.
     if pairs:
-        e = d.astype(f32)
+        e = d.astype(f32, copy=False)
         ea = np.abs(e)
 
         def sums(diff, total, need_x=True):

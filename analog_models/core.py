@@ -28,7 +28,7 @@ from rtl.analog_bus import N_LINES, AnalogEvent, EventKind, Level, Mode, ProgOp
 
 from . import _kernels
 from . import config as C
-from ._rng import RowStream
+from ._rng import _TABLE8, ColumnStreams
 from .array import ArrayPlan, settle_drive
 from .device import RRAMDevice, write_verify
 from .neuron import DT, NeuronBank
@@ -101,11 +101,10 @@ class CoreModel:
         g = check_conductance(conductance_uS, self.p)
         self.device = RRAMDevice(np.clip(g, self.p.g_floor, None), self.p, seed=[self.seed, 3])
         self.device.G[...] = g  # keep the exact values loaded (even below g_floor)
-        self.rng = np.random.default_rng([self.seed, 1])        # read + sampling noise
-        self.rng_cmp = np.random.default_rng([self.seed, 4])    # comparator noise
-        # Every draw of the two goes through these (blocks fetched ahead, same sequence).
-        self._noise = RowStream(self.rng, 16)
-        self._cmp_noise = RowStream(self.rng_cmp, 8)
+        # Read + sampling noise, comparator noise: per-neuron streams read by rows (a
+        # batched MVM that simulates some neurons draws only theirs, same sequences).
+        self._noise = ColumnStreams([self.seed, 1], 16)
+        self._cmp_noise = ColumnStreams([self.seed, 4], 8)
         self.neurons = NeuronBank(self.p, np.random.default_rng([self.seed, 2]))
         self.power_down = False
         self._version = 0
@@ -203,10 +202,15 @@ class CoreModel:
     def _draw_cmp(self, batch: int) -> np.ndarray:
         """Minus the comparator noise in volts (its own stream, 256-level Gaussian)."""
         if self._zc is not None:
-            z = self._zc[:, self._zci, :]
+            # a batched MVM's block of table indices, looked up as the stream would
+            z = np.take(self._cmp_table(), self._zc[:, self._zci, :], mode="wrap")
             self._zci += 1
             return z
         return self._cmp_noise.normals(batch, -self.p.cmp_noise_sigma)
+
+    def _cmp_table(self) -> np.ndarray:
+        """The comparator stream's quantile table in volts (ColumnStreams.normals)."""
+        return _TABLE8 * np.float32(-self.p.cmp_noise_sigma)
 
     def _materialise(self, side: str | None = None) -> None:
         """Driven input lines sit at ``a * f_write`` after a pulse; computed only when a
@@ -314,22 +318,22 @@ class CoreModel:
         n2 = self._draw_cmp(batch) if self._cmp_draws else None
         return self.neurons.compare(z1, n2)
 
-    def _convert(self, batch: int, k: int, steps) -> list:
+    def _convert(self, batch: int, k: int, steps) -> np.ndarray:
         """A segment's k comparisons in one compiled loop (:func:`_kernels.convert`),
         drawing the same noise vectors in the same order as the steps would."""
         nb = self.neurons
         pend = nb.pend_var
         z1 = self._draw(batch) if pend else np.zeros((1, 1), dtype=DT)
         if self._cmp_draws:
-            n2 = np.ascontiguousarray(self._zc[:, self._zci:self._zci + k, :])
+            n2 = self._zc[:, self._zci:self._zci + k, :]
             self._zci += k
         else:
-            n2 = np.zeros((1, 1, 1), dtype=DT)
+            n2 = np.zeros((1, 1, 1), dtype=np.uint8)
         vdecr = np.array([DT(self.p.vdecr_volts(t[1])) for t in steps if t[0] == "DECR"] or [0.0], dtype=DT)
         bits = np.empty((batch, k, nb.n), dtype=bool)
         latch = np.array(np.broadcast_to(nb.latch, nb.v_int.shape), dtype=bool)   # own, writable
         _kernels.convert(nb.v_int, latch, DT(np.sqrt(pend)) if pend else DT(0.0), z1, n2,
-                         self._cmp_draws, nb.offset, nb.inj, int(nb.n_integ), bool(self.p.adc),
+                         self._cmp_table(), self._cmp_draws, nb.offset, nb.inj, int(nb.n_integ), bool(self.p.adc),
                          DT(self.p.gain), vdecr, DT(self.p.integ_headroom), bits)
         nb.pend_var = 0.0
         nb.latch = latch
@@ -337,7 +341,7 @@ class CoreModel:
         nb.var_cs = 0.0
         if self.p.adc:
             nb.n_integ += k - 1
-        return [bits[:, c] for c in range(k)]
+        return bits
 
     @property
     def _cmp_draws(self) -> bool:
@@ -567,8 +571,8 @@ class CoreModel:
             for lo in range(0, B, chunk):
                 hi = min(B, lo + chunk)
                 self._z = self._noise.normals((hi - lo) * n_draw, cols=sel).reshape(hi - lo, n_draw, n_out)
-                self._zc = (self._cmp_noise.normals((hi - lo) * n_cmp, -self.p.cmp_noise_sigma, cols=sel)
-                            .reshape(hi - lo, n_cmp, n_out))
+                # comparator noise as table indices: the compiled conversion looks them up
+                self._zc = self._cmp_noise.rows((hi - lo) * n_cmp, sel).reshape(hi - lo, n_cmp, n_out)
                 self._zi = self._zci = 0
                 parts.append(self._run_steps(x[lo:hi], cfg, st,
                                              None if noise is None else noise[lo:hi], sel))
@@ -619,6 +623,7 @@ class CoreModel:
             else:
                 sgn, mag = C.line_sign_magnitude(x[:, :r_even], cfg)
                 sgn, mag = sgn[:, rows], mag[:, rows]
+            sgn = sgn.astype(DT)          # drive signs as the products' float32 operands
             full = []
 
             def all_signs(p):
@@ -670,7 +675,7 @@ class CoreModel:
                         self._v_bl = a
                     driven_v = self._v_sl if backward else self._v_bl
                 else:
-                    d = (sgn * ((mag >> s[2]) & 1)).astype(np.int8)
+                    d = sgn * ((mag >> s[2]) & 1)
                     self._wl_step(backward, view, d, pairs, vread, width,
                                   lambda q=s[2]: all_signs(q),
                                   lambda d=d, q=s[2]: counts_of(d, q))
@@ -688,6 +693,7 @@ class CoreModel:
             elif kind == "DECR":
                 self.neurons.decrement(self.p.vdecr_volts(s[1]), 0)
             elif kind == "WR" and s[2] == C.segments(cfg)[s[1]][2] - 1:
-                codes = C.output_codes(np.stack(bits, axis=1), int(cfg.act))
+                codes = C.output_codes(bits if isinstance(bits, np.ndarray) else np.stack(bits, axis=1),
+                                       int(cfg.act))
                 results.append(codes if sel is not None else C.route(codes, cfg, s[1]))
         return results

@@ -303,6 +303,12 @@ class FastChip(MidLevel):
             self.codes_log.extend(r.codes for r in results)
         return results
 
+    def __getstate__(self):
+        # picklable (e.g. for a Dask sweep): the thread pool is made again on first use
+        state = dict(self.__dict__)
+        state["_executor"] = None
+        return state
+
     def _pool(self):
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="fastchip")

@@ -166,6 +166,17 @@ def test_write_verify_programs_a_layer_and_relaxes_it():
     assert np.corrcoef(y.ravel(), ref.ravel())[0, 1] > 0.9
 
 
+def test_a_used_chip_pickles_and_carries_on_identically():
+    import pickle
+
+    fast = FastChip(2, P, seed=11)
+    net = _dense(fast, n_in=24, n_out=6)
+    x = np.random.default_rng(8).uniform(-1, 1, (10, 24))
+    net.run("fc", x)
+    copy = pickle.loads(pickle.dumps(net))
+    np.testing.assert_array_equal(copy.run("fc", x), net.run("fc", x))
+
+
 def test_host_state_matches_midlevel():
     """Every attribute the mid level keeps is there (so inherited methods find it)."""
     gold, fast = both(1)
