@@ -183,6 +183,7 @@ def run(a) -> dict:
     x_test = model.quantise_visible(model.visible(*test_subset(data, n_test)))
     hu = analysis.hidden_unit_curves(crbm, x_test, repeats=2)
     nt = analysis.neuron_test_curves(crbm)
+    rep["attribution"] = attribution(crbm, rb, data, n_test, a.steps, temperature=1 / hu["pooled_slope"])
     rep["neuron"] = {k: v for k, v in hu.items() if not k.startswith("_")}
     rep["neuron"]["neuron_test"] = {k: v for k, v in nt.items() if not k.startswith("_")}
     e = analysis.gibbs_energy(crbm)
@@ -197,6 +198,24 @@ def run(a) -> dict:
         (out / "report.json").write_text(json.dumps(to_jsonable(rep), indent=1))
     log.info("wrote %s", out / "report.json")
     return rep
+
+
+def attribution(crbm, rb, data, n: int, steps: int, temperature: float) -> dict:
+    """Which chip error costs the recovery: software with the read-back weights plus
+    (a) the hidden units' measured sampling temperature, (b) the forward MVM's measured
+    pre-activation error as Gaussian noise on the visible units."""
+    x = model.quantise_visible(model.visible(*test_subset(data, n)))
+    h = (x / model.VISIBLE_LEVELS @ rb.W + rb.a > 0).astype(np.int64)
+    err = crbm.visible_preact(h, noise=False) - (h @ rb.W.T + rb.b)
+    sig = float(np.std(err))
+    out = {"hidden_temperature": temperature, "visible_preact_error_std": sig, "readback": {},
+           "readback_hidden_temperature": {}, "readback_visible_error": {}}
+    for kind in model.CORRUPTIONS:
+        c = model.corrupt(*test_subset(data, n), data.shape, kind, seed=1)
+        for key, kw in (("readback", {}), ("readback_hidden_temperature", {"temperature": temperature}),
+                        ("readback_visible_error", {"visible_noise": sig})):
+            out[key][kind] = model.l2_reduction(model.software_recover(rb, c, steps, seed=5, **kw)[-1], c)
+    return out
 
 
 def lfsr_seed_check(crbm, data, n: int, steps: int) -> dict:

@@ -269,10 +269,14 @@ def initial_visible(c: Corrupted) -> np.ndarray:
 
 
 def software_recover(rbm: RBM, c: Corrupted, steps: int = 10, visible_mode: str = "3bit",
-                     seed: int = 0) -> list[np.ndarray]:
+                     seed: int = 0, temperature: float = 1.0,
+                     visible_noise: float = 0.0) -> list[np.ndarray]:
     """The chip's schedule in floating point: hidden units sampled from the logistic of
     the 3-bit visible input, visible units 3-bit (rounded 7 p / 7) or sampled, known pixels
-    and label clamped each step. Returns the visible pixels after each step (0 = start)."""
+    and label clamped each step. Returns the visible pixels after each step (0 = start).
+
+    ``temperature`` divides the hidden pre-activation, ``visible_noise`` adds a Gaussian
+    error of that std to the visible one: the two chip errors, for attributing losses."""
     if visible_mode not in ("3bit", "stochastic"):
         raise ValueError(f"visible_mode must be '3bit' or 'stochastic', got {visible_mode!r}")
     rng = np.random.default_rng(seed)
@@ -281,9 +285,12 @@ def software_recover(rbm: RBM, c: Corrupted, steps: int = 10, visible_mode: str 
     hist = [v[:, :n].copy()]
     for _ in range(steps):
         x = quantise_visible(v) / VISIBLE_LEVELS
-        ph = sigmoid(x @ rbm.W + rbm.a)
+        ph = sigmoid((x @ rbm.W + rbm.a) / temperature)
         h = (rng.random(ph.shape) < ph).astype(np.float32)
-        pv = sigmoid(h @ rbm.W.T + rbm.b)
+        pre = h @ rbm.W.T + rbm.b
+        if visible_noise:
+            pre = pre + visible_noise * rng.standard_normal(pre.shape)
+        pv = sigmoid(pre)
         v = (quantise_visible(pv) / VISIBLE_LEVELS if visible_mode == "3bit"
              else (rng.random(pv.shape) < pv).astype(np.float32))
         v = clamp(v.astype(np.float32), c)
