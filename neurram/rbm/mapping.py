@@ -18,8 +18,8 @@ pairs (SL ``2l`` at ``+x``, SL ``2l+1`` at ``-x``, the sign-magnitude inputs of 
 drivers): one BL neuron per hidden unit and core integrates the signed partial sum, the
 large common mode of the 0..7 inputs cancelling on the line. Hidden -> visible is the
 forward (BL -> SL) MVM on the same cells with differential output: the two SL neurons of
-a column pair convert and the host subtracts (this direction is far from the integrator
-headroom: binary inputs, read voltage at its limit).
+a column pair convert and the host subtracts (binary inputs: this direction stays clear
+of the integrator headroom's common-mode problem).
 
 This is the transpose of the paper's "differential rows" convention (SPEC §2), chosen
 because with row pairs the backward direction would carry the common mode of every

@@ -265,6 +265,12 @@ def clamp(v: np.ndarray, c: Corrupted) -> np.ndarray:
 
 
 def initial_visible(c: Corrupted) -> np.ndarray:
+    """Start of the chain: the corrupted pixels and the label (``c`` validated here)."""
+    b, n = np.shape(c.original)
+    check_mask(c.known, n, b, "known (corruption mask)")
+    if np.shape(c.corrupted) != (b, n) or np.shape(c.labels) != (b,):
+        raise ValueError(f"corrupted must have shape {(b, n)} and labels {(b,)}, got "
+                         f"{np.shape(c.corrupted)} and {np.shape(c.labels)}")
     return clamp(np.concatenate([c.corrupted, one_hot(c.labels)], axis=1), c)
 
 

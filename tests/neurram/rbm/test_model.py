@@ -33,11 +33,15 @@ def test_corruptions_and_metric(digits_data):
         model.corrupt(x[:, :10], y, digits_data.shape, "noise20")
 
 
-def test_known_mask_shape_is_checked():
+def test_known_mask_shape_is_checked(digits_data):
     with pytest.raises(ValueError, match="known must have shape"):
         model.check_mask(np.ones((3, 10), bool), 64, 3)
     with pytest.raises(ValueError, match="boolean"):
         model.check_mask(np.ones((3, 64), int), 64, 3)
+    c = model.corrupt(digits_data.x_test[:3], digits_data.y_test[:3], digits_data.shape, "noise20")
+    c.known = c.known[:, :32]
+    with pytest.raises(ValueError, match=r"known \(corruption mask\) must have shape \(3, 64\)"):
+        model.initial_visible(c)
 
 
 def test_software_recovery_improves_and_clamps(small_rbm, digits_data):
