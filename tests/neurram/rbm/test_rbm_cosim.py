@@ -6,7 +6,7 @@ every output code and every sample must agree."""
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.cosim   # ~35 s; the 1-core build is shared with the other cosim tests
+pytestmark = pytest.mark.cosim   # ~10 s; the 1-core build is shared with the other cosim tests
 
 KW = dict(seed=3, n_hidden=16, images=2, lfsr_seed=5)
 CHIP_SEED = 11
