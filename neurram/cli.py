@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "sweep": ("neurram.sweeps.cli", "sweeps and Monte Carlo over simulated chips on Dask"),
     "demo": ("neurram.demo", "the README's main job: Verilog summary and a cosimulated MVM"),
     "net": ("neurram.nets.cli", "networks on the chip: train, deploy, calibrate, eval, finetune, report"),
+    "rbm": ("neurram.rbm.cli", "RBM image recovery on the chip model (train, recover, report)"),
 }
 
 
