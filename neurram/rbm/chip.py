@@ -29,7 +29,10 @@ import numpy as np
 
 from analog_models import CoreConfig
 from analog_models.params import AnalogParams
-from rtl.analog_bus import N_LINES, Activation, Direction, Mode
+from rtl.contract.constants import N_LINES
+from rtl.contract.registers import Act as Activation
+from rtl.contract.registers import Dir as Direction
+from rtl.contract.registers import Mode
 
 log = logging.getLogger(__name__)
 

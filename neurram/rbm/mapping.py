@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rtl.analog_bus import N_LINES
+from rtl.contract.constants import N_LINES
 
 from .model import N_LABELS, RBM
 

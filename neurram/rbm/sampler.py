@@ -38,7 +38,10 @@ import numpy as np
 
 from analog_models.config import code_value
 from analog_models.normalisation import plane_gain
-from rtl.analog_bus import N_LINES, Activation, Direction, Mode
+from rtl.contract.constants import N_LINES
+from rtl.contract.registers import Act as Activation
+from rtl.contract.registers import Dir as Direction
+from rtl.contract.registers import Mode
 
 from . import chip as chipmod
 from .mapping import Mapping
