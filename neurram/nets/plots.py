@@ -10,6 +10,18 @@ import numpy as np
 __all__ = ["write_plots"]
 
 
+def _finish(fig, ax, xlabel: str, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
 def write_plots(rep: dict, runs: list, y_test, out: Path) -> list[Path]:
     import matplotlib
     matplotlib.use("Agg")
@@ -28,13 +40,7 @@ def write_plots(rep: dict, runs: list, y_test, out: Path) -> list[Path]:
     ax.plot(n, [v["float"] * 100 for v in curve.values()], "s--", label="no noise, float weights")
     ax.plot(n, [v["sw_4bit"] * 100 for v in curve.values()], "^:", label="no noise, 4-bit weights")
     ax.axvline(10, color="grey", lw=0.6)
-    ax.set_xlabel("training weight noise (% of max |W|)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(out / "accuracy_vs_training_noise.png")
-    fig.savefig(paths[-1], dpi=130)
-    plt.close(fig)
+    paths.append(_finish(fig, ax, "training weight noise (% of max |W|)", out / "accuracy_vs_training_noise.png"))
 
     # Fig. 5b style: progressive fine-tuning
     ft = rep["finetune.curve"]
@@ -45,13 +51,7 @@ def write_plots(rep: dict, runs: list, y_test, out: Path) -> list[Path]:
                     yerr=[ft[k][key + ".std"] * 100 for k in names], marker="o", capsize=3, label=lab)
     ax.axhline(rep["acc.sw_4bit"] * 100, color="k", ls="--", lw=0.8, label="4-bit-weight software")
     ax.set_xticks(range(len(names)), ["none"] + names[1:], rotation=30, fontsize=7)
-    ax.set_xlabel("layers programmed on the chip (up to)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(out / "finetune_curve.png")
-    fig.savefig(paths[-1], dpi=130)
-    plt.close(fig)
+    paths.append(_finish(fig, ax, "layers programmed on the chip (up to)", out / "finetune_curve.png"))
 
     # per-layer chip vs software outputs
     sc = runs[0].get("scatter", {})
