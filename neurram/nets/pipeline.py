@@ -355,25 +355,34 @@ class Experiment:
         best = f"{self.best_noise():.2f}"
         fam = tr["family"]
         runs = [self.chip_runs(s) for s in self.seeds]
-        ora = [self.only_relax_adc(s)["acc"] for s in self.seeds if self.ablation(s)]
         rep: dict = {
             "data": f"{self.data} ({len(self.test_set()[1])} test images)",
             "acc.float": fam[best]["float"], "acc.sw_4bit": fam[best]["sw_4bit"],
             "acc.sw_noise10": fam[best]["noise10_mean"], "acc.sw_noise10.std": fam[best]["noise10_std"],
             "acc.float.n0": fam["0.00"]["float"], "acc.sw_4bit.n0": fam["0.00"]["sw_4bit"],
         }
+        for r, s in zip(runs, self.seeds):
+            if self.ablation(s):
+                r["only_relax_adc"] = self.only_relax_adc(s)["acc"]
         for key in ("n0", "n0_cal", "best", "best_cal", "best_cal_ft", "best_cal_per_core_vread",
-                    "cal_random_inputs"):
+                    "cal_random_inputs", "only_relax_adc"):
             v = [r[key] for r in runs if key in r]
             rep[f"acc.chip.{key}"] = float(np.mean(v))
-            rep[f"acc.chip.{key}.std"] = float(np.std(v))
+            rep[f"acc.chip.{key}.std"] = float(np.std(v)) if len(v) > 1 else None
             rep[f"acc.chip.{key}.seeds"] = v
-        rep["acc.chip.only_relax_adc"] = float(np.mean(ora))
-        rep["acc.chip.only_relax_adc.std"] = float(np.std(ora))
-        rep["cal.shared_vread_cost_pp"] = 100 * (rep["acc.chip.best_cal_per_core_vread"] - rep["acc.chip.best_cal"])
-        rep["cal.random_vs_train_pp"] = 100 * (rep["acc.chip.cal_random_inputs"] - rep["acc.chip.best_cal"])
-        rep["sim.only_relax_adc_overestimate_pp"] = 100 * (rep["acc.chip.only_relax_adc"] - rep["acc.chip.best_cal"])
+        rep["chip.ablation_seeds"] = [s for s in self.seeds if self.ablation(s)]
+
+        def paired(a, b):
+            """Mean difference a - b (pp) over the chip instances that ran both rows."""
+            d = [r[a] - r[b] for r in runs if a in r and b in r]
+            return 100 * float(np.mean(d)) if d else None
+        rep["cal.shared_vread_cost_pp"] = paired("best_cal_per_core_vread", "best_cal")
+        rep["cal.random_vs_train_pp"] = paired("cal_random_inputs", "best_cal")
+        rep["nrt.chip_gain_calibrated_pp"] = paired("best_cal", "n0_cal")
+        rep["sim.only_relax_adc_overestimate_pp"] = paired("only_relax_adc", "best_cal")
+        rep["finetune.gain_pp"] = paired("best_cal_ft", "best_cal")
         rep["target.ft_gap_to_sw_4bit_pp"] = 100 * (rep["acc.sw_4bit"] - rep["acc.chip.best_cal_ft"])
+        rep["target.cal_gap_to_sw_4bit_pp"] = 100 * (rep["acc.sw_4bit"] - rep["acc.chip.best_cal"])
         rep["nrt.best_train_noise"] = float(best)
         rep["nrt.curve"] = {k: {"mean": v["noise10_mean"], "std": v["noise10_std"], "float": v["float"],
                                 "sw_4bit": v["sw_4bit"]} for k, v in fam.items()}
