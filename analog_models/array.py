@@ -155,7 +155,8 @@ def wire_factor(gin: np.ndarray, r_wire: float) -> np.ndarray:
 
 
 def settle(plan: ArrayPlan, a: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarray,
-           width_ns: float, p: AnalogParams, vread: float, z: np.ndarray | None) -> tuple:
+           width_ns: float, p: AnalogParams, vread: float, z: np.ndarray | None,
+           r_rail: float | None = None) -> tuple:
     """Output-line voltages after one WL pulse, vectorised over a batch.
 
     Parameters
@@ -167,6 +168,9 @@ def settle(plan: ArrayPlan, a: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarra
     width_ns : WL pulse width
     vread : nominal Vread (V), the rail amplitude for the driver-drop model
     z : (B, n_out) standard normals for the read noise (None: no read noise)
+    r_rail : rail resistance (Ω) for the driver-drop model; default
+        ``r_driver * n_parallel_cores`` (:mod:`analog_models.rails` gives it for cores
+        running together)
 
     Returns
     -------
@@ -178,7 +182,7 @@ def settle(plan: ArrayPlan, a: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarra
         # Rail currents: every driven line feeds its cells, which return the current to
         # lines of the other polarity. The output lines are taken at the mean-field
         # average vbar (exact when all outputs are equal, e.g. all inputs alike).
-        k = p.r_driver * p.n_parallel_cores * 1e-6
+        k = (p.r_driver * p.n_parallel_cores if r_rail is None else r_rail) * 1e-6
         pos = a > 0
         g_diff = (a @ plan.rail_g32) / f32(vread)            # g(+ rows) - g(- rows)
         g_all = np.abs(a) @ plan.rail_g32 / f32(vread)       # rows driven either way

@@ -104,6 +104,8 @@ class CoreModel:
         self.power_down = False
         self._version = 0
         self._plans: dict = {}
+        #: The chip's shared read rails (an ``analog_models.rails.RailTap``), or None.
+        self.rails = None
         self._level_tables: dict = {}    # vread (V) -> level code -> line voltage
         self._prog = None
         self._warned_multi = False
@@ -208,13 +210,16 @@ class CoreModel:
         self._materialise("bl" if backward else "sl")      # the output side's charge
         z = self._draw(a.shape[0]) if self.p.read_noise else None
         plan = self._plan(backward, wl_mask)
+        r_rail = None if self.rails is None else self.rails.resistance(self.p)
         if backward:
-            v, f_write = settle(plan, a, self._v_bl, self._a_prev_sl, width_ns, self.p, vread, z)
+            v, f_write = settle(plan, a, self._v_bl, self._a_prev_sl, width_ns, self.p, vread, z,
+                                r_rail)
             self._v_bl = v
             self._a_prev_sl = a
             self._pending = ("sl", a, f_write)
         else:
-            v, f_write = settle(plan, a, self._v_sl, self._a_prev_bl, width_ns, self.p, vread, z)
+            v, f_write = settle(plan, a, self._v_sl, self._a_prev_bl, width_ns, self.p, vread, z,
+                                r_rail)
             self._v_sl = v
             self._a_prev_bl = a
             self._pending = ("bl", a, f_write)

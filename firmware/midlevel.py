@@ -26,6 +26,7 @@ from analog_models import normalisation
 from analog_models.params import AnalogParams
 from firmware.lowlevel import (N_LINES, Chip, RegFile, _check_int, decode_outputs,
                                encode_inputs)
+from firmware.parallel import check_shared_bias
 
 __all__ = ["WriteVerifyConfig", "ProgramReport", "MvmConfig", "MvmResult", "Normaliser",
            "Calibration", "MidLevel", "neuron_of_sl"]
@@ -720,6 +721,8 @@ class MidLevel:
 
     def _run_batch(self, jobs: list[_Job], parallel: bool, desc: str | None = None):
         chip = self.chip
+        if parallel and len(jobs) > 1:
+            check_shared_bias({j.core: j.cfg.validate() for j in jobs})
         preps = [self._jobs_prepare(j) for j in jobs]   # validate everything first
         cores = [j.core for j in jobs]
         if len(set(cores)) != len(cores):
