@@ -211,8 +211,11 @@ async def multicore_parallel(dut):
     xs = [random_inputs(s, sb.rng) for s in setups]
     phases = {}
     got = await run_parallel_async(sb.tb, setups, xs, phases=phases)
-    # Started together: the first BUSY poll, right after start_sel, sees every core busy.
-    assert phases["first_busy"] == (1 << n) - 1, f"BUSY {phases['first_busy']:#x} after start_sel"
+    # Started together: the first BUSY0 read, right after start_sel, sees cores 0-15 busy
+    # (BUSY1-2 are read 200 and 400 cycles later, when a 4-bit MVM may be over); that
+    # every other core ran is shown by its codes below (nothing else started it).
+    first = (1 << min(n, 16)) - 1
+    assert phases["first_busy"] & first == first, f"BUSY {phases['first_busy']:#x} after start_sel"
     want = run_parallel_golden(sb.golden, setups, xs)
     # Both sides' shared rails saw the same cores start together.
     assert sb.tb.board.rails.group == sb.golden.board.rails.group == tuple(range(n))
