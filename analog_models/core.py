@@ -111,6 +111,8 @@ class CoreModel:
         self.power_down = False
         self._version = 0
         self._plans: dict = {}
+        #: The chip's shared read rails (an ``analog_models.rails.RailTap``), or None.
+        self.rails = None
         self._level_tables: dict = {}    # vread (V) -> level code -> line voltage
         self._prog = None
         self._warned_multi = False
@@ -247,15 +249,16 @@ class CoreModel:
                 a = signs()
                 return (a > 0).sum(axis=1), (a < 0).sum(axis=1)
         z = self._draw(d.shape[0]) if self.p.read_noise else None
+        r_rail = None if self.rails is None else self.rails.resistance(self.p)
         if backward:
             v, s_p, s_n, asum = settle_drive(plan, d, pairs, self._v_bl, self._asum_prev_sl,
-                                             width_ns, self.p, vread, z, counts)
+                                             width_ns, self.p, vread, z, counts, r_rail)
             self._v_bl = v
             self._asum_prev_sl = asum
             self._pending = ("sl", signs, s_p, s_n, vread, plan.f_write)
         else:
             v, s_p, s_n, asum = settle_drive(plan, d, pairs, self._v_sl, self._asum_prev_bl,
-                                             width_ns, self.p, vread, z, counts)
+                                             width_ns, self.p, vread, z, counts, r_rail)
             self._v_sl = v
             self._asum_prev_bl = asum
             self._pending = ("bl", signs, s_p, s_n, vread, plan.f_write)

@@ -18,8 +18,10 @@ Experiments (docs/analog_models.md, "Fidelity")
    RMSE of the de-normalised output against ``W x`` with ``W`` the weights measured on
    the chip after programming (``mvm_rmse``) and against the original float ``W``
    (``mvm_rmse_vs_target``, which adds the programming and relaxation error).
-   ``fwd_in4_out6_3cores_parallel`` repeats the 4-bit forward run while three cores draw
-   from the shared read rails (the paper: 0.318 sequential vs 0.383 parallel on conv15).
+   ``fwd_in4_out6_3cores_parallel`` repeats the 4-bit forward run on each of three cores
+   started together on the shared read rails (the paper: 0.318 sequential vs 0.383
+   parallel on conv15), ``fwd_in4_out6_48cores_parallel`` on all 48; ``parallel.*`` gives
+   the ratio to the sequential run and the RMSE at each rail position.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import argparse
 import json
 import os
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -36,6 +39,7 @@ from .config import NEURON_SL, SL_NEURON, CoreConfig, code_value
 from .core import CoreModel
 from .device import RRAMDevice, iterative_program
 from .params import AnalogParams
+from .rails import SharedRails
 
 PAPER = {
     "write_verify.mean_pulses": 8.52,
@@ -47,6 +51,8 @@ PAPER = {
     "mvm_rmse.fwd_in6_out8_single": 0.581,
     "mvm_rmse.fwd_in6_out8_two_phase": 0.519,
 }
+#: conv15 of ResNet-20 on 3 cores, run one after another vs in parallel (ED Fig. 5e-f).
+PAPER_PARALLEL = (0.318, 0.383)
 
 
 # ---------------------------------------------------------------------------------------
@@ -158,14 +164,35 @@ class MVMBench:
         return codes
 
     def run(self, in_bits: int, out_bits: int, two_phase: bool = False,
-            backward: bool = False, parallel_cores: int = 1) -> dict:
-        """One configuration; ``parallel_cores`` > 1 runs it while that many cores draw
-        from the same read rails (driver drop), as the paper's parallel conv layer."""
-        self.core.parallel_cores = parallel_cores
+            backward: bool = False, parallel_cores: int = 1, position: int = 0) -> dict:
+        """One configuration; ``parallel_cores`` > 1 runs it as core ``position`` of that
+        many cores started together on the chip's shared read rails
+        (:mod:`analog_models.rails`), as the paper's parallel conv layer. The other cores
+        hold the layer's other segments: weights of the same statistics, so the same
+        conductance load as this core."""
+        if not 0 <= position < parallel_cores:
+            raise ValueError(f"position must be 0..{parallel_cores - 1}, got {position!r}")
+        if parallel_cores > 1:
+            cores = [SimpleNamespace(G=self.core.G) for _ in range(parallel_cores)]
+            cores[position] = self.core
+            SharedRails(cores).start(range(parallel_cores))
         try:
             return self._run(in_bits, out_bits, two_phase, backward)
         finally:
-            self.core.parallel_cores = self.p.n_parallel_cores
+            self.core.rails = None
+
+    def run_parallel(self, in_bits: int, out_bits: int, parallel_cores: int,
+                     positions: tuple[int, ...]) -> dict:
+        """:meth:`run` at each rail position; the RMSE pooled over them (one layer's
+        outputs computed on those cores)."""
+        runs = {k: self.run(in_bits, out_bits, parallel_cores=parallel_cores, position=k)
+                for k in positions}
+        first = runs[positions[0]]
+        pooled = {name: float(np.sqrt(np.mean([r[name] ** 2 for r in runs.values()])))
+                  for name in ("rmse", "rmse_vs_target")}
+        return {**first, **pooled, "positions": {k: r["rmse"] for k, r in runs.items()},
+                "y": np.concatenate([r["y"] for r in runs.values()]),
+                "ideal": np.concatenate([r["ideal"] for r in runs.values()])}
 
     def _run(self, in_bits, out_bits, two_phase, backward) -> dict:
         p = self.p
@@ -260,7 +287,11 @@ def run_all(params: AnalogParams | None = None, seed: int = 0, n_cells: int = 20
         "fwd_in6_out8_single": bench.run(6, 8),
         "fwd_in6_out8_two_phase": bench.run(6, 8, two_phase=True),
         "bwd_in4_out6": bench.run(4, 6, backward=True),
-        "fwd_in4_out6_3cores_parallel": bench.run(4, 6, parallel_cores=3),
+        # The paper's conv layer split over 3 cores (one branch of the rails, next to
+        # the pad), and the whole chip: the nearest, a middle and the farthest position
+        # of a branch of 8.
+        "fwd_in4_out6_3cores_parallel": bench.run_parallel(4, 6, 3, (0, 1, 2)),
+        "fwd_in4_out6_48cores_parallel": bench.run_parallel(4, 6, 48, (0, 3, 7)),
     }
     out = {
         "write_verify.mean_pulses": prog["mean_pulses"],
@@ -279,6 +310,12 @@ def run_all(params: AnalogParams | None = None, seed: int = 0, n_cells: int = 20
         out[f"mvm_operating_point.{name}"] = {"vread_code": r["vread_code"],
                                               "vdecr_code": r["vdecr_code"],
                                               "gain_correction": r["gain"]}
+    seq = runs["fwd_in4_out6"]["rmse"]
+    for name in ("fwd_in4_out6_3cores_parallel", "fwd_in4_out6_48cores_parallel"):
+        out[f"parallel.{name}.vs_sequential"] = runs[name]["rmse"] / seq
+        out[f"parallel.{name}.rmse_by_position"] = {str(k): v for k, v in
+                                                    runs[name]["positions"].items()}
+    out["parallel.paper_3cores_vs_sequential"] = PAPER_PARALLEL[1] / PAPER_PARALLEL[0]
     out["paper"] = PAPER
     out["seed"] = seed
     out["seconds"] = time.perf_counter() - t0

@@ -33,8 +33,9 @@ def measure_build(fresh: bool = True) -> dict:
 
     out = {}
     if fresh:
-        tmp = Path(tempfile.mkdtemp(prefix="cold-", dir=runner.BUILD_ROOT.parent
-                                    if runner.BUILD_ROOT.parent.exists() else None))
+        root = runner.BUILD_ROOT
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix="cold-", dir=root))
         # Truly cold: a fresh directory and no cached Verilator runtime objects (the
         # Verilog text itself comes from rtl.generate's cache when the RTL is unchanged).
         saved = os.environ.get("NEURRAM_COSIM_NO_RUNTIME_CACHE")
@@ -60,18 +61,15 @@ def measure_build(fresh: bool = True) -> dict:
 def measure_cosim(build, n_mvm: int, seed: int) -> dict:
     from cosim import runner
 
-    tdir = Path(tempfile.mkdtemp(prefix="bench-", dir=runner.BUILD_ROOT))
+    root = runner.BUILD_ROOT
+    root.mkdir(parents=True, exist_ok=True)
+    tdir = Path(tempfile.mkdtemp(prefix="bench-", dir=root))
     out_json = tdir / "bench_raw.json"
-    saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
-    try:
-        xml = runner.run_cocotb("cosim.tb.bench_tb", build, seed=seed, test_dir=tdir,
-                                extra_env={"NEURRAM_BENCH_OUT": str(out_json),
-                                           "NEURRAM_BENCH_MVMS": str(n_mvm)})
-    finally:
-        if saved is not None:
-            os.environ["PYTEST_CURRENT_TEST"] = saved
+    runner.run_cocotb("cosim.tb.bench_tb", build, seed=seed, test_dir=tdir,
+                      extra_env={"NEURRAM_BENCH_OUT": str(out_json),
+                                 "NEURRAM_BENCH_MVMS": str(n_mvm)})
     raw = json.loads(out_json.read_text()) if out_json.exists() else {}
-    if not runner.results_ok(xml) or "cosim_s" not in raw:
+    if "cosim_s" not in raw:
         raise RuntimeError(f"bench simulation failed (run dir {tdir})")
     n = raw["n_mvm"]
     # Idle clock stretches interleaved with the transactions (see cosim/tb/bench_tb.py).

@@ -8,6 +8,8 @@ measured by a board ADC while the chip applies a READ pulse (SPEC §5). Here:
   VDECR, VNOISE and the programming amplitude), so they change the volts per code the
   analog models use. The same :class:`Board` class serves the cosimulation and the golden
   model, so both see identical analog parameters.
+* :attr:`Board.rails` are the chip's shared read rails (:mod:`analog_models.rails`);
+  :meth:`Board.observe_frame` tells them which cores start together.
 * :meth:`Board.adc_reading` is called with the analog model's answer to the ``PROG_END``
   of a READ pulse (the cell current already converted to µS and quantised to the board
   ADC's LSB by the model); :meth:`Board.adc_uS` returns the last reading of a core.
@@ -47,7 +49,15 @@ class Board:
     """
 
     def __init__(self, models: list):
+        from analog_models.rails import SharedRails
+
+        from .rail_starts import StartObserver
+
         self.models = list(models)
+        #: The chip's shared read rails; told which cores start together by
+        #: :meth:`observe_frame`.
+        self.rails = SharedRails(self.models)
+        self._starts = StartObserver(len(self.models))
         self._adc: dict[int, float] = {}
         self.dac_volts: dict[str, float] = {}
         self.n_reads = 0
@@ -65,6 +75,16 @@ class Board:
         for m in self.models:
             apply_params(m, m.p.replace(**{field: value}))
         self.dac_volts[name] = float(volts)
+
+    def observe_frame(self, mosi: bytes, sync=None) -> None:
+        """A well-formed SPI frame the host is about to send (see :mod:`cosim.rail_starts`).
+
+        When it starts cores, ``sync()`` (if given) first brings the models up to date."""
+        cores = self._starts.starts(bytes(mosi))
+        if cores is not None:
+            if sync is not None:
+                sync()
+            self.rails.start(cores)
 
     def adc_reading(self, core: int, uS: float) -> None:
         self._adc[core] = float(uS)

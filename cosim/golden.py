@@ -228,6 +228,8 @@ class GoldenChip:
         self.time_ns = 0.0
 
     def spi(self, mosi: bytes, extra_bits: int = 0, partial_byte: int = 0) -> bytes:
+        if not extra_bits:
+            self.board.observe_frame(mosi)   # the shared rails learn a start first
         return self.frames.transfer(bytes(mosi), extra_bits=extra_bits, partial_byte=partial_byte)
 
     def wait_ns(self, ns: float) -> None:

@@ -10,7 +10,6 @@ caller. Used by ``neurram mvm --backend cosim`` and ``make demo``.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -84,15 +83,14 @@ def run_with_cosim(entry: str, kwargs: dict | None = None, n_cores: int = 1, see
     (tdir / "job.json").write_text(json.dumps(job))
     env = {"NEURRAM_SESSION": str(tdir / "job.json"),
            "NEURRAM_SESSION_TIMEOUT_MS": str(sim_timeout_ms)}
-    saved = os.environ.pop("PYTEST_CURRENT_TEST", None)   # we check the result ourselves
-    try:
-        xml = runner.run_cocotb("cosim.tb.session_tb", build, seed=seed, extra_env=env,
-                                test_dir=tdir, waves=waves)
-    finally:
-        if saved is not None:
-            os.environ["PYTEST_CURRENT_TEST"] = saved
     out = tdir / "result.json"
-    if not out.exists() or not runner.results_ok(xml):
-        err = (tdir / "error.txt").read_text() if (tdir / "error.txt").exists() else "see the log above"
-        raise RuntimeError(f"cosimulation job {entry} failed: {err} (run dir {tdir})")
+    try:
+        runner.run_cocotb("cosim.tb.session_tb", build, seed=seed, extra_env=env,
+                          test_dir=tdir, waves=waves)
+    except runner.CosimRunError as e:
+        err = (tdir / "error.txt").read_text() if (tdir / "error.txt").exists() else str(e)
+        raise RuntimeError(f"cosimulation job {entry} failed: {err} "
+                           f"(log {tdir / runner.SIM_LOG})") from e
+    if not out.exists():
+        raise RuntimeError(f"cosimulation job {entry} left no result (log {tdir / runner.SIM_LOG})")
     return json.loads(out.read_text())["result"]

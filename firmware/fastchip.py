@@ -225,6 +225,7 @@ class FastChip(MidLevel):
         """
         # One BLAS thread: the products are small, and on a shared machine OpenBLAS's
         # spinning threads cost far more than they bring.
+        self._check_parallel_start(jobs, parallel)
         with threadpool_limits(limits=1, user_api="blas"):
             return self._run_jobs(jobs)
 

@@ -22,6 +22,7 @@ import numpy as np
 from firmware.lowlevel import N_LINES, _check_int
 from rtl.contract.constants import N_CORES
 from firmware.midlevel import MidLevel, MvmConfig, WriteVerifyConfig, _finite_number
+from firmware.parallel import can_share_bias
 
 __all__ = ["weights_to_conductance", "fold_batchnorm", "conv_weight_matrix", "bias_rows",
            "im2col", "Layer", "Block", "Placement", "place", "Deployment"]
@@ -588,7 +589,10 @@ class Deployment:
             group, seen = [], set()
             for i in pending:
                 core, xq = jobs[i][0], jobs[i][1]
-                if core not in seen and (not group or xq.shape[0] == jobs[group[0]][1].shape[0]):
+                # Cores started together share one set of bias voltages.
+                if core not in seen and (not group or (xq.shape[0] == jobs[group[0]][1].shape[0]
+                                                       and all(can_share_bias(jobs[i][2], jobs[g][2])
+                                                               for g in group))):
                     group.append(i)
                     seen.add(core)
             if parallel and len(group) > 1:

@@ -10,6 +10,7 @@ import numpy as np
 
 from firmware.lowlevel import N_LINES, _check_int, encode_inputs
 from firmware.progress import MIN_VECTORS, progress
+from firmware.parallel import check_shared_bias
 from rtl.contract.config import CoreConfig, mvm_cycles
 from rtl.contract.corelet import neuron_of_sl
 from rtl.contract.registers import Act, Dir, Mode
@@ -287,8 +288,15 @@ class MvmOps:
             return volts[:, 0::2] - volts[:, 1::2], dot_lines[:, 0::2] - dot_lines[:, 1::2]
         return volts, dot_lines
 
+    @staticmethod
+    def _check_parallel_start(jobs: list[_Job], parallel: bool) -> None:
+        """Cores started together share one set of bias voltages (firmware.parallel)."""
+        if parallel and len(jobs) > 1:
+            check_shared_bias({j.core: j.cfg.validate() for j in jobs})
+
     def _run_batch(self, jobs: list[_Job], parallel: bool, desc: str | None = None):
         chip = self.chip
+        self._check_parallel_start(jobs, parallel)
         preps = [self._jobs_prepare(j) for j in jobs]   # validate everything first
         cores = [j.core for j in jobs]
         if len(set(cores)) != len(cores):

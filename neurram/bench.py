@@ -21,6 +21,7 @@ SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "sweep": ("neurram.sweeps.bench", ()),
     "net": ("neurram.nets.bench", ("seed",)),
     "fast": ("neurram.fast", ()),
+    "chip": ("cosim.chip_bench", ("chip_mvms", "seed", "cold")),
 }
 
 
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", action="append", choices=sorted(SECTIONS),
                     help="run only this section (repeatable; default: all)")
     ap.add_argument("--mvms", type=int, default=50, help="MVM transactions to time (default 50)")
+    ap.add_argument("--chip-mvms", type=int, default=3,
+                    help="parallel MVMs on all 48 cores to time in the chip section (default 3)")
     ap.add_argument("--seed", type=int, default=1, help="seed of inputs and analog models")
     ap.add_argument("--no-cold", dest="cold", action="store_false",
                     help="skip the cold build measurements")

@@ -21,9 +21,7 @@ from .build_dir import build_dir
 from .contract.constants import N_CORES as CHIP_CORES
 
 RTL_DIR = Path(__file__).resolve().parent
-REPO_ROOT = RTL_DIR.parent
 MACRO_DIR = RTL_DIR / "macros"
-CACHE_DIR = build_dir() / "verilog_cache"
 
 
 def top_name(n_cores: int) -> str:
@@ -35,19 +33,33 @@ def top_name(n_cores: int) -> str:
     return f"neurram_chip{n_cores}"
 
 
+#: The module a multi-core chip instantiates once per core: one ``Core`` converted once,
+#: *without* its delay-line macro (``Core(macro=False)``), so that it holds no timing
+#: construct and a simulator can compile it as a separate block (Verilator hierarchical
+#: verilation refuses delays inside a block); the macro sits beside it in each core's
+#: wrapper.
 TILE_NAME = "neurram_core_tile"
+_DELAY_PORTS = ("delay_a", "delay_taps")
 
 
-def _core_instance_factory(module_name: str):
-    """Factory of stand-ins for rtl.core.Core that instantiate the Verilog module
-    ``module_name`` (one Core converted once) instead of elaborating a Core each."""
-    from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal
+def _tile_core():
+    from .core import Core
+
+    return Core(0, macro=False)
+
+
+def _core_instance_factory(tile_core, module_name: str):
+    """Factory of stand-ins for :class:`rtl.core.Core` (same ports) that instantiate the
+    converted ``tile_core`` (Verilog module ``module_name``) and the delay-line macro
+    instead of elaborating a Core each."""
+    from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, Signal
     from amaranth.lib import wiring
     from amaranth.lib.wiring import In
 
-    from .core import Core
+    from .pulsegen import MACRO_NAME, N_TAPS
 
-    signature = Core.build_signature()
+    signature = wiring.Signature({name: member for name, member in tile_core.signature.members.items()
+                                  if name not in _DELAY_PORTS})
 
     class CoreInstance(wiring.Component):
         def __init__(self, core_id: int):
@@ -56,11 +68,14 @@ def _core_instance_factory(module_name: str):
 
         def elaborate(self, platform):
             m = Module()
-            ports = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
+            delay_a, taps = Signal(), Signal(N_TAPS)
+            ports = {"i_clk": ClockSignal(), "i_rst": ResetSignal(),
+                     "o_delay_a": delay_a, "i_delay_taps": taps}
             for path, member, value in self.signature.flatten(self):
                 name = "__".join(map(str, path))
                 ports[("i_" if member.flow == In else "o_") + name] = value
             m.submodules.tile = Instance(module_name, **ports)
+            m.submodules.delay_line = Instance(MACRO_NAME, i_a=delay_a, o_taps=taps)
             return m
 
     return CoreInstance
@@ -70,10 +85,11 @@ def convert(n_cores: int, name: str | None = None, core_factory=None, dedupe: bo
     """Verilog text of ``Chip(n_cores)`` with top module ``name``.
 
     With ``dedupe`` (and the real Core) a multi-core chip converts one ``Core`` into the
-    module ``neurram_core_tile`` and instantiates it ``n_cores`` times: Amaranth would
-    otherwise convert every core separately (minutes for 48 cores). This relies on a
-    Core's logic not depending on its ``core_id`` (tests/rtl_bus/test_generate.py checks
-    that the netlists of two core ids are identical).
+    module :data:`TILE_NAME` and instantiates it ``n_cores`` times: Amaranth would
+    otherwise convert every core separately (minutes for 48 cores), and a simulator can
+    then compile the core once. This relies on a Core's logic not depending on its
+    ``core_id`` (tests/rtl_bus/test_generate.py checks that the netlists of two core ids
+    are identical).
     """
     from amaranth.back import verilog
 
@@ -82,10 +98,9 @@ def convert(n_cores: int, name: str | None = None, core_factory=None, dedupe: bo
     top = name or top_name(n_cores)
     tile = ""
     if dedupe and core_factory is None and n_cores > 1:
-        from .core import Core
-
-        tile = verilog.convert(Core(0), name=TILE_NAME, emit_src=False, strip_internal_attrs=True)
-        core_factory = _core_instance_factory(TILE_NAME)
+        tile_core = _tile_core()
+        tile = verilog.convert(tile_core, name=TILE_NAME, emit_src=False, strip_internal_attrs=True)
+        core_factory = _core_instance_factory(tile_core, TILE_NAME)
     chip = Chip(n_cores, core_factory=core_factory)
     text = verilog.convert(chip, name=top, emit_src=False, strip_internal_attrs=True)
     # The delay-line macro model has a timescale (it uses #1 delays); giving the generated
@@ -124,7 +139,7 @@ def verilog_for(n_cores: int) -> Path:
     from .frame import _check_n_cores
 
     _check_n_cores(n_cores)
-    d = CACHE_DIR / f"{sources_hash()}"
+    d = build_dir() / "verilog_cache" / sources_hash()
     path = d / f"{top_name(n_cores)}.v"
     if not path.exists():
         d.mkdir(parents=True, exist_ok=True)

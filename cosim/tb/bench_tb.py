@@ -14,70 +14,18 @@ Results go to the JSON file named by ``$NEURRAM_BENCH_OUT``.
 from __future__ import annotations
 
 import gc
-import json
 import os
 import time
 
 import cocotb
 import numpy as np
-from cocotb.triggers import Timer
 
 from cosim.harness import ChipTB
 from cosim.mvmjob import MvmSetup, run_mvm_async, setup_frames
+from cosim.tb.timing import PythonTime, raw_chunk, write_results
 
 N_MVM = int(os.environ.get("NEURRAM_BENCH_MVMS", "20"))
 RAW_CYCLES = int(os.environ.get("NEURRAM_BENCH_RAW_CYCLES", "1000000"))   # in all chunks
-
-
-class _PythonTime:
-    """Wall time spent in Python while the simulator waits: every wake-up enters
-    ``GPITrigger._react`` (cocotb's handler for a fired simulator callback), which runs
-    the woken coroutines to their next ``await``. The rest of a transaction's wall time
-    is the simulator's."""
-
-    def __init__(self):
-        from cocotb._gpi_triggers import GPITrigger
-
-        self.total = 0.0
-        self._cls = GPITrigger
-        self._orig = GPITrigger._react
-        orig, clock = self._orig, time.perf_counter
-
-        def timed(trigger, _self=self):
-            t0 = clock()
-            try:
-                orig(trigger)
-            finally:
-                _self.total += clock() - t0
-
-        GPITrigger._react = timed
-
-    def restore(self):
-        self._cls._react = self._orig
-
-
-def _out(update: dict) -> None:
-    path = os.environ["NEURRAM_BENCH_OUT"]
-    data = {}
-    if os.path.exists(path):
-        with open(path) as fh:
-            data = json.load(fh)
-    data.update(update)
-    with open(path, "w") as fh:
-        json.dump(data, fh)
-
-
-async def _raw_chunk(dut, cycles: int) -> tuple[int, float]:
-    """About ``cycles`` idle clock cycles with no Python in the loop: (cycles, wall s).
-    (The stretch starts wherever the last transaction left the clock's phase, so it
-    may hold one edge more or less.)"""
-    c0 = int(dut.tb_cycles.value)
-    t0 = time.perf_counter()
-    await Timer(cycles * 10, unit="ns")
-    dt = time.perf_counter() - t0
-    n = int(dut.tb_cycles.value) - c0
-    assert abs(n - cycles) <= 1, (n, cycles)
-    return n, dt
 
 
 @cocotb.test(timeout_time=2000, timeout_unit="ms")
@@ -121,16 +69,16 @@ async def mvm_transactions(dut):
     chunk = max(1, RAW_CYCLES // n_chunks)
     raw_s = 0.0
     raw_n = 0
-    py = _PythonTime()
+    py = PythonTime()
     t_cosim = 0.0
     for i in range(1, len(xs), 2):
-        n, dt = await _raw_chunk(dut, chunk)
+        n, dt = await raw_chunk(dut, chunk)
         raw_n, raw_s = raw_n + n, raw_s + dt
         t0 = time.perf_counter()
         for x in xs[i:i + 2]:
             codes.append(await run_mvm_async(tb, setup, x))
         t_cosim += time.perf_counter() - t0
-    n, dt = await _raw_chunk(dut, chunk)
+    n, dt = await raw_chunk(dut, chunk)
     raw_n, raw_s = raw_n + n, raw_s + dt
     py_s = py.total
     py.restore()
@@ -149,7 +97,7 @@ async def mvm_transactions(dut):
     tb.check_adapters()
     gc.unfreeze()
     match = all(np.array_equal(a, b) for a, b in zip(codes, golden_codes))
-    _out({"n_mvm": N_MVM, "cosim_s": t_cosim, "golden_s": t_gold, "wakeups": wakes,
+    write_results({"n_mvm": N_MVM, "cosim_s": t_cosim, "golden_s": t_gold, "wakeups": wakes,
           "cycles": cycles, "python_s": py_s, "raw_cycles": raw_n, "raw_s": raw_s,
           "raw_chunks": n_chunks, "golden_match": bool(match), "seed": seed})
     assert match, "cosim and golden output codes differ"

