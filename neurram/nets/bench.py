@@ -2,13 +2,15 @@
 
 The CNN is the cached best checkpoint of ``make mnist`` when there is one, else the same
 architecture freshly initialised (the speed does not depend on the weight values). It is
-programmed by write-verify on the fast backend (48 cores, every non-ideality on), then
-the 1,000 test images run through every layer on the chip; the ratio is against float
+programmed by write-verify on the fast backend (48 cores, every non-ideality on) and
+calibrated on 200 training images, then the 1,000 test images run through every layer on
+the chip (``net.test_set_s``, the goal); the ratio is against float
 torch inference of the same model on the same batch, measured in the same run.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -23,12 +25,18 @@ def _model(split):
     from .model import MnistCNN
 
     model = MnistCNN(image_hw=split.image_shape[1:])
+    report = Path("build/mnist/report.json")
+    best = json.loads(report.read_text())["nrt.best_train_noise"] if report.exists() else None
+    found = []
     for ckpt in sorted(Path("build/nets/ckpt").glob("cnn-*.pt")):
         blob = torch.load(ckpt, weights_only=False)
         info = blob["info"]
         if info.get("split") == split.name:
-            model.load_state_dict(blob["state"])
-            return model, str(ckpt)
+            found.append((info["train"]["noise"] != best, str(ckpt), blob["state"]))
+    if found:
+        _, path, state = min(found, key=lambda f: f[:2])    # the deployed (best-n) model first
+        model.load_state_dict(state)
+        return model, path
     torch.manual_seed(0)
     return model.eval(), "untrained (no cached checkpoint)"
 
@@ -53,6 +61,9 @@ def run(seed: int = 1, n_images: int | None = None, **_) -> dict:
     net.program(method="write-verify")
     t_prog = time.perf_counter() - t0
     t0 = time.perf_counter()
+    net.calibrate_all(split.x_train[:200])
+    t_cal = time.perf_counter() - t0
+    t0 = time.perf_counter()
     logits = net.forward(x)
     t_chip = time.perf_counter() - t0
     xt = torch.as_tensor(x)
@@ -67,6 +78,7 @@ def run(seed: int = 1, n_images: int | None = None, **_) -> dict:
         "net.torch_float_s": round(t_torch, 4),
         "net.ratio_vs_torch": round(t_chip / t_torch, 1),
         "net.program_s": round(t_prog, 2),
+        "net.calibrate_s": round(t_cal, 2),
         "net.agree_with_torch": float(np.mean(logits.argmax(1) == ref.numpy().argmax(1))),
         "net.model": source,
     }
