@@ -31,6 +31,7 @@ import numpy as np
 
 from analog_models.params import AnalogParams
 from cosim.harness import ChipTB
+from cosim.tb import fcov
 from cosim.tb.spi_tests import CHIP_CMD, REG_CMD, REG_POWER, REG_STATUS, FrameGolden, SpiTB
 from firmware import lowlevel as ll
 from rtl.analog_bus import Mode, ProgOp
@@ -70,6 +71,11 @@ class FuzzTB(SpiTB):
         g.chip = GoldenChip(self.tb.n_cores, params=self.params, seed=self.seed)
         g.frames = g.chip.frames
         return g
+
+    async def both(self, data: bytes, nbits: int | None = None, check: bool = True, **kw):
+        got = await super().both(data, nbits=nbits, check=check, **kw)
+        fcov.sample_frame(data, self.golden.frames.last_err)
+        return got
 
     def count(self, what: str) -> None:
         self.stats[what] = self.stats.get(what, 0) + 1
@@ -166,7 +172,9 @@ class FuzzTB(SpiTB):
                            two_phase=int(two), split=int(rng.integers(1, 3)),
                            out_bits_lsb=int(rng.integers(1, 6)),
                            n_rows=int(rng.integers(1, 257)), integ_cyc=int(rng.integers(1, 40)),
-                           sample_cyc=int(rng.integers(1, 3)), diff_in=int(rng.random() < 0.2))
+                           sample_cyc=int(rng.integers(1, 3)), diff_in=int(rng.random() < 0.2),
+                           stoch=int(rng.random() < 0.3), noise_steps=int(rng.integers(0, 5)),
+                           vnoise=int(rng.integers(0, 60)))
             if validate(c) == 0:
                 return c
 
@@ -188,7 +196,7 @@ class FuzzTB(SpiTB):
             0x03: c.n_rows,
             0x06: field_value("TIMING", wl_ns=c.wl_ns, sample_cyc=c.sample_cyc,
                               integ_cyc=c.integ_cyc),
-            0x07: 0,
+            0x07: field_value("NOISE", steps=c.noise_steps, vnoise=c.vnoise),
             0x0A: field_value("PROG", op=c.prog_op, amp=c.prog_amp),
             0x0B: field_value("PROG_ADDR", row=c.prog_row, col=c.prog_col),
             0x0C: c.prog_cycles,
@@ -214,15 +222,22 @@ class FuzzTB(SpiTB):
             assert (st["done"], st["err"]) == (int(want.ctrl.done), want.ctrl.err), what
             await self.check_state()
             self.count(what)
+            fcov.sample_operation(c, None)
             return
         # The command frame itself takes ~1.6 us: cut anywhere in the operation.
+        started = self.tb.cycles()
         await self.tb.spi.idle(float(rng.uniform(0, cycles * CLK_NS)))
         if interrupt == "abort":
             await self.tb.frame(ll.encode_reg_write(0, REG_CMD, CMD["abort"]))
             st = await self.status()
             assert not st["busy"], f"{what}: busy after the abort frame"
+            # The abort announces nothing: the last event names the state it met, unless
+            # the operation had finished (done set) before the abort arrived.
+            state = fcov.state_name(int(self.dut.analog__ev_kind.value), not st["done"])
             await self.resync(registers=False)
         else:
+            state = fcov.state_name(int(self.dut.analog__ev_kind.value),
+                                    self.tb.cycles() - started < cycles)
             await self.tb.reset()
             self.golden = self._new_golden()
             self.golden.chip.set_conductance(0, self.tb.conductance(0))
@@ -290,6 +305,7 @@ async def fuzz_frames(dut):
     except AssertionError as e:
         raise AssertionError(f"fuzz seed {t.seed} (COCOTB_RANDOM_SEED={cocotb.RANDOM_SEED}), "
                              f"transaction {i}: {e}") from e
+    fcov.export()
     seconds = time.perf_counter() - wall
     frames = t.tb.spi.frames - frames0
     dut._log.info("fuzz: %d transactions, %d frames in %.1f s wall = %.0f frames/s; %s",
