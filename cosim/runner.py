@@ -44,6 +44,9 @@ VERILATOR_FLAGS = [
     "--timing", "--threads", "1", "-O3", "--x-assign", "fast", "--x-initial", "fast",
     "--timescale", "1ns/1ps", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--output-split", "20000",
 ]
+# Line and toggle coverage of the RTL (make coverage); the testbench's own modules are
+# excluded from the report, not from the build.
+COVERAGE_FLAGS = ["--coverage-line", "--coverage-toggle"]
 MAKE_FLAGS = [
     # The PyPI verilated.mk leaves the PCH include flag empty; multi-file builds then fail.
     "CFG_CXXFLAGS_PCH_I=-include",
@@ -398,11 +401,13 @@ def _load_build(bdir: Path) -> Build | None:
 
 
 def build_design(name: str, verilog: str, waves: bool | None = None, n_cores: int | None = None,
-                 build_dir: Path | None = None, log=None) -> Build:
+                 build_dir: Path | None = None, log=None, coverage: bool = False) -> Build:
     """Build ``verilog`` (text holding the DUT and its submodules) inside ``tb_top``.
 
     Cached on the hash of the Verilog, the harness HDL, the flags and the Verilator version;
-    ``build_dir`` forces a fresh directory (used to measure a cold build).
+    ``build_dir`` forces a fresh directory (used to measure a cold build). ``coverage``
+    adds Verilator's line and toggle coverage (each run writes ``coverage.dat``, or
+    ``$NEURRAM_COVERAGE_FILE``, at its end).
     """
     t0 = time.perf_counter()
     setup_env()
@@ -413,9 +418,11 @@ def build_design(name: str, verilog: str, waves: bool | None = None, n_cores: in
     tb_text, tb_ports = make_tb_top(dut_top, dut_ports)
     vlt = make_vlt(tb_ports)
     harness = [p.read_text() for p in _harness_files()]
-    key = _sha(verilog, tb_text, vlt, *harness, " ".join(VERILATOR_FLAGS), " ".join(MAKE_FLAGS),
+    flags = list(VERILATOR_FLAGS) + (COVERAGE_FLAGS if coverage else [])
+    key = _sha(verilog, tb_text, vlt, *harness, " ".join(flags), " ".join(MAKE_FLAGS),
                str(waves), _verilator_version())
-    bdir = Path(build_dir) if build_dir else BUILD_ROOT / f"{name}{'-waves' if waves else ''}-{key}"
+    tag = ("-waves" if waves else "") + ("-cov" if coverage else "")
+    bdir = Path(build_dir) if build_dir else BUILD_ROOT / f"{name}{tag}-{key}"
     with _locked(BUILD_ROOT / "locks" / f"{bdir.name}.lock"):
         cached = _load_build(bdir) if build_dir is None else None
         if cached is not None:
@@ -434,7 +441,7 @@ def build_design(name: str, verilog: str, waves: bool | None = None, n_cores: in
         if waves:
             build_lz4(bdir)
         runner.build(sources=sources, hdl_toplevel=TB_TOP, build_dir=bdir, waves=waves,
-                     build_args=list(VERILATOR_FLAGS), log_file=bdir / "build.log")
+                     build_args=flags, log_file=bdir / "build.log")
         build_s = time.perf_counter() - tb0
         (bdir / "build.json").write_text(json.dumps({
             "name": name, "n_cores": n_cores, "waves": waves, "dut_top": dut_top,
@@ -497,12 +504,14 @@ def _input_files() -> list[Path]:
     return sorted(set(files))
 
 
-def _input_key(n_cores: int, waves: bool) -> str:
+def _input_key(n_cores: int, waves: bool, coverage: bool = False) -> str:
     h = hashlib.sha256()
     for f in _input_files():
         h.update(str(f.relative_to(REPO)).encode())
         h.update(f.read_bytes())
     h.update(f"{n_cores}|{waves}|{_verilator_version()}".encode())
+    if coverage:
+        h.update(b"|coverage")
     return h.hexdigest()[:16]
 
 
@@ -525,20 +534,22 @@ def core_verilog(n_cores: int) -> str:
     return text
 
 
-def build_core(n_cores: int = 1, waves: bool | None = None, fresh_dir: Path | None = None) -> Build:
-    """Build (or reuse) the chip with ``n_cores`` cores inside the testbench top."""
+def build_core(n_cores: int = 1, waves: bool | None = None, fresh_dir: Path | None = None,
+               coverage: bool = False) -> Build:
+    """Build (or reuse) the chip with ``n_cores`` cores inside the testbench top
+    (``coverage``: with Verilator line and toggle coverage, see :func:`build_design`)."""
     setup_env()
     if waves is None:
         waves = os.environ.get("WAVES", "0") not in ("", "0")
     t0 = time.perf_counter()
-    index = BUILD_ROOT / "index" / _input_key(n_cores, waves)
+    index = BUILD_ROOT / "index" / _input_key(n_cores, waves, coverage)
     if fresh_dir is None and index.exists():
         b = _load_build(Path(index.read_text().strip()))
         if b is not None:
             b.elapsed_s = time.perf_counter() - t0
             return b
     b = build_design(f"core{n_cores}", core_verilog(n_cores), waves=waves, n_cores=n_cores,
-                     build_dir=fresh_dir)
+                     build_dir=fresh_dir, coverage=coverage)
     if fresh_dir is None:
         index.parent.mkdir(parents=True, exist_ok=True)
         index.write_text(str(b.dir))

@@ -173,6 +173,7 @@ class FuzzTB(SpiTB):
                            out_bits_lsb=int(rng.integers(1, 6)),
                            n_rows=int(rng.integers(1, 257)), integ_cyc=int(rng.integers(1, 40)),
                            sample_cyc=int(rng.integers(1, 3)), diff_in=int(rng.random() < 0.2),
+                           wl_ns=int(rng.integers(1, 11)),
                            stoch=int(rng.random() < 0.3), noise_steps=int(rng.integers(0, 5)),
                            vnoise=int(rng.integers(0, 60)))
             if validate(c) == 0:
