@@ -220,7 +220,15 @@ class _Checks(Elaboratable):
             Assume(~loaded | (bit0(h.bl_q) == (Const(1, N_LINES) << row)[:N_LINES])),
             Assume(~loaded | (bit0(h.sl_q) == (Const(1, N_LINES) << col)[:N_LINES])),
         ]
+        fsm = p.fsms["fsm"]
         m.d.comb += [
+            # Strengthening: between the decoder load and the driver load the decoders
+            # hold this operation's address.
+            Assert(~(fsm.ongoing("PWAIT") | fsm.ongoing("PDRV"))
+                   | (loaded & (row == run.prog_row) & (col == run.prog_col))),
+            Assert(~dut.analog.prog_pulse | fsm.ongoing("PULSE")),
+            Assert(~fsm.ongoing("PULSE")
+                   | (p["row_mask"] == (Const(1, N_LINES) << run.prog_row)[:N_LINES])),
             Assert(~dut.analog.prog_pulse
                    | (dut.analog.wl_en == (Const(1, N_LINES) << run.prog_row)[:N_LINES]),
                    "programming pulse not on exactly the addressed WL"),
@@ -238,8 +246,11 @@ class _Checks(Elaboratable):
             m.d.sync += t.eq(t + 1)
         m.d.comb += [Assume(h.start == first), Assume(~h.abort), Assume(~ResetSignal("sync")),
                      Assume(~h.lfsr_load)]
+        # t counts cycles from the start input (t = 0); the capture register and the
+        # busy flop each take one, so busy shows from t = 2, and the operation's
+        # mvm_cycles(cfg) = n cycles end with busy low and done from t = n + 1.
         m.d.comb += [
-            Assert((t == 0) | (t > n) | (dut.busy & ~dut.done),
+            Assert((t < 2) | (t > n) | (dut.busy & ~dut.done),
                    "the MVM ended before mvm_cycles(cfg)"),
             Assert((t <= n) | (~dut.busy & dut.done & (dut.err == 0)),
                    "the MVM did not end within mvm_cycles(cfg)"),
@@ -267,6 +278,15 @@ MVM_CONFIGS = {
                                    noise_steps=2, dir=1, act=1),
     "neuron_test_1b": CoreConfig(mode=Mode.NEURON_TEST, in_bits=1, out_bits=2, sample_cyc=1,
                                  integ_cyc=3),
+}
+
+
+# A one-bit counter that this configuration needs wider (a counter-width bug): the
+# repetition count of plane 2, the sample strobe of 2 cycles, the integration of 3 cycles.
+LENGTH_MUTANTS = {
+    "mvm_4b6b": ("rep_counter_1_bit", "rep"),
+    "mvm_2phase_stoch": ("sample_counter_1_bit", "sample_cyc"),
+    "neuron_test_1b": ("integ_counter_1_bit", "integ_cyc"),
 }
 
 
@@ -301,8 +321,9 @@ PROOFS = [
           mutants={"row_mask_255_lines": lambda: resized(rtl.controller, "row_mask", 255)}),
 ] + [
     Proof(f"ctrl_len_{k}", _checked("mvm_length", config=c), "bmc", mvm_cycles(c) + 4,
-          f"a started legal {k} ends (done, busy 0, err 0) exactly mvm_cycles(cfg) = "
-          f"{mvm_cycles(c)} cycles after the start input",
-          mutants={"rep_counter_2_bits": lambda: resized(rtl.controller, "rep", 2)})
+          f"a started legal {k} is busy from 2 to mvm_cycles(cfg) = {mvm_cycles(c)} cycles "
+          f"after the start input and idle with done, err 0 from the next cycle on",
+          mutants={LENGTH_MUTANTS[k][0]: (lambda name=LENGTH_MUTANTS[k][1]:
+                                          resized(rtl.controller, name, 1))})
     for k, c in MVM_CONFIGS.items()
 ]

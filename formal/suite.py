@@ -6,5 +6,5 @@ from __future__ import annotations
 def all_proofs() -> list:
     from . import clockgate, controller, frame, lfsr, regfile
 
-    return [*lfsr.PROOFS, *clockgate.PROOFS, *regfile.PROOFS, *controller.PROOFS,
-            *frame.PROOFS]
+    return [*lfsr.PROOFS, *clockgate.PROOFS, *controller.PROOFS, *frame.PROOFS,
+            *regfile.PROOFS]

@@ -45,6 +45,7 @@ WRITABLE = [r.addr for r in core_map().registers if r.sw_writable and r.addr not
 CONFIG_REGS = [r.addr for r in core_map().registers if r.addr not in (REG_STATUS,)]
 CHIP_REGS = list(range(0x00, 0x0A))
 CMD = {"start": 1, "abort": 2, "lfsr_load": 4}
+ABORT_FRAME_CYCLES = 5 * 8 * 4 + 8      # five bytes at SCLK = clk/4, CS edges
 
 
 class FuzzTB(SpiTB):
@@ -125,8 +126,38 @@ class FuzzTB(SpiTB):
             waited += 500.0
 
     # ---- random content ------------------------------------------------------------------
+    def near_valid(self) -> bytes:
+        """A well-formed frame with one defect: one byte replaced, bytes added or cut,
+        or a read-only / unmapped register address."""
+        rng = self.rng
+        pick = rng.integers(0, 4)
+        if pick == 0:
+            data = bytearray(self.reg_write())
+        elif pick == 1:
+            data = bytearray(ll.encode_reg_read(int(rng.choice([0, ll.CHIP])), int(rng.integers(0, 16))))
+        else:
+            data = bytearray(self.burst()[0] if pick == 2 else
+                             ll.encode_rf_read(0, int(rng.integers(0, 2)), 0,
+                                               int(rng.integers(1, 9)), int(rng.integers(1, 11))))
+        how = rng.integers(0, 4)
+        if how == 0:
+            data[int(rng.integers(0, len(data)))] = int(rng.integers(0, 256))
+        elif how == 1:
+            data += rng.integers(0, 256, size=int(rng.integers(1, 4))).astype(np.uint8).tobytes()
+        elif how == 2 and len(data) > 1:
+            data = data[:int(rng.integers(1, len(data)))]
+        elif data[0] == Op.REG_WRITE:
+            data[2] = int(rng.choice([0x00, REG_STATUS, 0x10, 0x80]))
+        if len(data) > 2 and data[0] == Op.REG_WRITE and data[2] in (REG_CMD, REG_POWER):
+            data[2] = 0x0C
+        if len(data) > 2 and data[0] == Op.REG_WRITE and data[1] == ll.CHIP and data[2] == CHIP_CMD:
+            data[2] = 0x04
+        return bytes(data)
+
     def garbage(self) -> tuple[bytes, int | None]:
         rng = self.rng
+        if rng.random() < 0.3:
+            return self.near_valid(), None
         kind = rng.integers(0, 4)
         n = int(rng.integers(1, 12))
         data = bytearray(rng.integers(0, 256, size=n).astype(np.uint8).tobytes())
@@ -161,30 +192,55 @@ class FuzzTB(SpiTB):
             nbits = int(rng.integers(8 * 6 + 1, 8 * len(data)))
         return data, nbits
 
-    def mvm_config(self) -> CoreConfig:
+    def _next_bins(self):
+        """Widths and variant of the next completed MVM: the functional bins (in x out
+        bits, direction x two-phase x activation x stochastic) in a shuffled round robin,
+        so a long run hits every one of them."""
+        rng = self.rng
+        if not getattr(self, "_inout", None):
+            self._inout = [(i, o) for i in range(1, 9) for o in range(1, 11)]
+            rng.shuffle(self._inout)
+        if not getattr(self, "_variant", None):
+            self._variant = [(d, t, a, st) for d in range(3) for t in (0, 1) for a in range(4)
+                             for st in (0, 1)]
+            rng.shuffle(self._variant)
+        in_bits, out_bits = self._inout.pop()
+        for k, v in enumerate(self._variant):
+            if not v[1] or in_bits >= 3:     # two-phase needs >= 2 magnitude bits
+                return in_bits, out_bits, self._variant.pop(k)
+        return in_bits, out_bits, (int(rng.integers(0, 3)), 0, int(rng.integers(0, 4)), 0)
+
+    def mvm_config(self, complete: bool = False) -> CoreConfig:
         rng = self.rng
         while True:
             in_bits = int(rng.integers(1, 9))
+            out_bits = int(rng.integers(1, 11))
             two = bool(rng.random() < 0.3) and in_bits >= 3
+            dirn, act, stoch = int(rng.integers(0, 3)), int(rng.integers(0, 4)), rng.random() < 0.3
+            if complete:
+                in_bits, out_bits, (dirn, two, act, stoch) = self._next_bins()
             c = CoreConfig(mode=int(rng.choice([Mode.MVM, Mode.MVM, Mode.NEURON_TEST])),
-                           dir=int(rng.integers(0, 3)), act=int(rng.integers(0, 4)),
-                           in_bits=in_bits, out_bits=int(rng.integers(1, 11)),
+                           dir=dirn, act=act, in_bits=in_bits, out_bits=out_bits,
                            two_phase=int(two), split=int(rng.integers(1, 3)),
                            out_bits_lsb=int(rng.integers(1, 6)),
-                           n_rows=int(rng.integers(1, 257)), integ_cyc=int(rng.integers(1, 40)),
+                           n_rows=int(rng.integers(1, 257)),
+                           # short integrations make the one-cycle states likelier to
+                           # meet an interrupt
+                           integ_cyc=int(rng.integers(1, 40 if complete else 6)),
                            sample_cyc=int(rng.integers(1, 3)), diff_in=int(rng.random() < 0.2),
                            wl_ns=int(rng.integers(1, 11)),
-                           stoch=int(rng.random() < 0.3), noise_steps=int(rng.integers(0, 5)),
+                           stoch=int(stoch), noise_steps=int(rng.integers(1 if stoch else 0, 5)),
                            vnoise=int(rng.integers(0, 60)))
             if validate(c) == 0:
                 return c
 
-    def prog_config(self) -> CoreConfig:
+    def prog_config(self, complete: bool = True) -> CoreConfig:
         rng = self.rng
         return CoreConfig(mode=Mode.PROGRAM, prog_op=int(rng.choice([ProgOp.SET, ProgOp.RESET])),
                           prog_amp=int(rng.integers(20, 120)), prog_row=int(rng.integers(0, 256)),
                           prog_col=int(rng.integers(0, 256)),
-                          prog_cycles=int(rng.integers(1, 400)))
+                          # short pulses when cut, so the last state is met too
+                          prog_cycles=int(rng.integers(1, 400 if complete else 200)))
 
     async def configure(self, c: CoreConfig) -> None:
         from cosim.mvmjob import field_value
@@ -208,7 +264,8 @@ class FuzzTB(SpiTB):
     async def operation(self, interrupt: str | None) -> None:
         """One MVM or programming pulse, completed or cut by ``abort`` / ``reset``."""
         rng = self.rng
-        c = self.mvm_config() if rng.random() < 0.7 else self.prog_config()
+        c = (self.mvm_config(complete=interrupt is None) if rng.random() < 0.7
+             else self.prog_config(complete=interrupt is None))
         await self.configure(c)
         if c.mode != Mode.PROGRAM:
             f = 1 if c.direction == 1 else 0
@@ -225,9 +282,14 @@ class FuzzTB(SpiTB):
             self.count(what)
             fcov.sample_operation(c, None)
             return
-        # The command frame itself takes ~1.6 us: cut anywhere in the operation.
+        # Cut at a random cycle of the operation. An abort frame takes ABORT_FRAME_CYCLES to
+        # arrive, so it cannot meet the first of them (a reset can).
         started = self.tb.cycles()
-        await self.tb.spi.idle(float(rng.uniform(0, cycles * CLK_NS)))
+        # (A tenth of the window lies past the end: an interrupt of a finished operation.)
+        at = float(rng.uniform(0, 1.1 * cycles))
+        if interrupt == "abort":
+            at -= ABORT_FRAME_CYCLES
+        await self.tb.spi.idle(max(at, 0.0) * CLK_NS)
         if interrupt == "abort":
             await self.tb.frame(ll.encode_reg_write(0, REG_CMD, CMD["abort"]))
             st = await self.status()
@@ -243,6 +305,7 @@ class FuzzTB(SpiTB):
             self.golden = self._new_golden()
             self.golden.chip.set_conductance(0, self.tb.conductance(0))
         self.count(what)
+        fcov.sample_operation(c, interrupt, state)
         await self.check_state()
 
     async def check_state(self, width: int = 10) -> None:
@@ -274,14 +337,14 @@ async def fuzz_frames(dut):
                 data, nbits = t.garbage()
                 await t.both(data, nbits=nbits)
                 t.count("garbage" if nbits is None else "garbage cut mid-frame")
-            elif r < 0.65:
+            elif r < 0.60:
                 await t.both(t.reg_write())
                 t.count("register write")
-            elif r < 0.85:
+            elif r < 0.80:
                 data, nbits = t.burst()
                 await t.both(data, nbits=nbits)
                 t.count("burst" if nbits is None else "burst cut by CS")
-            elif r < 0.90:
+            elif r < 0.85:
                 data, nbits = t.garbage() if rng.random() < 0.5 else (t.reg_write(), None)
                 await t.tb.frame(data, half=1, nbits=nbits)
                 await t.wait_idle(1e6, "after a too-fast frame")

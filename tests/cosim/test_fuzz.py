@@ -11,6 +11,7 @@ import os
 import pytest
 
 from cosim import runner
+from cosim.coverage import functional_holes
 
 pytestmark = pytest.mark.cosim
 
@@ -26,7 +27,8 @@ def _fuzz(build, n, tmp_path):
     seed = int(seed) if seed else None
     runner.run_cocotb("cosim.tb.fuzz_tests", build, testcase="fuzz_frames", seed=seed,
                       extra_env={"NEURRAM_FUZZ_FRAMES": str(n),
-                                 "NEURRAM_FUZZ_REPORT": str(report)})
+                                 "NEURRAM_FUZZ_REPORT": str(report),
+                                 "NEURRAM_FCOV_FILE": str(tmp_path / "fcov.yml")})
     return json.loads(report.read_text())
 
 
@@ -44,3 +46,6 @@ def test_fuzz_10000(core1, tmp_path):
     for k in ("garbage", "garbage cut mid-frame", "burst cut by CS", "SCLK clk/2",
               "MVM abort", "MVM reset", "PROGRAM abort", "PROGRAM reset"):
         assert kinds.get(k, 0) > 0, f"no {k!r} transaction in 10,000"
+    # The regression's functional-coverage goal: every bin of cosim/tb/fcov.py hit.
+    _, holes = functional_holes([tmp_path / "fcov.yml"])
+    assert not holes, f"{len(holes)} functional bins not hit: {holes}"
