@@ -46,6 +46,10 @@ CONFIG_REGS = [r.addr for r in core_map().registers if r.addr not in (REG_STATUS
 CHIP_REGS = list(range(0x00, 0x0A))
 CMD = {"start": 1, "abort": 2, "lfsr_load": 4}
 ABORT_FRAME_CYCLES = 5 * 8 * 4 + 8      # five bytes at SCLK = clk/4, CS edges
+# Integration cycles of operations cut by an interrupt: short, so that the one-cycle states
+# are likely to meet it, yet (for an abort, which arrives a frame after the start) long
+# enough that the operation is still running when it does.
+INTERRUPTED_INTEG = {"abort": (4, 17), "reset": (1, 6)}
 
 
 class FuzzTB(SpiTB):
@@ -215,7 +219,7 @@ class FuzzTB(SpiTB):
         while True:
             in_bits = int(rng.integers(1, 9))
             out_bits = int(rng.integers(1, 11))
-            two = bool(rng.random() < 0.3) and in_bits >= 3
+            two = bool(rng.random() < (0.5 if self._cut == "abort" else 0.3)) and in_bits >= 3
             dirn, act, stoch = int(rng.integers(0, 3)), int(rng.integers(0, 4)), rng.random() < 0.3
             if complete:
                 in_bits, out_bits, (dirn, two, act, stoch) = self._next_bins()
@@ -226,7 +230,8 @@ class FuzzTB(SpiTB):
                            n_rows=int(rng.integers(1, 257)),
                            # short integrations make the one-cycle states likelier to
                            # meet an interrupt
-                           integ_cyc=int(rng.integers(1, 40 if complete else 6)),
+                           integ_cyc=int(rng.integers(1, 40) if complete else
+                                         rng.integers(*INTERRUPTED_INTEG[self._cut])),
                            sample_cyc=int(rng.integers(1, 3)), diff_in=int(rng.random() < 0.2),
                            wl_ns=int(rng.integers(1, 11)),
                            stoch=int(stoch), noise_steps=int(rng.integers(1 if stoch else 0, 5)),
@@ -240,7 +245,7 @@ class FuzzTB(SpiTB):
                           prog_amp=int(rng.integers(20, 120)), prog_row=int(rng.integers(0, 256)),
                           prog_col=int(rng.integers(0, 256)),
                           # short pulses when cut, so the last state is met too
-                          prog_cycles=int(rng.integers(1, 400 if complete else 200)))
+                          prog_cycles=int(rng.integers(1, 400 if complete else 300)))
 
     async def configure(self, c: CoreConfig) -> None:
         from cosim.mvmjob import field_value
@@ -264,6 +269,7 @@ class FuzzTB(SpiTB):
     async def operation(self, interrupt: str | None) -> None:
         """One MVM or programming pulse, completed or cut by ``abort`` / ``reset``."""
         rng = self.rng
+        self._cut = interrupt
         c = (self.mvm_config(complete=interrupt is None) if rng.random() < 0.7
              else self.prog_config(complete=interrupt is None))
         await self.configure(c)
