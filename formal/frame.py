@@ -109,10 +109,11 @@ class FrameHarness(Elaboratable):
         nbytes = (count * b5 + 7) >> 3
         good_reg_write = (op == Op.REG_WRITE) & (idx == 5) & (
             (to_core & core_w) | (to_chip & chip_w))
-        good_reg_read = (op == Op.REG_READ) & (idx == 6) & (
+        # Reads may run on past their data (MISO then carries zeros); writes may not.
+        good_reg_read = (op == Op.REG_READ) & (idx >= 6) & (
             ((core == 0) & core_m) | (to_chip & chip_m))
         good_rf_write = (op == Op.RF_WRITE) & to_core & rf_ok & (idx == HEADER_RF + nbytes)
-        good_rf_read = (op == Op.RF_READ) & (core == 0) & rf_ok & (idx == HEADER_RF + 1 + nbytes)
+        good_rf_read = (op == Op.RF_READ) & (core == 0) & rf_ok & (idx >= HEADER_RF + 1 + nbytes)
         good = ~self.partial & ((idx == 0) | good_reg_write | good_reg_read | good_rf_write
                                 | good_rf_read)
 
