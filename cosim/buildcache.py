@@ -53,6 +53,9 @@ VERILATOR_FLAGS = [
 #: this many statements, they compile in parallel and without the C++ compiler's
 #: super-linear cost on one huge function.
 HIER_FLAGS = ["--hierarchical", "--output-split-cfuncs", "1000"]
+# Line and toggle coverage of the RTL (make coverage); the testbench's own modules are
+# excluded from the report, not from the build.
+COVERAGE_FLAGS = ["--coverage-line", "--coverage-toggle"]
 MAKE_FLAGS = list(VERILATED_MAKE_VARS) + [
     # -Os is verilated.mk's default; -O2 on the model runs noticeably faster.
     # -O0 on the "slow" (construction / initial) code, which runs once.
@@ -150,7 +153,7 @@ def build_jobs() -> int:
 
 
 def verilator_command(bdir: Path, sources: list[Path], waves: bool,
-                      hierarchical: bool = False) -> list[str]:
+                      hierarchical: bool = False, coverage: bool = False) -> list[str]:
     from cocotb_tools import config
 
     libs = config.libs_dir
@@ -162,6 +165,8 @@ def verilator_command(bdir: Path, sources: list[Path], waves: bool,
         cmd += ["--trace-fst", "-CFLAGS", f"-I{LZ4_DIR}", "-LDFLAGS", f"-L{bdir / 'lz4'}"]
     if hierarchical:
         cmd += HIER_FLAGS + ["--build-jobs", str(build_jobs())]
+    if coverage:
+        cmd += COVERAGE_FLAGS
     return cmd + VERILATOR_FLAGS + [str(SIM_MAIN)] + [str(s) for s in sources]
 
 
@@ -185,12 +190,14 @@ def hier_blocks(verilog: str) -> tuple[str, ...]:
 
 
 def build_design(name: str, verilog: str, waves: bool | None = None, n_cores: int | None = None,
-                 build_dir: Path | None = None, force: bool = False) -> Build:
+                 build_dir: Path | None = None, force: bool = False,
+                 coverage: bool = False) -> Build:
     """Build ``verilog`` (text holding the DUT and its submodules) inside ``tb_top``.
 
     Cached on the hash of the Verilog, the harness HDL, the flags and the Verilator version;
     ``build_dir`` forces a fresh directory, ``force`` rebuilds the cached one from scratch
-    (both used to measure a cold build).
+    (both used to measure a cold build). ``coverage`` adds Verilator's line and toggle
+    coverage (each run writes ``coverage.dat``, or ``$NEURRAM_COVERAGE_FILE``, at its end).
     """
     t0 = time.perf_counter()
     if waves is None:
@@ -202,9 +209,11 @@ def build_design(name: str, verilog: str, waves: bool | None = None, n_cores: in
     vlt = make_vlt(tb_ports, blocks)
     harness = [p.read_text() for p in harness_files()]
     key = _sha(verilog, tb_text, vlt, *harness, " ".join(VERILATOR_FLAGS), " ".join(MAKE_FLAGS),
-               str(waves), verilator_version(), *([" ".join(HIER_FLAGS)] if blocks else []))
+               str(waves), verilator_version(), *([" ".join(HIER_FLAGS)] if blocks else []),
+               *([" ".join(COVERAGE_FLAGS)] if coverage else []))
     root = cosim_root()
-    bdir = Path(build_dir) if build_dir else root / f"{name}{'-waves' if waves else ''}-{key}"
+    tag = ("-waves" if waves else "") + ("-cov" if coverage else "")
+    bdir = Path(build_dir) if build_dir else root / f"{name}{tag}-{key}"
     with _locked(root / "locks" / f"{bdir.name}.lock"):
         cached = _load_build(bdir) if build_dir is None and not force else None
         if cached is not None:
@@ -223,7 +232,8 @@ def build_design(name: str, verilog: str, waves: bool | None = None, n_cores: in
         with open(bdir / "build.log", "w") as logf:
             if waves:
                 build_lz4(bdir, logf)
-            _run(verilator_command(bdir, sources, waves, hierarchical=bool(blocks)), bdir, logf)
+            _run(verilator_command(bdir, sources, waves, hierarchical=bool(blocks), coverage=coverage),
+                 bdir, logf)
             verilate_s = time.perf_counter() - tb0
             cache_runtime = os.environ.get("NEURRAM_COSIM_NO_RUNTIME_CACHE", "0") in ("", "0")
             if cache_runtime:
@@ -295,12 +305,14 @@ def _input_files() -> list[Path]:
     return sorted(f for f in set(files) if "__pycache__" not in f.parts)
 
 
-def _input_key(n_cores: int, waves: bool) -> str:
+def _input_key(n_cores: int, waves: bool, coverage: bool = False) -> str:
     h = hashlib.sha256()
     for f in _input_files():
         h.update(str(f.relative_to(REPO)).encode())
         h.update(f.read_bytes())
     h.update(f"{n_cores}|{waves}|{verilator_version()}".encode())
+    if coverage:
+        h.update(b"|coverage")
     return h.hexdigest()[:16]
 
 
@@ -318,22 +330,23 @@ def core_verilog(n_cores: int) -> str:
 
 
 def build_core(n_cores: int = 1, waves: bool | None = None, fresh_dir: Path | None = None,
-               force: bool = False) -> Build:
+               force: bool = False, coverage: bool = False) -> Build:
     """Build (or reuse) the chip with ``n_cores`` cores inside the testbench top.
 
     ``fresh_dir``: build into that (empty) directory instead of the cache; ``force``:
-    rebuild the cached build from scratch."""
+    rebuild the cached build from scratch; ``coverage``: with Verilator line and toggle
+    coverage (:func:`build_design`)."""
     if waves is None:
         waves = os.environ.get("WAVES", "0") not in ("", "0")
     t0 = time.perf_counter()
-    index = cosim_root() / "index" / _input_key(n_cores, waves)
+    index = cosim_root() / "index" / _input_key(n_cores, waves, coverage)
     if fresh_dir is None and not force and index.exists():
         b = _load_build(Path(index.read_text().strip()))
         if b is not None:
             b.elapsed_s = time.perf_counter() - t0
             return b
     b = build_design(f"core{n_cores}", core_verilog(n_cores), waves=waves, n_cores=n_cores,
-                     build_dir=fresh_dir, force=force)
+                     build_dir=fresh_dir, force=force, coverage=coverage)
     if fresh_dir is None:
         index.parent.mkdir(parents=True, exist_ok=True)
         index.write_text(str(b.dir))

@@ -16,6 +16,7 @@
 // callbacks due at the new time. Reasons with no callback registered are skipped.
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -23,6 +24,9 @@
 #include "Vtop.h"
 #include "verilated.h"
 #include "verilated_vpi.h"
+#if VM_COVERAGE
+#include "verilated_cov.h"
+#endif
 
 #if VM_TRACE
 #if VM_TRACE_FST
@@ -148,6 +152,12 @@ int main(int argc, char** argv) {
 
     top->final();
     VerilatedVpi::callCbs(cbEndOfSimulation);
+#if VM_COVERAGE
+    {
+        const char* cov = std::getenv("NEURRAM_COVERAGE_FILE");
+        Verilated::threadContextp()->coveragep()->write(cov && *cov ? cov : "coverage.dat");
+    }
+#endif
 #if VM_TRACE
     if (tfp) tfp->close();
 #endif
