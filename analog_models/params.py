@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rtl.contract.constants import N_CORES
+
 BOLTZMANN = 1.380649e-23  # J/K
 
 VREAD_BITS = 8
@@ -134,8 +136,8 @@ class AnalogParams:
                     raise ValueError(f"{f.name} must be a bool, got {v!r}")
                 continue
             if f.name == "n_parallel_cores":
-                if not isinstance(v, (int, np.integer)) or not 1 <= v <= 48:
-                    raise ValueError(f"n_parallel_cores must be an int in 1..48, got {v!r}")
+                if not isinstance(v, (int, np.integer)) or not 1 <= v <= N_CORES:
+                    raise ValueError(f"n_parallel_cores must be an int in 1..{N_CORES}, got {v!r}")
                 continue
             if not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v):
                 raise ValueError(f"{f.name} must be a finite number, got {v!r}")

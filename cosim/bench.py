@@ -58,19 +58,25 @@ def measure_build(fresh: bool = True) -> dict:
     return out
 
 
-def measure_cosim(build, n_mvm: int, seed: int) -> dict:
+def run_bench_tb(module: str, build, n_mvm: int, seed: int, prefix: str = "bench-") -> dict:
+    """Run a bench testbench (``cosim.tb.*``) in a fresh run directory; its raw figures."""
     from cosim import runner
 
     root = runner.BUILD_ROOT
     root.mkdir(parents=True, exist_ok=True)
-    tdir = Path(tempfile.mkdtemp(prefix="bench-", dir=root))
+    tdir = Path(tempfile.mkdtemp(prefix=prefix, dir=root))
     out_json = tdir / "bench_raw.json"
-    runner.run_cocotb("cosim.tb.bench_tb", build, seed=seed, test_dir=tdir,
+    runner.run_cocotb(module, build, seed=seed, test_dir=tdir,
                       extra_env={"NEURRAM_BENCH_OUT": str(out_json),
                                  "NEURRAM_BENCH_MVMS": str(n_mvm)})
     raw = json.loads(out_json.read_text()) if out_json.exists() else {}
     if "cosim_s" not in raw:
-        raise RuntimeError(f"bench simulation failed (run dir {tdir})")
+        raise RuntimeError(f"bench simulation {module} failed (run dir {tdir})")
+    return raw
+
+
+def measure_cosim(build, n_mvm: int, seed: int) -> dict:
+    raw = run_bench_tb("cosim.tb.bench_tb", build, n_mvm, seed)
     n = raw["n_mvm"]
     # Idle clock stretches interleaved with the transactions (see cosim/tb/bench_tb.py).
     raw_cps = raw["raw_cycles"] / raw["raw_s"]

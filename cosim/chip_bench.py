@@ -20,13 +20,14 @@ Measures, in one run:
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
-CHIP_CORES = 48
+from rtl.contract.constants import N_CORES as CHIP_CORES
+
+from .bench import run_bench_tb
+
 
 
 def _cold_build(n_cores: int) -> tuple[float, object]:
@@ -79,17 +80,7 @@ def measure_build(cold: bool) -> dict:
 
 
 def measure_parallel(build, n_mvm: int, seed: int) -> dict:
-    from cosim import runner
-
-    root = runner.BUILD_ROOT
-    tdir = Path(tempfile.mkdtemp(prefix="bench-chip-", dir=root))
-    out_json = tdir / "bench_raw.json"
-    runner.run_cocotb("cosim.tb.chip_bench_tb", build, seed=seed, test_dir=tdir,
-                      extra_env={"NEURRAM_BENCH_OUT": str(out_json),
-                                 "NEURRAM_BENCH_MVMS": str(n_mvm)})
-    raw = json.loads(out_json.read_text()) if out_json.exists() else {}
-    if "cosim_s" not in raw:
-        raise RuntimeError(f"chip bench simulation failed (run dir {tdir})")
+    raw = run_bench_tb("cosim.tb.chip_bench_tb", build, n_mvm, seed, prefix="bench-chip-")
     n = raw["n_mvm"]
     raw_cps = raw["raw_cycles"] / raw["raw_s"]
     cycles = raw["cycles"] / n

@@ -46,7 +46,7 @@ from firmware.lowlevel import N_LINES, _check_int, encode_inputs
 from firmware.midlevel import MidLevel, MvmConfig, MvmResult, WriteVerifyConfig, neuron_of_sl
 from firmware.mvm import _Job
 from firmware.validation import finite_number as _finite_number
-from rtl.contract.constants import SL_FILE
+from rtl.contract.constants import N_CORES, SL_FILE
 from rtl.lfsr_model import LfsrModel
 
 __all__ = ["FastChip"]
@@ -107,7 +107,7 @@ class FastChip(MidLevel):
         Host waits so far (chip time spent in MVMs is not counted).
     """
 
-    def __init__(self, n_cores: int = 48, params: AnalogParams | None = None, seed: int = 0, *,
+    def __init__(self, n_cores: int = N_CORES, params: AnalogParams | None = None, seed: int = 0, *,
                  host_params: AnalogParams | None = None, sparse: bool = True,
                  threads: int | None = None, progress: bool = False):
         n_cores = _check_int("n_cores", n_cores, 1, 48)

@@ -24,6 +24,7 @@ import numpy as np
 from firmware.highlevel import Deployment
 from firmware.lowlevel import Chip
 from firmware.midlevel import MidLevel, MvmConfig
+from rtl.contract.constants import N_CORES
 
 #: Matrices with at most this many cells are programmed by write-verify under ``auto``;
 #: larger ones by the (simulation-only) backdoor load.
@@ -131,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-calibrate", action="store_true", help="skip the per-block calibration")
     p.add_argument("--ideal", action="store_true", help="ideal analog core (all non-idealities off)")
     p.add_argument("--n-cores", type=int, default=None,
-                   help="cores of the simulated chip (default: as many as the placement needs, <= 48)")
+                   help=f"cores of the simulated chip (default: as many as the placement needs, <= {N_CORES})")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="write the report here")
     p.add_argument("--plot", type=Path, default=None, help="scatter of measured vs ideal (PNG)")
@@ -148,8 +149,8 @@ def _validate(a) -> None:
         raise ValueError(f"--rows and --cols must be >= 1, got {a.rows} x {a.cols}")
     if a.vectors < 1:
         raise ValueError(f"--vectors must be >= 1, got {a.vectors}")
-    if a.n_cores is not None and not 1 <= a.n_cores <= 48:
-        raise ValueError(f"--n-cores must be in 1..48, got {a.n_cores}")
+    if a.n_cores is not None and not 1 <= a.n_cores <= N_CORES:
+        raise ValueError(f"--n-cores must be in 1..{N_CORES}, got {a.n_cores}")
 
 
 def needed_cores(rows: int, cols: int) -> int:

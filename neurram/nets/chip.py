@@ -21,6 +21,7 @@ import numpy as np
 
 from firmware.highlevel import Deployment, Placement
 from firmware.midlevel import MvmConfig
+from rtl.contract.constants import N_CORES
 
 from .graph import GraphError, MvmOp, NetGraph, _float_mvm
 
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 CALIB_VECTORS = 1024
 
 
-def golden_mid(n_cores: int = 48, params=None, seed: int = 0):
+def golden_mid(n_cores: int = N_CORES, params=None, seed: int = 0):
     """The frame-level chip: ``MidLevel(Chip(GoldenTransport(...)))`` (bit-exact, slow)."""
     from analog_models.params import AnalogParams
     from cosim.transport import GoldenTransport
@@ -44,7 +45,7 @@ def golden_mid(n_cores: int = 48, params=None, seed: int = 0):
     return MidLevel(Chip(t), params, progress=False)
 
 
-def make_mid(backend: str = "fast", n_cores: int = 48, params=None, seed: int = 0):
+def make_mid(backend: str = "fast", n_cores: int = N_CORES, params=None, seed: int = 0):
     """A mid-level chip driver: ``fast`` (:class:`firmware.fastchip.FastChip`, batched) or
     ``golden`` (frame level); the same seed is the same chip on both."""
     if backend == "fast":

@@ -37,12 +37,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rtl.contract.constants import N_CORES as MAX_CORES
 from rtl.contract.constants import N_LINES
 
 from .model import N_LABELS, RBM
 
 MAX_OUTPUTS = 128     #: paper: matrices wider than 128 outputs are split over cores
-MAX_CORES = 48
 G_MIN, G_MAX = 1.0, 30.0   #: µS, the paper's RBM range (SPEC §2)
 
 
