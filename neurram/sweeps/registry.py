@@ -141,6 +141,22 @@ KINDS: dict[str, Kind] = {
                                  "build cache) once, before its first shard; 0: none"),
         },
         metrics=("pytest_s", "cpu_s", "passed", "tests")),
+    "net": Kind(
+        entry="neurram.nets.sweep:evaluate",
+        help="test accuracy of a trained CNN (neurram net) on one simulated chip instance",
+        args={
+            "data": Arg(str, "mnist", choices=("mnist", "digits")),
+            "train_noise": Arg(float, 0.2, low=0.0, high=1.0,
+                               help="weight noise of noise-resilient training (checkpoint cache)"),
+            "epochs": Arg(int, None, low=1, optional=True, help="training epochs (default: TrainConfig's)"),
+            "test_images": Arg(int, None, low=1, optional=True, help="default: the whole test split"),
+            "calibrate": Arg(bool, True, help="calibrate every layer on training activations"),
+            "shared_vread": Arg(bool, True, help="one Vread for cores started together"),
+            "program": Arg(str, "write-verify", choices=("write-verify", "backdoor")),
+            "out_bits": Arg(int, 6, **_BITS_OUT),
+            "out": Arg(str, "build/mnist", help="experiment directory (its caches are shared)"),
+        },
+        metrics=("acc", "acc_uncalibrated", "acc_software", "cores_used"), analog_params=True),
     "probe": Kind(
         entry="neurram.sweeps.jobs:probe",
         help="a trivial job exercising the engine (benchmark, failure handling)",

@@ -103,3 +103,18 @@ def test_cosim_build_is_made_once_per_worker_process(monkeypatch, tmp_path):
         assert calls == [1, 4]
     finally:
         jobs.cosim_build.cache_clear()
+
+
+def test_net_job_measures_accuracy_on_one_chip_instance(tmp_path):
+    """The ``net`` kind: the same seed is the same chip (same accuracy); the ideal,
+    calibrated chip runs the network about as well as software."""
+    pytest.importorskip("torch")
+    kw = dict(data="digits", epochs=8, test_images=40, program="backdoor",
+              out=str(tmp_path / "digits"))
+    a = _run("net", 1, params={"ideal": True}, **kw)
+    assert a["status"] == "ok", a["traceback"]
+    b = _run("net", 1, params={"ideal": True}, **kw)
+    assert a["metrics"]["acc"] == b["metrics"]["acc"]
+    m = a["metrics"]
+    assert m["acc_software"] > 0.5, m
+    assert m["acc"] >= m["acc_software"] - 0.1, m
