@@ -322,7 +322,6 @@ class Experiment:
         """Energy and latency per image from :func:`analog_models.energy.mvm_energy`,
         at each block's operating point and programmed conductances."""
         from analog_models.energy import mvm_energy
-        from firmware.fastchip import core_config
 
         layers = {}
         shape = tuple(net.graph.input_shape)
@@ -338,7 +337,7 @@ class Experiment:
                     key = (b.core, b.row0, b.col0, "FWD")
                     cfg = net.dep.block_cfg.get(key, net.cfg[op.name])
                     g = net.mid.known(b.core)[b.row0:b.row0 + 2 * b.n_rows, b.col0:b.col0 + b.n_cols]
-                    r = mvm_energy(core_config(cfg, 2 * b.n_rows), 2 * b.n_rows, b.n_cols, G=np.nan_to_num(g))
+                    r = mvm_energy(cfg.core_config(2 * b.n_rows), 2 * b.n_rows, b.n_cols, G=np.nan_to_num(g))
                     # every vector of the image visits each segment once, on one of the replicas
                     e += r["energy_J"] * n_vec / n_rep
                     lat = max(lat, r["latency_s"])
