@@ -7,7 +7,7 @@ build flags and the Verilator version. A second key on the *inputs* (the RTL Pyt
 sources, the harness files) lets an unchanged tree skip even the Verilog generation.
 
 Why the build does not go through ``cocotb_tools.runner.Verilator.build``: that method
-always passes ``--public-flat-rw`` (every internal signal public: slow to build and to
+always makes every internal signal public read-write (slow to build and to
 run on Amaranth output), always compiles cocotb's generic ``verilator.cpp`` main loop,
 and has no way to pass ``make`` variables. None of that can be changed through its public
 arguments, so the two commands (``verilator``, ``make``) are run here; the *test* step
