@@ -74,29 +74,20 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train_cfg(a, noise: float) -> model.TrainConfig:
-    if not 0.0 <= noise <= 2.0:
-        raise ValueError(f"training noise must be in 0..2 (fraction of wmax), got {noise!r}")
-    return model.TrainConfig(n_hidden=a.hidden, epochs=a.epochs, lr=a.lr, train_noise=noise, seed=a.seed)
-
-
-def test_subset(data, n: int):
-    """``n`` test images drawn by a fixed permutation (the split's test set is ordered by
-    class, so its first images are all zeros)."""
-    idx = np.random.default_rng(2022).permutation(len(data.x_test))[:n]
-    return data.x_test[idx], data.y_test[idx]
+    return model.train_config(n_hidden=a.hidden, epochs=a.epochs, lr=a.lr, train_noise=noise, seed=a.seed)
 
 
 def nrt_sweep(data, a, levels, n_images: int, repeats: int = 3) -> dict:
     """Software recovery of models trained at each noise level, evaluated with the chip's
     ~10 % weight error (mean of ``repeats`` noisy copies) and without."""
-    from tqdm import tqdm
+    from firmware.progress import progress
 
     rows = []
-    for lv in tqdm(levels, desc="training-noise sweep", unit="model"):
+    for lv in progress(levels, desc="training-noise sweep", unit="model", min_items=1):
         rbm = model.cached_train(data, _train_cfg(a, lv), a.cache, progress=True)
         row = {"train_noise": lv}
         for kind in model.CORRUPTIONS:
-            c = model.corrupt(*test_subset(data, n_images), data.shape, kind, seed=1)
+            c = model.corrupt(*model.test_subset(data, n_images), data.shape, kind, seed=1)
             clean = model.software_recover(rbm, c, a.steps, seed=2)[-1]
             noisy = [model.software_recover(rbm.noisy(CHIP_NOISE, np.random.default_rng(100 + r)), c,
                                             a.steps, seed=3 + r)[-1] for r in range(repeats)]
@@ -139,11 +130,7 @@ def run(a) -> dict:
     t = time.time()
     prog = crbm.program(a.program)
     t_prog = time.time() - t
-    vc = model.visible(data.x_train, data.y_train)
-    rng = np.random.default_rng(a.seed + 7)
-    idx = rng.permutation(len(vc))[:op.calib_vectors]
-    hc = (rng.random((len(idx), rbm.n_hidden)) < model.sigmoid(vc[idx] @ rbm.W + rbm.a)).astype(np.int64)
-    cal = crbm.calibrate(vc[idx], hc)
+    cal = crbm.calibrate(*model.calibration_set(rbm, data, op.calib_vectors, seed=a.seed + 7))
 
     rep: dict = {"dataset": data.name, "test_images": n_test, "gibbs_steps": a.steps,
                  "train": asdict(_train_cfg(a, noise)), "placement": mp.report(),
@@ -154,7 +141,7 @@ def run(a) -> dict:
     curves = {k: {} for k in red}
     images = {}
     for kind in model.CORRUPTIONS:
-        c = model.corrupt(*test_subset(data, n_test), data.shape, kind, seed=1)
+        c = model.corrupt(*model.test_subset(data, n_test), data.shape, kind, seed=1)
         hist = crbm.recover(c, a.steps, progress=True)["hist"]
         sw = model.software_recover(rbm, c, a.steps, seed=5)
         red["chip"][kind], red["software"][kind] = _reduction_curve(hist, c)[-1], _reduction_curve(sw, c)[-1]
@@ -164,7 +151,7 @@ def run(a) -> dict:
         curves["software_readback_weights"][kind] = _error_curve(sr, c)
         images[kind] = (c, hist[-1], sw[-1])
         ns = min(a.side_images, n_test)
-        cs = model.corrupt(*test_subset(data, ns), data.shape, kind, seed=1)
+        cs = model.corrupt(*model.test_subset(data, ns), data.shape, kind, seed=1)
         crbm.visible_mode = "stochastic"
         hs = crbm.recover(cs, a.steps, progress=True)["hist"]
         crbm.visible_mode = "3bit"
@@ -180,7 +167,7 @@ def run(a) -> dict:
               for k in model.CORRUPTIONS}
     rep["visible_units_better"] = better
     rep["lfsr_seed_check"] = lfsr_seed_check(crbm, data, min(a.side_images, n_test), a.steps)
-    x_test = model.quantise_visible(model.visible(*test_subset(data, n_test)))
+    x_test = model.quantise_visible(model.visible(*model.test_subset(data, n_test)))
     hu = analysis.hidden_unit_curves(crbm, x_test, repeats=2)
     nt = analysis.neuron_test_curves(crbm)
     rep["attribution"] = attribution(crbm, rb, data, n_test, a.steps, temperature=1 / hu["pooled_slope"])
@@ -204,14 +191,14 @@ def attribution(crbm, rb, data, n: int, steps: int, temperature: float) -> dict:
     """Which chip error costs the recovery: software with the read-back weights plus
     (a) the hidden units' measured sampling temperature, (b) the forward MVM's measured
     pre-activation error as Gaussian noise on the visible units."""
-    x = model.quantise_visible(model.visible(*test_subset(data, n)))
+    x = model.quantise_visible(model.visible(*model.test_subset(data, n)))
     h = (x / model.VISIBLE_LEVELS @ rb.W + rb.a > 0).astype(np.int64)
     err = crbm.visible_preact(h, noise=False) - (h @ rb.W.T + rb.b)
     sig = float(np.std(err))
     out = {"hidden_temperature": temperature, "visible_preact_error_std": sig, "readback": {},
            "readback_hidden_temperature": {}, "readback_visible_error": {}}
     for kind in model.CORRUPTIONS:
-        c = model.corrupt(*test_subset(data, n), data.shape, kind, seed=1)
+        c = model.corrupt(*model.test_subset(data, n), data.shape, kind, seed=1)
         for key, kw in (("readback", {}), ("readback_hidden_temperature", {"temperature": temperature}),
                         ("readback_visible_error", {"visible_noise": sig})):
             out[key][kind] = model.l2_reduction(model.software_recover(rb, c, steps, seed=5, **kw)[-1], c)
@@ -220,7 +207,7 @@ def attribution(crbm, rb, data, n: int, steps: int, temperature: float) -> dict:
 
 def lfsr_seed_check(crbm, data, n: int, steps: int) -> dict:
     """Same chip, same images, only the LFSR seed changed: samples differ, statistics agree."""
-    c = model.corrupt(*test_subset(data, n), data.shape, "noise20", seed=1)
+    c = model.corrupt(*model.test_subset(data, n), data.shape, "noise20", seed=1)
     res = []
     saved = crbm.lfsr_seed
     for seed in (saved + 1000, saved + 2000):

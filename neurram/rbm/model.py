@@ -102,6 +102,14 @@ class TrainConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def train_config(**fields) -> TrainConfig:
+    """A :class:`TrainConfig` whose training noise is checked (fraction of wmax, 0..2)."""
+    noise = fields.get("train_noise", TrainConfig.train_noise)
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0.0 <= noise <= 2.0:
+        raise ValueError(f"training noise must be in 0..2 (fraction of wmax), got {noise!r}")
+    return TrainConfig(**fields)
+
+
 @dataclass
 class RBM:
     W: np.ndarray     # (n_visible, n_hidden)
@@ -128,14 +136,15 @@ class RBM:
 def train(v: np.ndarray, cfg: TrainConfig, progress: bool = False) -> RBM:
     """CD-k with weight-noise injection (numpy, float32)."""
     from threadpoolctl import threadpool_limits
-    from tqdm import tqdm
 
     # Mini-batches of 16 are far too small for threaded BLAS: one thread is ~10x faster.
     with threadpool_limits(1):
-        return _train(v, cfg, progress, tqdm)
+        return _train(v, cfg, progress)
 
 
-def _train(v, cfg: TrainConfig, progress: bool, tqdm) -> RBM:
+def _train(v, cfg: TrainConfig, progress: bool) -> RBM:
+    from firmware.progress import progress as bar
+
     rng = np.random.default_rng(cfg.seed)
     v = np.asarray(v, np.float32)
     n, nv = v.shape
@@ -145,8 +154,8 @@ def _train(v, cfg: TrainConfig, progress: bool, tqdm) -> RBM:
     b = np.log(p / (1 - p)).astype(np.float32)
     vW, va, vb = np.zeros_like(W), np.zeros_like(a), np.zeros_like(b)
     sig = cfg.train_noise * cfg.wmax
-    for epoch in tqdm(range(cfg.epochs), desc=f"train rbm (noise {cfg.train_noise:.0%})",
-                      disable=not progress, leave=False):
+    for epoch in bar(range(cfg.epochs), desc=f"train rbm (noise {cfg.train_noise:.0%})",
+                     enabled=progress, min_items=1, unit="epoch"):
         mom = cfg.momentum0 if epoch == 0 else cfg.momentum
         order = rng.permutation(n)
         err = 0.0
@@ -192,6 +201,23 @@ def cached_train(data: RBMData, cfg: TrainConfig, cache_dir: str | Path = "build
 
 
 # ================================================================== corruption + metric
+def test_subset(data: RBMData, n: int):
+    """``n`` test images drawn by a fixed permutation (the split's test set is ordered by
+    class, so its first images are all zeros)."""
+    idx = np.random.default_rng(2022).permutation(len(data.x_test))[:n]
+    return data.x_test[idx], data.y_test[idx]
+
+
+def calibration_set(rbm: RBM, data: RBMData, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` training images (visible values with labels) and binary hidden states the
+    software RBM samples for them: the operating-point calibration's data."""
+    v = visible(data.x_train, data.y_train)
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(v))[:n]
+    h = (rng.random((len(idx), rbm.n_hidden)) < sigmoid(v[idx] @ rbm.W + rbm.a)).astype(np.int64)
+    return v[idx], h
+
+
 CORRUPTIONS = ("noise20", "occlude_bottom")
 
 

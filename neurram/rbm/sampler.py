@@ -162,14 +162,13 @@ class ChipRBM:
         self.program_report: list[dict] = []
 
     # ------------------------------------------------------------------ programming
-    def program(self, method: str = "write-verify") -> list[dict]:
+    def program(self, method: str = "write-verify", progress: bool = True) -> list[dict]:
         if method not in ("write-verify", "backdoor"):
             raise ValueError(f"method must be 'write-verify' or 'backdoor', got {method!r}")
-        from tqdm import tqdm
+        from firmware.progress import progress as bar
 
         self.program_report = []
-        for b in tqdm(self.m.blocks, desc="program cores", unit="core", leave=False,
-                      disable=len(self.m.blocks) < 2):
+        for b in bar(self.m.blocks, desc="program cores", unit="core", enabled=progress, min_items=2):
             g = self.m.conductance(b)
             if method == "backdoor":
                 self.backend.backdoor_load(b.core, g)
@@ -407,7 +406,7 @@ class ChipRBM:
     def recover(self, c: Corrupted, steps: int = 10, progress: bool = False,
                 keep_hidden: bool = False) -> dict:
         """Gibbs recovery on the chip; ``hist[t]`` the pixels after step t (0 = start)."""
-        from tqdm import tqdm
+        from firmware.progress import progress as bar
 
         _int_in("steps", steps, 1, 1000)
         n = c.original.shape[1]
@@ -415,7 +414,7 @@ class ChipRBM:
             raise ValueError(f"images must have {self.m.n_visible - 10} pixels, got {n}")
         v = initial_visible(c)
         hist, hidden = [v[:, :n].copy()], []
-        for _ in tqdm(range(steps), desc=f"gibbs on chip ({c.kind})", disable=not progress, leave=False):
+        for _ in bar(range(steps), desc=f"gibbs on chip ({c.kind})", enabled=progress, min_items=1, unit="step"):
             h = self.sample_hidden(quantise_visible(v))
             if keep_hidden:
                 hidden.append(h)

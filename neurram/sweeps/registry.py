@@ -157,6 +157,28 @@ KINDS: dict[str, Kind] = {
             "out": Arg(str, "build/mnist", help="experiment directory (its caches are shared)"),
         },
         metrics=("acc", "acc_uncalibrated", "acc_software", "cores_used"), analog_params=True),
+    "rbm": Kind(
+        entry="neurram.rbm.sweep:recover",
+        help="RBM image recovery (neurram rbm) on one simulated chip instance",
+        args={
+            "dataset": Arg(str, "mnist", choices=("mnist", "digits")),
+            # neurram.rbm.model.CORRUPTIONS (a test keeps the two equal)
+            "corruption": Arg(str, "noise20", choices=("noise20", "occlude_bottom")),
+            "hidden": Arg(int, 120, low=1),
+            "epochs": Arg(int, 30, low=1),
+            "lr": Arg(float, 0.01, low=0.0),
+            "train_noise": Arg(float, 0.35, low=0.0, high=2.0,
+                               help="weight noise of noise-resilient training, x wmax (cache key)"),
+            "train_seed": Arg(int, 0, low=0, help="training seed (cache key)"),
+            "test_images": Arg(int, 200, low=1),
+            "steps": Arg(int, 10, low=1, help="Gibbs steps"),
+            "visible_mode": Arg(str, "3bit", choices=("3bit", "stochastic")),
+            "program": Arg(str, "write-verify", choices=("write-verify", "backdoor")),
+            "lfsr_seed": Arg(int, 1, low=0),
+            "cache": Arg(str, "build/rbm/cache", help="trained-model cache (shared with neurram rbm)"),
+        },
+        metrics=("l2_reduction", "l2_reduction_software", "l2_error", "cores_used"),
+        analog_params=True),
     "probe": Kind(
         entry="neurram.sweeps.jobs:probe",
         help="a trivial job exercising the engine (benchmark, failure handling)",

@@ -118,3 +118,28 @@ def test_net_job_measures_accuracy_on_one_chip_instance(tmp_path):
     m = a["metrics"]
     assert m["acc_software"] > 0.5, m
     assert m["acc"] >= m["acc_software"] - 0.1, m
+
+
+def test_rbm_kind_choices_are_the_rbm_packages():
+    from neurram.rbm import model, sampler
+
+    args = KINDS["rbm"].args
+    assert args["corruption"].choices == model.CORRUPTIONS
+    assert args["visible_mode"].choices == sampler.VISIBLE_MODES
+
+
+def test_rbm_job_recovers_images_on_one_chip_instance(tmp_path):
+    """The ``rbm`` kind: the same seed is the same chip (same recovery); a chip with much
+    stronger driver IR drop recovers clearly worse; the ideal chip recovers about as well
+    as software."""
+    kw = dict(dataset="digits", hidden=32, epochs=12, lr=0.02, test_images=60, steps=4,
+              program="backdoor", cache=str(tmp_path / "cache"))
+    a = _run("rbm", 1, params={"ideal": True}, **kw)
+    assert a["status"] == "ok", a["traceback"]
+    b = _run("rbm", 1, params={"ideal": True}, **kw)
+    assert a["metrics"] == {**b["metrics"], "chip_s": a["metrics"]["chip_s"]}
+    m = a["metrics"]
+    assert m["l2_reduction_software"] > 0.1, m
+    assert m["l2_reduction"] > m["l2_reduction_software"] - 0.15, m
+    real = _run("rbm", 1, params={"r_driver": 2000.0}, **kw)["metrics"]
+    assert real["l2_reduction"] < m["l2_reduction"] - 0.1, (real, m)
