@@ -15,8 +15,9 @@ Experiments (docs/analog_models.md, "Fidelity")
    two-phase / 10-bit out) and backward with differential output. Two-phase runs use the
    contract's split and LSB-segment width (:func:`rtl.contract.two_phase_plan`; 6-bit in /
    8-bit out: split 2, 8 + 6 bits out); ``fwd_in6_out8_two_phase_paper`` runs the paper's
-   split 3 with 8 + 5 bits out on the same chip (one VDECR for both segments). The operating point (Vread, Vdecr) is chosen per
-   configuration by model-driven calibration on 200 separate vectors, and each neuron's
+   split 3 with 8 + 5 bits out on the same chip (one VDECR for both segments). The
+   operating point (Vread, Vdecr) is chosen per configuration by model-driven
+   calibration on 200 separate vectors, and each neuron's
    offset is recorded with zero inputs and subtracted (both as the paper's Methods do).
    RMSE of the de-normalised output against ``W x`` with ``W`` the weights measured on
    the chip after programming (``mvm_rmse``) and against the original float ``W``
