@@ -9,7 +9,6 @@ import numpy as np
 from firmware.lowlevel import N_LINES, _check_int
 from firmware.mvm import MvmConfig
 from firmware.validation import finite_number as _finite_number
-from rtl.contract.config import decode_outputs
 
 __all__ = ["Calibration", "CalibrationOps"]
 
@@ -86,7 +85,11 @@ class CalibrationOps:
         No MVM is run; :meth:`calibrate` refines this point on the chip.
         """
         cfg = cfg.validate()
-        sig = self._signal_percentiles(core, x, cfg, rows, cols, percentile)
+        signals = self.segment_signals(core, x, cfg, rows=rows, cols=cols)
+        return self._point(cfg, self._percentiles(signals, percentile))
+
+    def _point(self, cfg: MvmConfig, sig) -> tuple[int, int, float]:
+        """:meth:`operating_point` from the segments' signal percentiles."""
         p = self.norm.p
         per_v = max(self.norm.volts_per_dot(1, cfg.direction, planes) * amp
                     for planes, _, amp in sig) / p.vread_volts(1)
@@ -96,10 +99,11 @@ class CalibrationOps:
         amp = max(sig, key=lambda t: self.norm.volts_per_dot(vr, cfg.direction, t[0]) * t[2])[2]
         return vr, vd, amp
 
-    def _signal_percentiles(self, core, x, cfg, rows, cols, percentile):
+    @staticmethod
+    def _percentiles(signals, percentile):
         """``(planes, out_bits, percentile of |ratio|)`` of each segment."""
         return [(planes, k, max(float(np.percentile(np.abs(r), percentile)), 1e-9))
-                for planes, k, r in self.segment_signals(core, x, cfg, rows=rows, cols=cols)]
+                for planes, k, r in signals]
 
     def _vdecr_for(self, vread: int, cfg: MvmConfig, sig) -> float:
         """The (fractional) VDECR code whose full scale equals the largest segment signal."""
@@ -146,16 +150,13 @@ class CalibrationOps:
             raise ValueError("x_calib needs at least 2 calibration vectors")
         _finite_number("percentile", percentile, 50, 100)
         _finite_number("max_saturation", max_saturation, 0, 1)
-        r0, nr, c0, nc = self._geometry(cfg, rows, cols)
         ideal = self.ideal_dot(core, x_calib, cfg, rows, cols)
-        vr0, _, _ = self.operating_point(core, x_calib, cfg, rows=rows, cols=cols,
-                                         percentile=percentile)
         signals = self.segment_signals(core, x_calib, cfg, rows=rows, cols=cols)
-        sig = self._signal_percentiles(core, x_calib, cfg, rows, cols, percentile)
+        sig = self._percentiles(signals, percentile)
+        vr0 = self._point(cfg, sig)[0]
         if vread_codes is None:
             vread_codes = sorted({vr0, max(1, int(vr0 * 0.7))})
         key = (core, tuple(rows), tuple(cols), cfg.direction)
-        entries = None
         grid = []
         best = None
         for vr in vread_codes:
@@ -177,9 +178,7 @@ class CalibrationOps:
                 err = res.dot - gain * ideal
                 off = err.mean(axis=0) if record_offsets else np.zeros(err.shape[1])
                 rmse = float(np.sqrt(np.mean(((res.dot - off) / gain - ideal) ** 2)))
-                if entries is None:
-                    entries = self._segment_entries(c, c.core_config(), (r0, nr, c0, nc))
-                clip = self._clip_fraction(res.codes, c, entries)
+                clip = self.full_scale_fraction(res, rows=rows, cols=cols)
                 sat = self.saturation(signals, c, vr, vd)
                 grid.append((vr, vd, rmse))
                 # feasible points first (sat within budget), then the lowest RMSE
@@ -191,15 +190,12 @@ class CalibrationOps:
             self.offsets[key] = (off, gain)
         return Calibration(vr, vd, off, gain, rmse, grid, clip, sat)
 
-    @staticmethod
-    def _clip_fraction(codes: np.ndarray, cfg: MvmConfig, entries) -> float:
-        """Fraction of output lines (per vector) read at the full-scale magnitude code in
-        at least one segment (a sign-only conversion has none)."""
-        hit = None
-        for si, (_, _, k) in enumerate(cfg.segments()):
-            if k < 2:
-                continue
-            value = decode_outputs(codes[:, si, entries[si]], k, cfg.act)
-            h = np.abs(value) == (1 << (k - 1)) - 0.5
-            hit = h if hit is None else hit | h
-        return 0.0 if hit is None else float(np.mean(hit))
+    def full_scale_fraction(self, result, *, rows=(0, N_LINES), cols=(0, N_LINES)) -> float:
+        """Fraction of output lines (per vector) an MVM read at the full-scale code in at
+        least one segment (:meth:`segment_values`; a sign-only conversion has none). For
+        few output bits it counts the top code's own range too."""
+        hit = False
+        for (_, _, k), value in zip(result.cfg.segments(), self.segment_values(result, rows=rows, cols=cols)):
+            if k > 1:
+                hit = hit | (np.abs(value) == (1 << (k - 1)) - 0.5)
+        return float(np.mean(hit))

@@ -11,7 +11,7 @@ import numpy as np
 from firmware.lowlevel import N_LINES, _check_int, encode_inputs
 from firmware.progress import MIN_VECTORS, progress
 from firmware.parallel import check_shared_bias
-from rtl.contract.config import CoreConfig, TwoPhasePlan, mvm_cycles, two_phase_plan
+from rtl.contract.config import CoreConfig, TwoPhasePlan, decode_outputs, mvm_cycles, two_phase_plan
 from rtl.contract.corelet import neuron_of_sl
 from rtl.contract.registers import Act, Dir, Mode
 
@@ -292,6 +292,17 @@ class MvmOps:
         # file, neuron sl^-1(j)'s in the SL file; neuron k serves BL k and SL sl(k)
         return [out_lines if seg.dest == natural else neuron_of_sl(out_lines)
                 for seg in core_cfg.segments()]
+
+    def segment_values(self, result: MvmResult, *, rows=(0, N_LINES), cols=(0, N_LINES)) -> list[np.ndarray]:
+        """Each conversion's output of an MVM at the block's output lines (BLs backward,
+        SLs otherwise), MSB segment first: (batch, lines) values in units of that
+        conversion's LSB (:func:`rtl.contract.decode_outputs`; the full-scale code reads
+        ``±(2**(k-1) - 1/2)``)."""
+        cfg = result.cfg
+        geometry = self._geometry(cfg, rows, cols)
+        entries = self._segment_entries(cfg, cfg.core_config(), geometry)
+        return [decode_outputs(result.codes[:, si, entries[si]], k, cfg.act)
+                for si, (_, _, k) in enumerate(cfg.segments())]
 
     def _decode(self, prep: _PreparedJob, raw):
         """raw: (batch, segments, 256) codes -> (volts, dot) for the block's outputs.
