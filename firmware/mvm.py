@@ -89,11 +89,6 @@ class MvmConfig:
         """Magnitude bits of the LSB segment (two-phase)."""
         return self._plan().split
 
-    @property
-    def lsb_out_bits(self) -> int:
-        """Output bits of the LSB segment (two-phase)."""
-        return self._plan().out_bits_lsb
-
     def _plan(self) -> TwoPhasePlan:
         try:
             plan = two_phase_plan(self.mag_bits, self.out_bits, self.split)
