@@ -95,7 +95,7 @@ def steps(cfg) -> list[tuple]:
     """The controller's event sequence for one MVM as compact tuples (docs/analog_bus.md).
 
     Kinds: ("RESET",), ("WL", seg_index, plane), ("SAMPLE",), ("INTEG",), ("NOISE", i),
-    ("COMPARE",), ("LATCH",), ("WR", seg_index, bit), ("DECR", vdecr_code).
+    ("COMPARE",), ("LATCH",), ("WR", seg_index, bit), ("DECR", vdecr_code, decr_step).
     """
     out: list[tuple] = []
     for si, seg in enumerate(cfg.segments()):
@@ -107,7 +107,7 @@ def steps(cfg) -> list[tuple]:
             out += [("NOISE", i) for i in range(int(cfg.noise_steps))]
         out += [("COMPARE",), ("LATCH",), ("WR", si, 0)]
         for c in range(1, seg.out_bits):
-            out += [("DECR", int(cfg.vdecr) >> (c - 1)), ("INTEG",), ("COMPARE",), ("LATCH",),
+            out += [("DECR", int(cfg.vdecr), c - 1), ("INTEG",), ("COMPARE",), ("LATCH",),
                     ("WR", si, c)]
     return out
 

@@ -339,7 +339,8 @@ class CoreModel:
             self._zci += k
         else:
             n2 = np.zeros((1, 1, 1), dtype=np.uint8)
-        vdecr = np.array([DT(self.p.vdecr_volts(t[1])) for t in steps if t[0] == "DECR"] or [0.0], dtype=DT)
+        vdecr = np.array([DT(self.p.vdecr_volts(t[1], t[2])) for t in steps if t[0] == "DECR"] or [0.0],
+                         dtype=DT)
         bits = np.empty((batch, k, nb.n), dtype=bool)
         latch = np.array(np.broadcast_to(nb.latch, nb.v_int.shape), dtype=bool)   # own, writable
         _kernels.convert(nb.v_int, latch, DT(np.sqrt(pend)) if pend else DT(0.0), z1, n2,
@@ -415,7 +416,8 @@ class CoreModel:
             # The latch stores the comparator output the neuron still holds.
             self.neurons.set_latch(self._last_cmp)
         elif kind == _K_DECR:
-            self.neurons.decrement(self.p.vdecr_volts(int(ev.vdecr)), int(ev.decr_mode))
+            self.neurons.decrement(self.p.vdecr_volts(int(ev.vdecr), int(ev.decr_step)),
+                                   int(ev.decr_mode))
         elif kind == _K_WL:
             self._event_wl(ev)
         elif kind == _K_RESET:
@@ -613,7 +615,7 @@ class CoreModel:
         cmp = None
         # each segment's conversion steps, run in one compiled loop when numba is there
         conv = [[("COMPARE",), ("LATCH",), ("WR", g, 0)]
-                + [t for c in range(1, k) for t in (("DECR", int(cfg.vdecr) >> (c - 1)), ("INTEG",),
+                + [t for c in range(1, k) for t in (("DECR", int(cfg.vdecr), c - 1), ("INTEG",),
                                                     ("COMPARE",), ("LATCH",), ("WR", g, c))]
                 for g, k in enumerate(seg.out_bits for seg in C.segments(cfg))]
         if mode == int(Mode.NEURON_TEST):
@@ -701,7 +703,7 @@ class CoreModel:
             elif kind == "LATCH":
                 self.neurons.set_latch(cmp)
             elif kind == "DECR":
-                self.neurons.decrement(self.p.vdecr_volts(s[1]), 0)
+                self.neurons.decrement(self.p.vdecr_volts(s[1], s[2]), 0)
             elif kind == "WR" and s[2] == C.segments(cfg)[s[1]].out_bits - 1:
                 codes = C.output_codes(bits if isinstance(bits, np.ndarray) else np.stack(bits, axis=1),
                                        int(cfg.act))

@@ -11,9 +11,13 @@ Experiments (docs/analog_models.md, "Fidelity")
 3. **MVM accuracy** (Extended Data Fig. 5): a 64 x 64 N(0, 1) matrix mapped differentially
    (rows 2i, 2i+1) with gmin 1 µS, gmax 40 µS, programmed by iterative write-verify on one
    core; 1000 input vectors uniform in [-1, 1]; forward with differential input (4-bit
-   in / 6-bit out, 6-bit single-phase / 8-bit out, 6-bit two-phase 8+5 bits out) and
-   backward with differential output. The operating point (Vread, Vdecr) is chosen per
-   configuration by model-driven calibration on 200 separate vectors, and each neuron's
+   in / 6-bit out, 6-bit single-phase / 8-bit out, 6-bit two-phase, 8-bit single- and
+   two-phase / 10-bit out) and backward with differential output. Two-phase runs use the
+   contract's split and LSB-segment width (:func:`rtl.contract.two_phase_plan`; 6-bit in /
+   8-bit out: split 2, 8 + 6 bits out); ``fwd_in6_out8_two_phase_paper`` runs the paper's
+   split 3 with 8 + 5 bits out on the same chip (one VDECR for both segments). The
+   operating point (Vread, Vdecr) is chosen per configuration by model-driven
+   calibration on 200 separate vectors, and each neuron's
    offset is recorded with zero inputs and subtracted (both as the paper's Methods do).
    RMSE of the de-normalised output against ``W x`` with ``W`` the weights measured on
    the chip after programming (``mvm_rmse``) and against the original float ``W``
@@ -40,6 +44,7 @@ from .core import CoreModel
 from .device import RRAMDevice, iterative_program
 from .params import AnalogParams
 from .rails import SharedRails
+from rtl.contract.config import two_phase_plan
 
 PAPER = {
     "write_verify.mean_pulses": 8.52,
@@ -49,7 +54,9 @@ PAPER = {
     "iterative.std_reduction": 0.29,
     "mvm_rmse.fwd_in4_out6": 0.582,
     "mvm_rmse.fwd_in6_out8_single": 0.581,
-    "mvm_rmse.fwd_in6_out8_two_phase": 0.519,
+    # the paper's two-phase figure belongs to its segments (split 3, 8 + 5 bits out); the
+    # contract's split (fwd_in6_out8_two_phase) is a different configuration
+    "mvm_rmse.fwd_in6_out8_two_phase_paper": 0.519,
 }
 #: conv15 of ResNet-20 on 3 cores, run one after another vs in parallel (ED Fig. 5e-f).
 PAPER_PARALLEL = (0.318, 0.383)
@@ -133,10 +140,15 @@ class MVMBench:
         self.W_meas = (gd * self.wmax / (params.g_max - params.g_min)).T   # [o, i]
 
     # -- helpers ---------------------------------------------------------------------------
-    def _cfg(self, in_bits, out_bits, two_phase, backward, vread, vdecr):
+    def _cfg(self, in_bits, out_bits, two_phase, backward, vread, vdecr, split=None,
+             out_bits_lsb=None):
+        seg = {}
+        if two_phase:
+            plan = two_phase_plan(in_bits - 1, out_bits, split)
+            seg = dict(split=plan.split, out_bits_lsb=out_bits_lsb or plan.out_bits_lsb)
         return CoreConfig(dir=1 if backward else 0, diff_in=not backward, in_bits=in_bits,
-                          out_bits=out_bits, two_phase=two_phase, split=3, out_bits_lsb=5,
-                          n_rows=256 if backward else 128, vread=vread, vdecr=vdecr)
+                          out_bits=out_bits, two_phase=two_phase, n_rows=256 if backward else 128,
+                          vread=vread, vdecr=vdecr, **seg)
 
     def _entries(self, codes, backward):
         e = np.zeros((codes.shape[0], 256), dtype=np.int64)
@@ -164,8 +176,10 @@ class MVMBench:
         return codes
 
     def run(self, in_bits: int, out_bits: int, two_phase: bool = False,
-            backward: bool = False, parallel_cores: int = 1, position: int = 0) -> dict:
-        """One configuration; ``parallel_cores`` > 1 runs it as core ``position`` of that
+            backward: bool = False, parallel_cores: int = 1, position: int = 0, *,
+            split: int | None = None, out_bits_lsb: int | None = None) -> dict:
+        """One configuration (two-phase: ``split`` / ``out_bits_lsb`` default to
+        :func:`rtl.contract.two_phase_plan`); ``parallel_cores`` > 1 runs it as core ``position`` of that
         many cores started together on the chip's shared read rails
         (:mod:`analog_models.rails`), as the paper's parallel conv layer. The other cores
         hold the layer's other segments: weights of the same statistics, so the same
@@ -177,7 +191,7 @@ class MVMBench:
             cores[position] = self.core
             SharedRails(cores).start(range(parallel_cores))
         try:
-            return self._run(in_bits, out_bits, two_phase, backward)
+            return self._run(in_bits, out_bits, two_phase, backward, split, out_bits_lsb)
         finally:
             self.core.rails = None
 
@@ -194,20 +208,18 @@ class MVMBench:
                 "y": np.concatenate([r["y"] for r in runs.values()]),
                 "ideal": np.concatenate([r["ideal"] for r in runs.values()])}
 
-    def _run(self, in_bits, out_bits, two_phase, backward) -> dict:
+    def _run(self, in_bits, out_bits, two_phase, backward, split=None, out_bits_lsb=None) -> dict:
         p = self.p
-        m = in_bits - 1
-        segs = [(3, m - 3, out_bits), (0, 3, 5)] if two_phase else [(0, m, out_bits)]
+        layout = self._cfg(in_bits, out_bits, two_phase, backward, 1, 1, split, out_bits_lsb)
+        segments = layout.segments()
+        segs = [(seg.base, seg.planes, seg.out_bits) for seg in segments]
         D = self._denoms(backward)
         D_out = D[:128] if backward else D[:64]
         Gs = self.G_read
         # Normalised ideal outputs (sum_i x_i G / D) of each segment on calibration data,
         # from the measured conductances: the model-driven calibration of Vread/Vdecr.
         cal_codes, cal_int, full = _quantise(self.Xcal, in_bits)
-        seg_int = []
-        for first, n, _ in segs:
-            mag = (np.abs(cal_int) >> first) & (2**n - 1)
-            seg_int.append(np.sign(cal_int) * mag)
+        seg_int = [seg.inputs(cal_int) for seg in segments]
         vread_code = p.vread_code(p.vread_max)
         worst = 0.0
         for xs in seg_int:
@@ -229,7 +241,7 @@ class MVMBench:
         # Full scale 2 gain V1 set to the 99.9th percentile of |v_int| (one VDECR register
         # serves both segments of a two-phase MVM: the larger one sets it).
         vdecr_code = max(1, p.vdecr_code(max(vq) / (2 * p.gain)))
-        cfg = self._cfg(in_bits, out_bits, two_phase, backward, vread_code, vdecr_code)
+        cfg = layout.replace(vread=vread_code, vdecr=vdecr_code)
 
         # Offset recording: zero inputs, 16 repeats, mean code value per output line.
         zero = np.zeros((16, 256), dtype=np.int64)
@@ -244,33 +256,41 @@ class MVMBench:
             outs = self.core.mvm(self._entries(codes, backward), cfg)
             outs = outs if two_phase else (outs,)
             total = 0.0
-            for si, ((first, n, k), o) in enumerate(zip(segs, outs)):
+            clipped = False
+            for si, ((_, n, k), seg, o) in enumerate(zip(segs, segments, outs)):
                 o = self._line_order(o, si, two_phase, backward)
-                v = (code_value(o, k) - off_val[si]) * N.lsb_volts(p, vdecr_code, k)
+                value = code_value(o, k)
+                lines = value[:, :128] if backward else value[:, :64]
+                if k > 1:     # the full-scale code of a conversion
+                    clipped = clipped | (np.abs(lines) == 2 ** (k - 1) - 0.5)
+                v = (value - off_val[si]) * N.lsb_volts(p, vdecr_code, k)
                 scale = (p.gain * N.plane_gain(p, n, p.c_bl if backward else p.c_sl)
                          * p.vread_volts(vread_code))
                 dot = v * D / scale
                 dot = dot[:, :128] if backward else dot[:, :64]
-                total = total + dot * 2.0**first
+                total = total + dot * seg.weight
             diff = total[:, 0::2] - total[:, 1::2] if backward else total
-            return N.diff_to_weight(diff, self.wmax, p.g_min, p.g_max) / full
+            return N.diff_to_weight(diff, self.wmax, p.g_min, p.g_max) / full, float(np.mean(clipped))
 
         def ideal(X):
             return X @ self.W_meas if backward else X @ self.W_meas.T
 
         # Gain calibration on the calibration vectors: one least-squares scalar per
         # configuration absorbs the mean signal loss of the drivers and the sampling.
-        y_cal = measure(self.Xcal)
+        y_cal, _ = measure(self.Xcal)
         t_cal = ideal(self.Xcal)
         gain = float(np.sum(y_cal * t_cal) / max(np.sum(y_cal * y_cal), 1e-30))
-        y = gain * measure(self.X)
+        y, saturation = measure(self.X)
+        y = gain * y
         ideal_meas = ideal(self.X)
         ideal_true = self.X @ self.W if backward else self.X @ self.W.T
         return {
             "rmse": float(np.sqrt(np.mean((y - ideal_meas) ** 2))),
             "rmse_vs_target": float(np.sqrt(np.mean((y - ideal_true) ** 2))),
             "vread_code": int(vread_code), "vdecr_code": int(vdecr_code), "gain": gain,
-            "y": y, "ideal": ideal_meas,
+            "split": cfg.split if two_phase else None,
+            "out_bits_lsb": cfg.out_bits_lsb if two_phase else None,
+            "saturation": saturation, "y": y, "ideal": ideal_meas,
         }
 
 
@@ -286,6 +306,10 @@ def run_all(params: AnalogParams | None = None, seed: int = 0, n_cells: int = 20
         "fwd_in4_out6": bench.run(4, 6),
         "fwd_in6_out8_single": bench.run(6, 8),
         "fwd_in6_out8_two_phase": bench.run(6, 8, two_phase=True),
+        # the paper's segments (3 + 2 magnitude bits, 8 + 5 bits out) with one VDECR
+        "fwd_in6_out8_two_phase_paper": bench.run(6, 8, two_phase=True, split=3, out_bits_lsb=5),
+        "fwd_in8_out10_single": bench.run(8, 10),
+        "fwd_in8_out10_two_phase": bench.run(8, 10, two_phase=True),
         "bwd_in4_out6": bench.run(4, 6, backward=True),
         # The paper's conv layer split over 3 cores (one branch of the rails, next to
         # the pad), and the whole chip: the nearest, a middle and the farthest position
@@ -309,7 +333,10 @@ def run_all(params: AnalogParams | None = None, seed: int = 0, n_cells: int = 20
         out[f"mvm_rmse_vs_target.{name}"] = r["rmse_vs_target"]
         out[f"mvm_operating_point.{name}"] = {"vread_code": r["vread_code"],
                                               "vdecr_code": r["vdecr_code"],
-                                              "gain_correction": r["gain"]}
+                                              "gain_correction": r["gain"],
+                                              **({"split": r["split"], "out_bits_lsb": r["out_bits_lsb"]}
+                                                 if r.get("split") is not None else {})}
+        out[f"mvm_saturation.{name}"] = r["saturation"]
     seq = runs["fwd_in4_out6"]["rmse"]
     for name in ("fwd_in4_out6_3cores_parallel", "fwd_in4_out6_48cores_parallel"):
         out[f"parallel.{name}.vs_sequential"] = runs[name]["rmse"] / seq

@@ -139,7 +139,8 @@ class NeuronBank:
         self.var_cs = 0.0
 
     def decrement(self, vdecr: float, mode: int) -> None:
-        """Charge Csample to Vref -/+ Vdecr for the next integration.
+        """Charge Csample to Vref -/+ ``vdecr`` (V, the DAC's level of this step,
+        ``AnalogParams.vdecr_volts(code, step)``) for the next integration.
 
         ``mode`` 0: subtract where the latch holds 1 (positive), add elsewhere;
         1 force add; 2 force subtract.

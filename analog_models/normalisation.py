@@ -17,7 +17,8 @@ planes) gives, with the integer input ``x_i = sum_j 2^j d_ij``,
     sum_i x_i G[i,o] = v_int[o] * D[o] / (gain * c * Vread)        [µS x input units]
 
 The ADC reads ``v_int`` as ``code_value * LSB`` with ``LSB = gain * V1 / 2^(k-2)`` for
-``k`` output bits and first-cycle decrement ``V1`` (a mid-rise code, value
+``k`` output bits and first-cycle decrement ``V1`` (the DAC halves it exactly every
+cycle; a mid-rise code, value
 ``(2 sign - 1)(mag + 1/2)``). A signed weight ``W = (G+ - G-) * wmax / (gmax - gmin)`` on
 two rows (differential input) or two output lines (differential output) then gives
 ``W x = (sum x (G+ - G-)) * wmax / (gmax - gmin)``.
@@ -26,6 +27,8 @@ two rows (differential input) or two output lines (differential output) then giv
 from __future__ import annotations
 
 import numpy as np
+
+from rtl.contract.config import OUT_BITS_MAX
 
 from .config import code_value
 from .params import AnalogParams
@@ -52,11 +55,15 @@ def plane_gain(params: AnalogParams, n_planes: int, c_line: float) -> float:
 
 
 def lsb_volts(params: AnalogParams, vdecr_code: int, out_bits: int) -> float:
-    """Integrator voltage of one output LSB (k >= 2) for the VDECR code of cycle 1."""
-    if not isinstance(out_bits, (int, np.integer)) or not 1 <= out_bits <= 10:
-        raise ValueError(f"out_bits must be an integer in 1..10, got {out_bits!r}")
-    v1 = params.vdecr_volts(vdecr_code)
-    return params.gain * v1 / 2.0 ** (out_bits - 2)
+    """Integrator voltage of one output LSB for the VDECR code: the last decrement step
+    ``gain * Vdecr * 2**-(k-2)`` (k >= 2; twice the only step of a sign-only conversion).
+    The full scale ``2 * gain * Vdecr`` is ``2**(k-1)`` LSBs at every k."""
+    if isinstance(out_bits, bool) or not isinstance(out_bits, (int, np.integer)) \
+            or not 1 <= out_bits <= OUT_BITS_MAX:
+        raise ValueError(f"out_bits must be an integer in 1..{OUT_BITS_MAX}, got {out_bits!r}")
+    if out_bits == 1:
+        return 2 * params.gain * params.vdecr_volts(vdecr_code)
+    return params.gain * params.vdecr_volts(vdecr_code, int(out_bits) - 2)
 
 
 def code_to_vint(codes, params: AnalogParams, vdecr_code: int, out_bits: int,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rtl.contract.constants import N_CORES
+from rtl.contract.events import DECR_STEP_BITS
 
 BOLTZMANN = 1.380649e-23  # J/K
 
@@ -166,9 +167,15 @@ class AnalogParams:
         """Read amplitude Vread (V) of an 8-bit VREAD code (0 ... 255)."""
         return _code(code, VREAD_BITS, "vread") * self.vread_lsb
 
-    def vdecr_volts(self, code) -> float:
-        """Decrement amplitude Vdecr (V) of a 12-bit VDECR code (0 ... 4095)."""
-        return _code(code, VDECR_BITS, "vdecr") * self.vdecr_lsb
+    def vdecr_volts(self, code, step=0) -> float:
+        """Decrement amplitude (V) of a 12-bit VDECR code (0 ... 4095) at step ``step`` of
+        the binary search (output cycle ``step + 1``): ``Vdecr * 2**-step``. The shared DAC
+        makes the halved levels from the one code (SPEC §4: Vdecr halves every cycle), so
+        the halving is exact whatever the code."""
+        if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)) \
+                or not 0 <= step < 2**DECR_STEP_BITS:
+            raise ValueError(f"decr_step must be an integer in 0..{2**DECR_STEP_BITS - 1}, got {step!r}")
+        return _code(code, VDECR_BITS, "vdecr") * self.vdecr_lsb * 2.0 ** -int(step)
 
     def vnoise_volts(self, code) -> float:
         """Noise injection amplitude (V) of an 8-bit VNOISE code (0 ... 255)."""

@@ -35,7 +35,7 @@ from .gpi import read_binstr, read_int, write_binstr_now, write_int_now
 
 EVENT_LOG_DEPTH = log_layout.DEPTH
 
-_SCALAR_FIELDS = ("mode", "vread", "vdecr", "decr_mode", "vnoise", "prog_op", "prog_amp")
+_SCALAR_FIELDS = ("mode", "vread", "vdecr", "decr_step", "decr_mode", "vnoise", "prog_op", "prog_amp")
 _BOOL_FIELDS = ("bl_sel", "sl_sel", "power_down")
 _ARRAY_FIELDS = ("bl_drv", "sl_drv", "wl_en", "noise", "snap_bl", "snap_sl")
 if log_layout.ENTRY_BITS != 64:   # one struct "Q" per entry below
@@ -50,9 +50,9 @@ def _entry_field(name: str) -> tuple[int, int]:
 
 
 # (shift, mask) of every entry field (rtl/contract/event_log.py, the Verilog's layout).
-_SEQ, _KIND, _MODE, _VDECR, _DECR_MODE, _BL_SEL, _SL_SEL, _POWER_DOWN, _VREAD = (
-    _entry_field(n) for n in ("ev_seq", "ev_kind", "mode", "vdecr", "decr_mode", "bl_sel",
-                              "sl_sel", "power_down", "vread"))
+_SEQ, _KIND, _MODE, _VDECR, _DECR_STEP, _DECR_MODE, _BL_SEL, _SL_SEL, _POWER_DOWN, _VREAD = (
+    _entry_field(n) for n in ("ev_seq", "ev_kind", "mode", "vdecr", "decr_step", "decr_mode",
+                              "bl_sel", "sl_sel", "power_down", "vread"))
 
 
 def binstr(handle) -> str:
@@ -235,6 +235,7 @@ class AnalogAdapter:
                 ev.mode = (e >> _MODE[0]) & _MODE[1]
             if "vdecr" in fields:
                 ev.vdecr = (e >> _VDECR[0]) & _VDECR[1]
+                ev.decr_step = (e >> _DECR_STEP[0]) & _DECR_STEP[1]
                 ev.decr_mode = (e >> _DECR_MODE[0]) & _DECR_MODE[1]
             if "bl_sel" in fields:
                 ev.bl_sel = bool((e >> _BL_SEL[0]) & _BL_SEL[1])

@@ -11,7 +11,7 @@ import numpy as np
 from firmware.lowlevel import N_LINES, _check_int, encode_inputs
 from firmware.progress import MIN_VECTORS, progress
 from firmware.parallel import check_shared_bias
-from rtl.contract.config import CoreConfig, mvm_cycles
+from rtl.contract.config import CoreConfig, TwoPhasePlan, decode_outputs, mvm_cycles, two_phase_plan
 from rtl.contract.corelet import neuron_of_sl
 from rtl.contract.registers import Act, Dir, Mode
 
@@ -42,9 +42,13 @@ class MvmConfig:
     two_phase : bool or None
         Two-phase input; ``None`` = automatically above 4 bits (the paper's rule).
     split : int or None
-        LSB-segment magnitude bits; ``None`` = half of the magnitude bits, rounded up.
-    out_bits_lsb : int
-        Output bits of the LSB segment (paper: 5 for 6-bit in / 8-bit out).
+        LSB-segment magnitude bits; ``None`` = the contract's rule
+        (:func:`rtl.contract.two_phase_plan`: half the magnitude bits, rounded down).
+    out_bits_lsb : int or None
+        Output bits of the LSB segment; ``None`` = the contract's rule, ``out_bits - split``
+        (at least 1): the width at which the shift-and-added result stays within one output
+        LSB (the paper's 6-bit in / 8-bit out used split 3 and 5 bits; see
+        docs/verification.md, "Two-phase ideal core").
     act : str
         ``NONE``, ``RELU``, ``SIGMOID`` or ``TANH``.
     vread, vdecr : int
@@ -62,7 +66,7 @@ class MvmConfig:
     diff: bool = True
     two_phase: bool | None = None
     split: int | None = None
-    out_bits_lsb: int = 5
+    out_bits_lsb: int | None = None
     act: str = "NONE"
     vread: int = 100
     vdecr: int = 2048
@@ -83,7 +87,18 @@ class MvmConfig:
     @property
     def lsb_bits(self) -> int:
         """Magnitude bits of the LSB segment (two-phase)."""
-        return self.split if self.split is not None else (self.mag_bits + 1) // 2
+        return self._plan().split
+
+    def _plan(self) -> TwoPhasePlan:
+        try:
+            plan = two_phase_plan(self.mag_bits, self.out_bits, self.split)
+        except ValueError:
+            # Out of range: the register values as given (0 where defaulted), so that
+            # validate() reports the controller's own error for them.
+            plan = TwoPhasePlan(self.split or 0, 0)
+        if self.out_bits_lsb is not None:
+            plan = plan._replace(out_bits_lsb=self.out_bits_lsb)
+        return plan
 
     def validate(self) -> "MvmConfig":
         """Check what the controller checks (the contract's :meth:`CoreConfig.validate`),
@@ -111,11 +126,11 @@ class MvmConfig:
             mode=int(Mode.MVM), dir=int(Dir[self.direction]), act=int(Act[self.act]),
             stoch=int(self.noise_steps > 0), diff_in=int(bool(self.diff) and self.direction != "BWD"),
             in_signed=int(bool(self.signed)), two_phase=int(two), in_bits=self.in_bits,
-            out_bits=self.out_bits, out_bits_lsb=self.out_bits_lsb, n_rows=n_rows,
+            out_bits=self.out_bits, n_rows=n_rows,
             vread=self.vread, vdecr=self.vdecr, wl_ns=self.wl_ns,
             noise_steps=self.noise_steps, vnoise=self.vnoise)
         if two:
-            fields["split"] = self.lsb_bits
+            fields["split"], fields["out_bits_lsb"] = self._plan()
         return CoreConfig(**fields)
 
     def replace(self, **kw) -> "MvmConfig":
@@ -125,8 +140,8 @@ class MvmConfig:
         """``(name, magnitude bits, out bits)`` of each conversion segment."""
         if not self.is_two_phase:
             return [("single", self.mag_bits, self.out_bits)]
-        s = self.lsb_bits
-        return [("msb", self.mag_bits - s, self.out_bits), ("lsb", s, self.out_bits_lsb)]
+        s, k_lsb = self._plan()
+        return [("msb", self.mag_bits - s, self.out_bits), ("lsb", s, k_lsb)]
 
 
 @dataclass
@@ -259,30 +274,45 @@ class MvmOps:
             n_rows = r0 + nr
         return _PreparedJob(cfg, cfg.core_config(n_rows), (r0, nr, c0, nc), gsum, x, codes)
 
+    @staticmethod
+    def _segment_entries(cfg: MvmConfig, core_cfg: CoreConfig, geometry) -> list[np.ndarray]:
+        """Per segment, the entries of its destination file that hold the block's output
+        lines (BLs backward, SLs otherwise), in the order of those lines."""
+        r0, nr, c0, nc = geometry
+        out_lines = np.arange(r0, r0 + nr) if cfg.direction == "BWD" else np.arange(c0, c0 + nc)
+        # the file indexed like the output lines (SLs unless backward): the other file holds
+        # each neuron's result at its BL, i.e. permuted
+        natural = 1 - core_cfg.input_file
+        # written through the other switch: entry k holds neuron k's result in the BL
+        # file, neuron sl^-1(j)'s in the SL file; neuron k serves BL k and SL sl(k)
+        return [out_lines if seg.dest == natural else neuron_of_sl(out_lines)
+                for seg in core_cfg.segments()]
+
+    def segment_values(self, result: MvmResult, *, rows=(0, N_LINES), cols=(0, N_LINES)) -> list[np.ndarray]:
+        """Each conversion's output of an MVM at the block's output lines (BLs backward,
+        SLs otherwise), MSB segment first: (batch, lines) values in units of that
+        conversion's LSB (:func:`rtl.contract.decode_outputs`; the full-scale code reads
+        ``±(2**(k-1) - 1/2)``)."""
+        cfg = result.cfg
+        geometry = self._geometry(cfg, rows, cols)
+        entries = self._segment_entries(cfg, cfg.core_config(), geometry)
+        return [decode_outputs(result.codes[:, si, entries[si]], k, cfg.act)
+                for si, (_, _, k) in enumerate(cfg.segments())]
+
     def _decode(self, prep: _PreparedJob, raw):
         """raw: (batch, segments, 256) codes -> (volts, dot) for the block's outputs.
 
         Only the entries of the block's output lines are decoded (a conversion is
-        elementwise per entry)."""
-        cfg, (r0, nr, c0, nc), gsum = prep.cfg, prep.geometry, prep.gsum
-        segs = cfg.segments()
-        dests = [seg.dest for seg in prep.core.segments()]
-        out_lines = np.arange(r0, r0 + nr) if cfg.direction == "BWD" else np.arange(c0, c0 + nc)
-        volts = np.zeros(raw.shape[:1] + out_lines.shape)
-        ratio = np.zeros(raw.shape[:1] + out_lines.shape)   # sum x G / sum G per line
-        # the file indexed like the output lines (SLs unless backward): the other file holds
-        # each neuron's result at its BL, i.e. permuted
-        natural = 1 - prep.core.input_file
-        for si, (name, m, k) in enumerate(segs):
-            entries = out_lines
-            if dests[si] != natural:
-                # written through the other switch: entry k holds neuron k's result in the
-                # BL file, neuron sl^-1(j)'s in the SL file; neuron k serves BL k and SL sl(k)
-                entries = neuron_of_sl(out_lines)
-            v = self.norm.code_to_volts(raw[:, si, entries], k, cfg.vdecr, cfg.act)
-            weight = (1 << cfg.lsb_bits) if (name == "msb") else 1   # host shift-and-add
-            volts += weight * v
-            ratio += weight * v / self.norm.volts_per_dot(cfg.vread, cfg.direction, m)
+        elementwise per entry); the segments are shift-and-added with their weights
+        (:attr:`rtl.contract.Segment.weight`)."""
+        cfg, gsum = prep.cfg, prep.gsum
+        entries = self._segment_entries(cfg, prep.core, prep.geometry)
+        volts = np.zeros(raw.shape[:1] + entries[0].shape)
+        ratio = np.zeros(raw.shape[:1] + entries[0].shape)   # sum x G / sum G per line
+        for si, (seg, (_, m, k)) in enumerate(zip(prep.core.segments(), cfg.segments())):
+            v = self.norm.code_to_volts(raw[:, si, entries[si]], k, cfg.vdecr, cfg.act)
+            volts += seg.weight * v
+            ratio += seg.weight * v / self.norm.volts_per_dot(cfg.vread, cfg.direction, m)
         dot_lines = ratio * gsum
         if cfg.direction == "BWD" and cfg.diff:
             return volts[:, 0::2] - volts[:, 1::2], dot_lines[:, 0::2] - dot_lines[:, 1::2]

@@ -20,7 +20,8 @@ class Normaliser:
     (``gain = Csample/Cinteg``, ``share = C_line/(C_line+Csample)``), so the integrated
     voltage is about ``gain*c*Vread * sum_i x_i G_ij / sum_i G_ij`` (``c`` the plane gain
     of :mod:`analog_models.normalisation`). The binary search reads it in steps of the
-    Vdecr DAC (``vdecr >> (c-1)`` in cycle ``c``). Multiplying back by the sum of
+    Vdecr DAC, which halves its level every cycle from the one VDECR code (``Vdecr`` in
+    cycle 1, ``Vdecr * 2**-(c-1)`` in cycle ``c``). Multiplying back by the sum of
     conductances recovers ``sum_i x_i G_ij``.
     """
 
@@ -30,42 +31,22 @@ class Normaliser:
     def code_to_volts(self, codes, out_bits: int, vdecr: int, act: str = "NONE") -> np.ndarray:
         """Integrated voltage (relative to Vref) that an output code stands for.
 
-        Uses the actual decrement steps (the DAC code is shifted right, not divided),
-        so codes that are not powers of two decode exactly.
+        The non-restoring search with halving steps ends ``(mag + 1/2)`` steps of its
+        last decrement from zero (:func:`rtl.contract.decode_outputs` gives the signed
+        ``mag + 1/2``), i.e. the code's value times :meth:`lsb_volts`.
         """
-        k = out_bits
-        codes = np.asarray(codes, dtype=np.int64)
-        if k == 1:
-            half = 0.5 * self.p.gain * self.p.vdecr_volts(vdecr)
-            lsb_units = decode_outputs(codes, 1, act)
-            return lsb_units * 2 * half     # +-gain*vdecr: the sign bit alone
-        steps = np.array([self.p.gain * self.p.vdecr_volts(vdecr >> (c - 1)) for c in range(1, k)])
-        lsb_units = decode_outputs(codes, k, act)           # (mag + 0.5) * sign
-        sign = np.sign(lsb_units)
-        mag = (np.abs(lsb_units) - 0.5).astype(np.int64)
-        # non-restoring search: sigma_0 = +1, sigma_c = +1 if magnitude bit c is 1
-        bits = [(mag >> (k - 1 - c)) & 1 for c in range(1, k)]
-        sig = [np.ones_like(mag)] + [2 * b - 1 for b in bits]
-        mag_v = sum(sig[c - 1] * steps[c - 1] for c in range(1, k)) + sig[k - 1] * steps[k - 2] / 2
-        out = sign * mag_v
-        if act == "RELU":
-            out = np.where(lsb_units > 0, out, 0.0)
-        return out
+        return decode_outputs(np.asarray(codes, dtype=np.int64), out_bits, act) \
+            * self.lsb_volts(out_bits, vdecr)
 
     def lsb_volts(self, out_bits: int, vdecr: int) -> float:
-        """Integrated voltage of one output LSB: the last decrement step (k >= 2)."""
-        k = out_bits
-        if k == 1:
-            return 2 * self.p.gain * self.p.vdecr_volts(vdecr)
-        return self.p.gain * self.p.vdecr_volts(vdecr >> (k - 2))
+        """Integrated voltage of one output LSB: the last decrement step (k >= 2), twice
+        the first one for a sign-only conversion; ``full_scale / 2**(k-1)`` for every k."""
+        return normalisation.lsb_volts(self.p, vdecr, out_bits)
 
     def full_scale(self, out_bits: int, vdecr: int) -> float:
-        """Largest integrated voltage a conversion resolves (the ADC full scale)."""
-        k = out_bits
-        if k == 1:
-            return self.p.gain * self.p.vdecr_volts(vdecr)
-        return float(sum(self.p.gain * self.p.vdecr_volts(vdecr >> (c - 1)) for c in range(1, k))
-                     + self.p.gain * self.p.vdecr_volts(vdecr >> (k - 2)) / 2)
+        """The ADC's full scale: integrated voltages up to it convert to within half an
+        LSB, larger ones read the full-scale code (``2 * gain * Vdecr`` for every k)."""
+        return float(2 ** (out_bits - 1) * self.lsb_volts(out_bits, vdecr))
 
     def volts_per_dot(self, vread: int, direction: str, n_planes: int) -> float:
         """Integrated volts per unit of ``sum_i x_i G_ij / sum_i G_ij`` for a segment of

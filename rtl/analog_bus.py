@@ -11,7 +11,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .contract.corelet import neuron_bl, neuron_sl
-from .contract.events import (DECR_MODE_BITS, EV_KIND_BITS, EV_SEQ_BITS, FIELDS_BY_KIND,
+from .contract.events import (DECR_MODE_BITS, DECR_STEP_BITS, EV_KIND_BITS, EV_SEQ_BITS, FIELDS_BY_KIND,
                               LEVEL_BITS, MODE_BITS, PROG_AMP_BITS, PROG_OP_BITS, VDECR_BITS,
                               VNOISE_BITS, VREAD_BITS, AnalogEvent, DecrMode, EventKind, Level)
 from .contract.constants import N_LINES
@@ -19,7 +19,8 @@ from .contract.registers import Act as Activation
 from .contract.registers import Dir as Direction
 from .contract.registers import Mode, ProgOp
 
-__all__ = ["Activation", "AnalogBusSignature", "AnalogEvent", "DECR_MODE_BITS", "DecrMode",
+__all__ = ["Activation", "AnalogBusSignature", "AnalogEvent", "DECR_MODE_BITS", "DECR_STEP_BITS",
+           "DecrMode",
            "Direction", "EV_KIND_BITS", "EV_SEQ_BITS", "EventKind", "FIELDS_BY_KIND", "LEVEL_BITS",
            "Level", "MODE_BITS", "Mode", "N_LINES", "PROG_AMP_BITS", "PROG_OP_BITS", "ProgOp",
            "VDECR_BITS", "VNOISE_BITS", "VREAD_BITS", "neuron_bl", "neuron_sl"]
@@ -40,8 +41,9 @@ class AnalogBusSignature(wiring.Signature):
         Neuron strobes shared by the core's 256 neurons.
     bl_sel, sl_sel : Out(1)
         Neuron line switches (which line the neurons sample from / drive).
-    vread, vdecr, decr_mode, vnoise : Out
-        Shared DAC codes and the decrement polarity mode (:class:`DecrMode`).
+    vread, vdecr, decr_step, decr_mode, vnoise : Out
+        Shared DAC codes, the decrement's step index (its level is
+        ``Vdecr * 2**-decr_step``) and polarity mode (:class:`DecrMode`).
     noise : Out(256)
         Per-neuron LFSR noise bits (neuron-indexed).
     prog_pulse, prog_op, prog_amp : Out
@@ -75,6 +77,7 @@ class AnalogBusSignature(wiring.Signature):
             "sl_sel": Out(1),
             "vread": Out(VREAD_BITS),
             "vdecr": Out(VDECR_BITS),
+            "decr_step": Out(DECR_STEP_BITS),
             "decr_mode": Out(DECR_MODE_BITS),
             "vnoise": Out(VNOISE_BITS),
             "noise": Out(N_LINES),

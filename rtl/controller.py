@@ -29,7 +29,7 @@ event; the golden model reproduces the events, not the cycles)::
       CWAIT      1 cycle               the comparators settle
       LATCH      1 cycle  E LATCH      cmp sampled on entry (2 cycles after COMPARE)
       WR         1 cycle  E WR         one bit of every destination entry written
-      DECR       1 cycle  E DECR       } k-1 times: vdecr = VDECR >> (c-1)
+      DECR       1 cycle  E DECR       } k-1 times: vdecr = VDECR, decr_step = c-1
       MINTEG     i cycles E INTEG      }  then COMPARE, CWAIT, LATCH, WR
     Programming:
       PDEC 1 (decoders load the one-hot row / column), PWAIT 1, PDRV 1 (drivers),
@@ -385,7 +385,6 @@ class Controller(wiring.Component):
         sgn_now = Signal(N_LINES)   # ... and in the first plane itself
         r_cmp = Signal(N_LINES)     # comparator bits sampled at LATCH (neuron-indexed)
         s_cmp = Signal(N_LINES)     # sign comparison of this segment
-        vdecr = Signal(12)
         wr_en = Signal()
         wr_clear = Signal()
         wr_bit = Signal(4)
@@ -400,7 +399,8 @@ class Controller(wiring.Component):
             s.a.wl_en.eq(Mux(s.pg.pulse | prog_pulse, row_mask, 0)),
             s.a.bl_sel.eq(bl_sel), s.a.sl_sel.eq(sl_sel),
             s.a.vread.eq(s.cfg.vread), s.a.vnoise.eq(s.cfg.vnoise),
-            s.a.vdecr.eq(vdecr), s.a.decr_mode.eq(DecrMode.LATCH),
+            # The DAC halves its level per step itself: the code and the step index.
+            s.a.vdecr.eq(s.run.vdecr), s.a.decr_step.eq(c - 1), s.a.decr_mode.eq(DecrMode.LATCH),
             s.a.prog_pulse.eq(prog_pulse), s.a.prog_op.eq(s.cfg.prog_op),
             s.a.prog_amp.eq(s.cfg.prog_amp),
             self.wr_en.eq(wr_en), self.wr_clear.eq(wr_clear), self.wr_bit.eq(wr_bit),
@@ -420,7 +420,7 @@ class Controller(wiring.Component):
                  p=p, planes=planes, power_down=power_down, prog_pulse=prog_pulse,
                  r_cmp=r_cmp, rep=rep, row_mask=row_mask, s_cmp=s_cmp, sample_bl=sample_bl,
                  seg=seg, sgn=sgn, sgn_now=sgn_now, sl_drv=sl_drv, sl_sel=sl_sel, sr=sr,
-                 vdecr=vdecr, wr_bit=wr_bit, wr_clear=wr_clear, wr_data=wr_data,
+                 wr_bit=wr_bit, wr_clear=wr_clear, wr_data=wr_data,
                  wr_en=wr_en)
 
     def _datapath(self, m, s):
@@ -669,8 +669,6 @@ class Controller(wiring.Component):
         with m.State("COMPARE"):
             m.d.comb += s.a.n_compare.eq(1)
             m.d.sync += s.wr_clear.eq(0)
-            with m.If(s.c == 0):
-                m.d.sync += s.vdecr.eq(s.run.vdecr)
             m.next = "CWAIT"
             s.guard()
         with m.State("CWAIT"):
@@ -708,7 +706,7 @@ class Controller(wiring.Component):
             s.guard()
         with m.State("DECR"):
             m.d.comb += s.a.n_decr.eq(1)
-            m.d.sync += [s.vdecr.eq(s.vdecr >> 1), s.cnt.eq(s.integ_cyc)]
+            m.d.sync += s.cnt.eq(s.integ_cyc)
             s.event(EventKind.INTEG)
             m.next = "MINTEG"
             s.guard()

@@ -122,7 +122,7 @@ class ControllerModel:
             s = None
             for c in range(k):
                 if c:
-                    analog(AnalogEvent(EventKind.DECR, vdecr=cfg.vdecr >> (c - 1),
+                    analog(AnalogEvent(EventKind.DECR, vdecr=cfg.vdecr, decr_step=c - 1,
                                        decr_mode=DecrMode.LATCH))
                     analog(AnalogEvent(EventKind.INTEG))
                 r = analog(AnalogEvent(EventKind.COMPARE))

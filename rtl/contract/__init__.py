@@ -17,7 +17,8 @@ Imports numpy only (no Amaranth, cocotb or torch), so every layer can use it:
 
 from .config import (CONFIG_FIELDS, RANGE_CHECKS, ConfigError, CoreConfig, Segment, decode_outputs,
                      encode_inputs, entry_sign_magnitude, input_levels, line_sign_magnitude, mvm_cycles, op_cycles,
-                     output_bit, output_codes, program_cycles, validate)
+                     output_bit, output_codes, program_cycles, TwoPhasePlan, two_phase_exact,
+                     two_phase_plan, validate)
 from .constants import (BL_FILE, CLK_NS, CORE_BROADCAST, CORE_CHIP, ENTRY_BITS, MAX_CORES, N_CORES,
                         N_LINES, SL_FILE)
 from .corelet import NEURON_SL, SL_NEURON, neuron_of_sl, neuron_sl
@@ -30,4 +31,4 @@ __all__ = ["Act", "AnalogEvent", "BL_FILE", "CLK_NS", "CONFIG_FIELDS", "CORE_BRO
            "N_LINES", "ProgOp", "RANGE_CHECKS", "SL_FILE", "SL_NEURON", "Segment", "SpiErr",
            "decode_outputs", "encode_inputs", "entry_sign_magnitude", "input_levels", "line_sign_magnitude",
            "mvm_cycles", "neuron_of_sl", "neuron_sl", "op_cycles", "output_bit", "output_codes",
-           "program_cycles", "validate"]
+           "program_cycles", "TwoPhasePlan", "two_phase_exact", "two_phase_plan", "validate"]

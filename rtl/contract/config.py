@@ -6,7 +6,10 @@ the single definition of
 
 * the start-time check (:meth:`CoreConfig.validate`, the STATUS.err codes, in the order
   the RTL checks them);
-* the segments of an MVM and the register file each one writes (:meth:`CoreConfig.segments`);
+* the segments of an MVM and the register file each one writes (:meth:`CoreConfig.segments`),
+  their shift-and-add weights (:attr:`Segment.weight`) and the split / LSB-segment width at
+  which a two-phase result is exact to one output LSB (:func:`two_phase_plan`,
+  :func:`two_phase_exact`);
 * the exact cycle count of an operation (:func:`mvm_cycles`, :func:`program_cycles`);
 * the input encoding (:func:`encode_inputs`, :func:`line_sign_magnitude`,
   :func:`input_levels`) and the output code (:func:`output_bit`, :func:`output_codes`,
@@ -108,6 +111,67 @@ class Segment(NamedTuple):
     planes: int
     out_bits: int
     dest: int
+
+    @property
+    def weight(self) -> int:
+        """Shift-and-add weight of this segment's result: ``2**base`` (the MSB segment of a
+        two-phase MVM counts ``2**split`` times its LSB segment)."""
+        return 1 << self.base
+
+    def inputs(self, values) -> np.ndarray:
+        """The integer inputs this segment converts: the sign of each input value with
+        its magnitude bits ``base .. base+planes-1`` (the sum of ``weight * inputs`` over
+        the segments is the value itself)."""
+        v = np.asarray(values, dtype=np.int64)
+        return np.sign(v) * ((np.abs(v) >> self.base) & ((1 << self.planes) - 1))
+
+
+class TwoPhasePlan(NamedTuple):
+    """``split`` (LSB-segment magnitude bits) and ``out_bits_lsb`` of a two-phase MVM."""
+
+    split: int
+    out_bits_lsb: int
+
+
+def two_phase_plan(mag_bits: int, out_bits: int, split: int | None = None) -> TwoPhasePlan:
+    """The two-phase operating rule: the split and LSB-segment width at which the
+    shift-and-added result is within one output LSB of the exact product.
+
+    Both segments convert with the one VDECR code, so both have the full scale
+    ``FS = 2 * gain * Vdecr`` and a ``k``-bit conversion the step ``FS / 2**(k-1)``
+    (docs/verification.md, "Two-phase ideal core"). The result ``2**split * MSB + LSB``
+    counts in steps of ``2**split`` MSB steps (its LSB); the MSB segment errs by at most
+    half of that, the LSB segment by half its own step, so the sum stays within one LSB
+    iff ``out_bits_lsb >= out_bits - split``. The LSB segment's inputs reach
+    ``2**split - 1`` against ``2**(mag_bits - split) - 1`` for the MSB segment, so its range
+    never exceeds the MSB segment's iff ``split <= mag_bits - split``.
+
+    ``split`` defaults to ``mag_bits // 2`` (the largest that fits, and the fewest
+    sample-and-integrate cycles); ``out_bits_lsb`` is then ``max(1, out_bits - split)``.
+    Other settings are legal (the controller runs any split and width its range checks
+    accept; :func:`two_phase_exact` tells which are exact) but lose accuracy.
+    """
+    for name, v, hi in (("mag_bits", mag_bits, IN_BITS_MAX), ("out_bits", out_bits, OUT_BITS_MAX)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= hi:
+            raise ValueError(f"{name} must be an int in 1..{hi}, got {v!r}")
+    if mag_bits < 2:
+        raise ValueError(f"a two-phase MVM needs at least 2 magnitude bits, got {mag_bits!r}")
+    if split is None:
+        split = int(mag_bits) // 2
+    elif isinstance(split, bool) or not isinstance(split, (int, np.integer)) \
+            or not 1 <= split < mag_bits:
+        raise ValueError(f"split must be an int in 1..{mag_bits - 1}, got {split!r}")
+    return TwoPhasePlan(int(split), max(1, int(out_bits) - int(split)))
+
+
+def two_phase_exact(cfg: "CoreConfig") -> bool:
+    """A single-phase configuration, or a two-phase one within :func:`two_phase_plan`'s
+    rule (range: ``split <= mag_bits - split``; resolution:
+    ``out_bits_lsb >= out_bits - split``)."""
+    if not cfg.two_phase:
+        return True
+    return (2 * cfg.split <= cfg.mag_bits
+            and cfg.out_bits_lsb >= two_phase_plan(cfg.mag_bits, cfg.out_bits, cfg.split).out_bits_lsb)
 
 
 class ConfigError(ValueError):
@@ -222,7 +286,8 @@ class CoreConfig:
         return SL_FILE if self.direction == Dir.BWD else BL_FILE
 
     def segments(self) -> list[Segment]:
-        """The conversions of one MVM / neuron test, MSB segment first.
+        """The conversions of one MVM / neuron test, MSB segment first (the result is
+        ``sum(seg.weight * value)`` over them).
 
         Destination files: one segment writes SL for forward and BL for backward and
         recurrent; a two-phase MVM writes its MSB segment to the file that does not hold

@@ -14,7 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .events import EV_KIND_BITS, EV_SEQ_BITS, MODE_BITS, VDECR_BITS, VREAD_BITS, EventKind
+from .events import (DECR_MODE_BITS, DECR_STEP_BITS, EV_KIND_BITS, EV_SEQ_BITS, MODE_BITS,
+                     VDECR_BITS, VREAD_BITS, EventKind)
 
 DEPTH = 32            #: ring entries (a power of two, <= 128: ``wr``/``rd`` are 8-bit counters)
 ENTRY_BITS = 64
@@ -25,11 +26,12 @@ ENTRY_FIELDS: tuple[tuple[str, int, int], ...] = (
     ("ev_kind", 8, EV_KIND_BITS),
     ("mode", 12, MODE_BITS),
     ("vdecr", 14, VDECR_BITS),
-    ("decr_mode", 26, 2),
+    ("decr_mode", 26, DECR_MODE_BITS),
     ("bl_sel", 28, 1),
     ("sl_sel", 29, 1),
     ("power_down", 30, 1),
     ("vread", 32, VREAD_BITS),
+    ("decr_step", 40, DECR_STEP_BITS),
 )
 FIELD_POS = {name: (lsb, width) for name, lsb, width in ENTRY_FIELDS}
 

@@ -27,6 +27,9 @@ PROG_OP_BITS = CORE.reg("PROG").field("op").width
 EV_SEQ_BITS = 8
 EV_KIND_BITS = 4
 DECR_MODE_BITS = 2
+#: Width of a DECR event's step index ``c - 1`` (output cycle ``c`` = 1 .. out_bits-1):
+#: the width of the output-cycle counter, i.e. of BITS.out_bits.
+DECR_STEP_BITS = CORE.reg("BITS").field("out_bits").width
 
 
 class Level(enum.IntEnum):
@@ -48,7 +51,7 @@ class EventKind(enum.IntEnum):
     WL_PULSE = 2    #: WL pulse began (``wl_pulse`` rose); it ends when ``wl_pulse`` falls
     SAMPLE = 3      #: output-line charge shared onto Csample (through BL_sel / SL_sel)
     INTEG = 4       #: Csample charge integrated onto Cinteg
-    DECR = 5        #: Csample charged to Vref -/+ Vdecr (per the neuron's latch or decr_mode)
+    DECR = 5        #: Csample charged to Vref -/+ Vdecr * 2**-decr_step (per the latch or decr_mode)
     NOISE = 6       #: one stochastic noise injection step with ``noise`` bits
     COMPARE = 7     #: amplifier as comparator; ``cmp`` must be valid 2 cycles later
     LATCH = 8       #: each neuron latches its comparator output (chooses the next DECR sign)
@@ -71,7 +74,7 @@ FIELDS_BY_KIND: dict[EventKind, tuple[str, ...]] = {
     EventKind.WL_PULSE: ("mode", "bl_drv", "sl_drv", "wl_en", "vread", "width_ns"),
     EventKind.SAMPLE: ("mode", "bl_sel", "sl_sel", "bl_drv", "sl_drv", "vread"),
     EventKind.INTEG: (),
-    EventKind.DECR: ("vdecr", "decr_mode"),
+    EventKind.DECR: ("vdecr", "decr_step", "decr_mode"),
     EventKind.NOISE: ("noise", "vnoise"),
     EventKind.COMPARE: (),
     EventKind.LATCH: (),
@@ -105,7 +108,10 @@ class AnalogEvent:
 
     Array fields are numpy arrays of length 256 indexed by line (``bl_drv``, ``sl_drv``,
     ``wl_en``) or by neuron (``noise``). ``width_ns`` is the measured WL pulse width for
-    ``WL_PULSE`` and the programming pulse width for ``PROG_END``.
+    ``WL_PULSE`` and the programming pulse width for ``PROG_END``. A ``DECR`` carries the
+    VDECR code itself and the step index ``decr_step`` (``c - 1`` in output cycle ``c``);
+    the shared DAC halves its level in the analog domain: the level is
+    ``Vdecr(vdecr) * 2**-decr_step`` (the analog models' ``AnalogParams.vdecr_volts``).
     """
 
     kind: EventKind
@@ -118,6 +124,7 @@ class AnalogEvent:
     sl_sel: bool = False
     vread: int = 0
     vdecr: int = 0
+    decr_step: int = 0
     decr_mode: int = 0
     vnoise: int = 0
     noise: np.ndarray = _arr(bool)

@@ -136,8 +136,8 @@ def test_same_seed_same_answer_other_seed_differs():
 def test_ideal_core_is_the_quantised_weighted_average():
     p = AnalogParams.ideal()
     core = CoreModel(G0, p)
-    # VDECR a power of two: the RTL's ``vdecr >> (c-1)`` halving is then exact.
-    cfg = CoreConfig(in_bits=4, out_bits=7, n_rows=200, vread=100, vdecr=1024)
+    # VDECR not a power of two: the DAC halves its level exactly from any code.
+    cfg = CoreConfig(in_bits=4, out_bits=7, n_rows=200, vread=100, vdecr=1000)
     x = RNG.integers(0, 16, (20, 256))
     codes = core.mvm(x, cfg)                              # SL file order
     # Expected: integer input, weighted average over rows 0..199, plane gain, mid-rise ADC.
@@ -148,7 +148,7 @@ def test_ideal_core_is_the_quantised_weighted_average():
     u = (xi[:, :200] @ Gm) / Gm.sum(axis=0)               # per SL
     vint = u * N.vint_scale(p, 3, 100)
     # With depletion off the plane weights are exactly r * 2^j: no residual.
-    lsb = N.lsb_volts(p, 1024, 7)
+    lsb = N.lsb_volts(p, 1000, 7)
     got = C.code_value(codes, 7) * lsb
     inside = np.abs(vint) < 63 * lsb     # not saturated
     assert inside.mean() > 0.9
@@ -160,7 +160,7 @@ def test_ideal_core_is_the_quantised_weighted_average():
     slack = N.vint_scale(p, 3, 100) * np.abs(xi).sum(axis=1, keepdims=True) * grid
     assert np.all((np.abs(got - vint) <= 0.5 * lsb + slack + 1e-12)[inside])
     # And the de-normalised dot product matches sum x G within the quantisation.
-    dot = N.denormalise(codes, p, vdecr_code=1024, vread_code=100, out_bits=7, n_planes=3,
+    dot = N.denormalise(codes, p, vdecr_code=1000, vread_code=100, out_bits=7, n_planes=3,
                         denom_uS=Gm.sum(axis=0))
     exact = xi[:, :200] @ Gm
     step = lsb * Gm.sum(axis=0) / (p.gain * N.plane_gain(p, 3, p.c_sl) * p.vread_volts(100))

@@ -68,7 +68,8 @@ def _counts(in_widths, out_widths):
         assert len(_kinds(ev, EventKind.INTEG)) == 2 ** pulses - 1 + (k - 1)
         assert len(_kinds(ev, EventKind.COMPARE)) == k
         assert len(_kinds(ev, EventKind.LATCH)) == k == len(_kinds(ev, EventKind.WR))
-        assert [e.vdecr for e in _kinds(ev, EventKind.DECR)] == [cfg.vdecr >> c for c in range(k - 1)]
+        # one VDECR code; the DAC halves its level at each step (SPEC §4)
+        assert [(e.vdecr, e.decr_step) for e in _kinds(ev, EventKind.DECR)] == [(cfg.vdecr, c) for c in range(k - 1)]
         assert all(e.width_ns == cfg.wl_ns for e in _kinds(ev, EventKind.WL_PULSE))
         # Plane p is followed by 2^p sample/integrate pairs.
         per_plane, cur = [], None
