@@ -21,6 +21,7 @@ import numpy as np
 from rtl.contract.constants import MAX_CORES, N_LINES
 from rtl.contract.events import AnalogEvent, EventKind
 from rtl.contract.registers import ProgOp
+from rtl.controller_model import start_taken
 
 # The per-core seeding rule and the relaxation wait live with the analog models (every
 # backend makes its cores there); re-exported here for existing imports.
@@ -109,7 +110,7 @@ class GoldenCore:
         self.ctrl.set_power(bool(self.regs.get("power", "enable")), self.model.handle)
         if ("cmd", "lfsr_load") in pulses:
             self.ctrl.load_lfsr(self.regs.get("seed_a", "seed"), self.regs.get("seed_b", "seed"))
-        if ("cmd", "start") in pulses:
+        if start_taken(("cmd", "start") in pulses, ("cmd", "abort") in pulses):
             self.start()
         self._status()
 

@@ -151,18 +151,22 @@ class _Checks(Elaboratable):
 
     def _abort_reset(self, m, h, dut, p):
         ab1, ab2 = _with_past(m, h.abort, 2, "abort")
-        st1, st2 = _with_past(m, h.start, 2, "start")
         rs1, = _with_past(m, ResetSignal("sync"), 1, "rst")
         quiet = (~dut.busy & (dut.analog.wl_en == 0) & ~dut.analog.wl_pulse
                  & ~dut.analog.prog_pulse & ~dut.wr_en & ~dut.wr_clear
                  & (p["row_mask"] == 0) & (dut.analog.mode == Mode.IDLE))
+        # A start captured together with an abort in IDLE changes nothing (abort wins):
+        # STATUS.done / err keep their values.
+        both_idle, done1, err1 = Signal(), Signal(), Signal(4)
+        m.d.obs += [both_idle.eq(p["start_q"] & p["abort_q"] & h.idle & ~ResetSignal("sync")),
+                    done1.eq(dut.done), err1.eq(dut.err)]
         m.d.comb += [
             # The bound: the abort is registered with the command capture (1 cycle) and
-            # acts in the next (1 cycle), from whichever state the controller is in.
-            # A start in the same cycle as the abort is excluded: IDLE takes a captured
-            # start without looking at the captured abort (the abort is then lost; the
-            # other states give the abort priority), see docs/verification.md.
-            Assert(~(ab2 & ~st2 & ~rs1) | h.idle, "abort did not reach IDLE in 2 cycles"),
+            # acts in the next (1 cycle), from whichever state the controller is in, also
+            # when a start arrives with it (in IDLE the start is then dropped).
+            Assert(~(ab2 & ~rs1) | h.idle, "abort did not reach IDLE in 2 cycles"),
+            Assert(~both_idle | ((dut.done == done1) & (dut.err == err1)),
+                   "a start with an abort changed STATUS"),
             Assert(~rs1 | h.idle, "reset did not reach IDLE in 1 cycle"),
             Assert(~h.idle | quiet, "IDLE with a line, pulse or write-back active"),
             Assert(h.idle == ~dut.busy, "busy differs from the FSM leaving IDLE"),
@@ -305,8 +309,12 @@ def _wrong_neuron_test_code():
 PROOFS = [
     Proof("ctrl_abort_reset", _checked("abort_reset"), "prove", 4,
           "from any state, abort reaches IDLE (busy 0, WLs, programming pulse and write-back "
-          "off) 2 cycles after the abort input, reset 1 cycle after; busy == not IDLE",
-          mutants={"abort_not_registered": lambda: resized(rtl.controller, "abort_q", 0)}),
+          "off) 2 cycles after the abort input, also with a start in the same cycle (which "
+          "then changes nothing), reset 1 cycle after; busy == not IDLE",
+          mutants={"abort_not_registered": lambda: resized(rtl.controller, "abort_q", 0),
+                   # the abort lost to a start captured with it in IDLE
+                   "idle_start_beats_abort": lambda: patched(
+                       rtl.controller, "idle_takes_start", lambda start_q, abort_q: start_q)}),
     Proof("ctrl_start_err", _checked("start"), "prove", 3,
           "a start in IDLE sets STATUS.err to the documented code of its configuration and "
           "leaves IDLE iff that code is 0 (illegal configurations never leave IDLE)",

@@ -20,7 +20,17 @@ from .contract.events import AnalogEvent, DecrMode, EventKind, Level
 from .contract.registers import Mode, ProgOp
 from .lfsr_model import LfsrModel
 
-__all__ = ["ControllerModel", "sequence_events"]
+__all__ = ["ControllerModel", "sequence_events", "start_taken"]
+
+
+def start_taken(start: bool, abort: bool) -> bool:
+    """Does a CMD write with these ``start`` / ``abort`` bits start an operation?
+
+    Abort wins: with both bits set in one write, the start is dropped (an idle core stays
+    idle, STATUS keeps the last operation's done / err; a busy core is aborted, its start
+    neither refused with BUSY nor queued).
+    """
+    return bool(start) and not bool(abort)
 
 
 class ControllerModel:

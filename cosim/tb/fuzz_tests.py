@@ -13,9 +13,10 @@ on the one-core build against the golden chip (:class:`cosim.golden.GoldenChip` 
   decode; the golden model is then resynchronised from the chip (it cannot know what a
   too-fast SCLK sampled);
 * MVMs and programming pulses, completed (codes equal the golden model's) or cut by an
-  abort or a reset at a random time: the core must be idle right after the abort frame,
-  and after recovery (golden state copied from the chip) the next operation must agree
-  with the golden model.
+  abort (a quarter of them written together with start: abort wins) or a reset at a
+  random time: the core must be idle right after the abort frame, and after recovery
+  (golden state copied from the chip) the next operation must agree with the golden model;
+* start and abort in one CMD write on an idle, configured core: nothing starts.
 
 Seeded from ``cocotb.RANDOM_SEED`` (numpy), logged, and repeated in every failure message;
 wake-ups are per frame, never per cycle. ``tests/cosim/test_fuzz.py`` runs it.
@@ -297,7 +298,10 @@ class FuzzTB(SpiTB):
             at -= ABORT_FRAME_CYCLES
         await self.tb.spi.idle(max(at, 0.0) * CLK_NS)
         if interrupt == "abort":
-            await self.tb.frame(ll.encode_reg_write(0, REG_CMD, CMD["abort"]))
+            # Sometimes with start set too: abort wins (no BUSY refusal, no new operation).
+            both = rng.random() < 0.25
+            await self.tb.frame(ll.encode_reg_write(
+                0, REG_CMD, CMD["abort"] | (CMD["start"] if both else 0)))
             st = await self.status()
             assert not st["busy"], f"{what}: busy after the abort frame"
             # The abort announces nothing: the last event names the state it met, unless
@@ -313,6 +317,16 @@ class FuzzTB(SpiTB):
         self.count(what)
         fcov.sample_operation(c, interrupt, state)
         await self.check_state()
+
+    async def idle_start_abort(self) -> None:
+        """CMD with start and abort in one write on an idle core, after a legal
+        configuration: abort wins, so nothing starts and STATUS keeps its values."""
+        await self.configure(self.prog_config())
+        await self.both(ll.encode_reg_write(0, REG_CMD, CMD["start"] | CMD["abort"]))
+        st, want = await self.status(), self.golden.chip.cores[0]
+        assert (st["busy"], st["done"], st["err"]) == (0, int(want.ctrl.done), want.ctrl.err), (
+            f"start+abort on an idle core changed STATUS: {st}")
+        self.count("start+abort idle")
 
     async def check_state(self, width: int = 10) -> None:
         # SpiTB.check_state without STATUS (compared by the operation steps)
@@ -362,9 +376,11 @@ async def fuzz_frames(dut):
             elif r < 0.97:
                 await t.operation(None if rng.random() < 0.4 else
                                   str(rng.choice(["abort", "reset"])))
-            else:
+            elif r < 0.985:
                 await t.both(ll.encode_reg_write(ll.CHIP, CHIP_CMD, 0x0002))
                 t.count("clear_err")
+            else:
+                await t.idle_start_abort()
             if i % 25 == 0:
                 await t.check_err()
             if i % 200 == 0:
