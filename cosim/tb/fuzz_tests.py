@@ -36,7 +36,8 @@ from cosim.tb import fcov
 from cosim.tb.spi_tests import CHIP_CMD, REG_CMD, REG_POWER, REG_STATUS, FrameGolden, SpiTB
 from firmware import lowlevel as ll
 from rtl.analog_bus import Mode, ProgOp
-from rtl.controller import CoreConfig, mvm_cycles, validate
+from rtl.controller import CoreConfig, validate
+from rtl.contract.config import op_cycles
 from rtl.frame import Op
 from rtl.regmap import core_map
 
@@ -221,7 +222,8 @@ class FuzzTB(SpiTB):
             in_bits = int(rng.integers(1, 9))
             out_bits = int(rng.integers(1, 11))
             two = bool(rng.random() < (0.5 if self._cut == "abort" else 0.3)) and in_bits >= 3
-            dirn, act, stoch = int(rng.integers(0, 3)), int(rng.integers(0, 4)), rng.random() < 0.3
+            # CTRL.dir code 3 (unused) included: the controller decodes it as FWD.
+            dirn, act, stoch = int(rng.integers(0, 4)), int(rng.integers(0, 4)), rng.random() < 0.3
             if complete:
                 in_bits, out_bits, (dirn, two, act, stoch) = self._next_bins()
             c = CoreConfig(mode=int(rng.choice([Mode.MVM, Mode.MVM, Mode.NEURON_TEST])),
@@ -267,28 +269,41 @@ class FuzzTB(SpiTB):
         for a, v in regs.items():
             await self.both(ll.encode_reg_write(0, a, v))
 
+    async def inputs(self, c: CoreConfig) -> None:
+        """Random inputs of an MVM / neuron test into its input file (none to program)."""
+        if c.mode != Mode.PROGRAM:
+            await self.both(ll.encode_rf_write(0, c.input_file, 0,
+                                               self.rng.integers(0, 1 << c.in_bits, 256),
+                                               c.in_bits))
+
+    async def complete(self, c: CoreConfig, what: str | None = None) -> None:
+        """Configure, start and run ``c`` to its end: STATUS and the whole state must equal
+        the golden model's."""
+        what = what or f"{Mode(c.mode).name} complete"
+        await self.configure(c)
+        await self.inputs(c)
+        await self.both(ll.encode_reg_write(0, REG_CMD, CMD["start"]))
+        await self.wait_idle(4 * op_cycles(c) * CLK_NS + 5000, what)
+        st, want = await self.status(), self.golden.chip.cores[0]
+        assert (st["done"], st["err"]) == (int(want.ctrl.done), want.ctrl.err), what
+        await self.check_state()
+        self.count(what)
+        fcov.sample_operation(c, None)
+
     async def operation(self, interrupt: str | None) -> None:
         """One MVM or programming pulse, completed or cut by ``abort`` / ``reset``."""
         rng = self.rng
         self._cut = interrupt
         c = (self.mvm_config(complete=interrupt is None) if rng.random() < 0.7
              else self.prog_config(complete=interrupt is None))
-        await self.configure(c)
-        if c.mode != Mode.PROGRAM:
-            f = 1 if c.direction == 1 else 0
-            await self.both(ll.encode_rf_write(0, f, 0, rng.integers(0, 1 << c.in_bits, 256),
-                                               c.in_bits))
-        cycles = mvm_cycles(c) if c.mode != Mode.PROGRAM else c.prog_cycles + 6
-        what = f"{Mode(c.mode).name} {interrupt or 'complete'}"
-        await self.both(ll.encode_reg_write(0, REG_CMD, CMD["start"]))
         if interrupt is None:
-            await self.wait_idle(4 * cycles * CLK_NS + 5000, what)
-            st, want = await self.status(), self.golden.chip.cores[0]
-            assert (st["done"], st["err"]) == (int(want.ctrl.done), want.ctrl.err), what
-            await self.check_state()
-            self.count(what)
-            fcov.sample_operation(c, None)
+            await self.complete(c)
             return
+        await self.configure(c)
+        await self.inputs(c)
+        cycles = op_cycles(c)
+        what = f"{Mode(c.mode).name} {interrupt}"
+        await self.both(ll.encode_reg_write(0, REG_CMD, CMD["start"]))
         # Cut at a random cycle of the operation. An abort frame takes ABORT_FRAME_CYCLES to
         # arrive, so it cannot meet the first of them (a reset can).
         started = self.tb.cycles()

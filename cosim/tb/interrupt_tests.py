@@ -1,0 +1,145 @@
+"""Aborts timed to the cycle: CMD.abort landing in the controller's one- and two-cycle states.
+
+The fuzzer's abort arrives at a random time at least one SPI frame after the start, so
+the states that last one or two cycles (a noise step, the programming pulse's end, the
+second segment's reset, ...) are rarely or never met. :func:`abort_short_states` times
+the abort frame instead: the start and the abort are the same five-byte CMD write, so
+they travel the same path (frame decoder, register block, clock-gate crossing, command
+capture) and an abort frame issued ``t - 1`` cycles after the start frame is seen by the
+controller in the state it occupies ``t`` cycles after the start input. That cycle comes
+from the contract's cycle counts (:func:`~rtl.contract.config.mvm_cycles`,
+:func:`~rtl.contract.config.program_cycles`) and the state sequence documented in
+``rtl/controller.py``:
+
+* a programming pulse ends at cycle ``n = program_cycles(cfg)`` in PEND (announced
+  PROG_END), after the PULSE cycles (PROG_BEGIN);
+* an MVM's last conversion ends at ``n = mvm_cycles(cfg)`` with COMPARE, CWAIT, LATCH,
+  WR (cycles ``n-3 .. n``); before it each further output bit takes DECR, MINTEG
+  (``integ_cyc``), COMPARE, CWAIT, LATCH, WR, and before the first compare the noise steps
+  NOISE, NGAP alternate; the second segment of a two-phase MVM starts with RESET right
+  after the first segment's ``mvm_cycles`` of its own.
+
+For every target the test checks that the core is idle after the abort frame, that the
+last announced event names the state met (and, for PEND, that done stayed 0), samples the
+functional-coverage bin, then recovers as the fuzzer does (register files, conductances,
+STATUS copied from the chip, LFSR reloaded on both), compares the whole state with the
+golden model and runs one complete operation that must agree with it.
+
+The states within the first four cycles of an operation (PDEC, PWAIT, PDRV, the first
+segment's RESET) cannot be met by an abort at the pins: a second CMD frame needs at least
+``5 * 8`` SCLK periods (160 cycles at the fastest allowed SCLK) after the first. The
+abort proof (formal/controller.py) covers them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cocotb
+
+from cosim.tb import fcov
+from cosim.tb.fuzz_tests import CLK_NS, CMD, FuzzTB
+from cosim.tb.spi_tests import REG_CMD
+from firmware import lowlevel as ll
+from rtl.analog_bus import EventKind, Mode, ProgOp
+from rtl.contract.config import CoreConfig, mvm_cycles, program_cycles
+
+# The state sequence of the last conversion of a segment (rtl/controller.py).
+CONVERSION = ("COMPARE", "CWAIT", "LATCH", "WR")
+# The event each state's cycle shows on ev_kind (the last one announced before it).
+SHOWN = {"PULSE": "PROG_BEGIN", "PEND": "PROG_END", "NOISE": "NOISE", "NGAP": "NOISE",
+         "COMPARE": "COMPARE", "CWAIT": "COMPARE", "LATCH": "LATCH", "WR": "WR",
+         "DECR": "DECR", "MINTEG": "INTEG", "RESET": "RESET", "SETUP": "RESET",
+         "IDLE": None}
+
+PROG = CoreConfig(mode=Mode.PROGRAM, prog_op=ProgOp.SET, prog_amp=60, prog_row=17,
+                  prog_col=201, prog_cycles=200)
+# 4 planes of 15 sample/integrate pairs put the noise steps beyond one frame.
+STOCH = CoreConfig(mode=Mode.MVM, in_bits=4, in_signed=0, out_bits=3, sample_cyc=2,
+                   integ_cyc=12, stoch=1, noise_steps=2, vnoise=20, n_rows=256)
+TWO_PHASE = CoreConfig(mode=Mode.MVM, in_bits=7, in_signed=0, out_bits=2, two_phase=1,
+                       split=2, out_bits_lsb=2, sample_cyc=1, integ_cyc=12, n_rows=256)
+
+
+def first_segment_alone(c: CoreConfig) -> CoreConfig:
+    """A one-segment configuration whose conversion is ``c``'s first segment."""
+    seg = c.segments()[0]
+    return dataclasses.replace(c, two_phase=0, in_bits=seg.planes, in_signed=0,
+                               out_bits=seg.out_bits)
+
+
+def targets() -> list[tuple[str, CoreConfig, int]]:
+    """(state, configuration, cycle after the start input at which the state is met)."""
+    n = program_cycles(PROG)
+    out = [("PULSE", PROG, n - 1), ("PEND", PROG, n), ("IDLE", PROG, n + 1)]
+    n = mvm_cycles(STOCH)
+    k, i = STOCH.out_bits, STOCH.integ_cyc
+    per_bit = 1 + i + len(CONVERSION)          # DECR, MINTEG (integ_cyc), a conversion
+    noise_end = n - len(CONVERSION) - (k - 1) * per_bit     # the last NGAP
+    first_noise = noise_end - 2 * STOCH.noise_steps + 1
+    out += [("NOISE", STOCH, first_noise), ("NGAP", STOCH, first_noise + 1),
+            ("NOISE", STOCH, noise_end - 1), ("NGAP", STOCH, noise_end)]
+    out += [(s, STOCH, noise_end + 1 + j) for j, s in enumerate(CONVERSION)]
+    decr = noise_end + len(CONVERSION) + 1
+    out += [("DECR", STOCH, decr), ("MINTEG", STOCH, decr + 1),
+            ("MINTEG", STOCH, decr + i), ("WR", STOCH, n), ("IDLE", STOCH, n + 1)]
+    reset2 = mvm_cycles(first_segment_alone(TWO_PHASE)) + 1
+    out += [("WR", TWO_PHASE, reset2 - 1), ("RESET", TWO_PHASE, reset2),
+            ("SETUP", TWO_PHASE, reset2 + 1)]
+    return out
+
+
+class InterruptTB(FuzzTB):
+    """FuzzTB with aborts issued at a given cycle after the start."""
+
+    async def timed_abort(self, state: str, c: CoreConfig, t: int) -> None:
+        what = f"abort in {state} at cycle {t} of {Mode(c.mode).name}"
+        await self.configure(c)
+        if c.mode != Mode.PROGRAM:
+            await self.inputs(c)
+        start = ll.encode_reg_write(0, REG_CMD, CMD["start"])
+        abort = ll.encode_reg_write(0, REG_CMD, CMD["abort"])
+        assert len(start) == len(abort)
+        c0 = self.tb.cycles()
+        await self.both(start)             # the golden model runs it to completion
+        wait = c0 + t - 1 - self.tb.cycles()
+        assert wait >= 0, f"{what}: the start frame alone takes {t - 1 - wait} cycles"
+        # Frames are issued right after a clock edge (the wake-up at the end of the last
+        # frame); half a cycle more keeps this one from racing the edge it lands on.
+        await self.tb.spi.idle((wait + 0.5) * CLK_NS)
+        assert self.tb.cycles() - c0 == t - 1, f"{what}: SPI master off the clock phase"
+        await self.tb.frame(abort)
+        st = await self.status()
+        assert not st["busy"], f"{what}: busy after the abort frame"
+        shown = EventKind(int(self.dut.analog__ev_kind.value)).name
+        if SHOWN[state] is not None:
+            assert shown == SHOWN[state] and not st["done"], (
+                f"{what}: last event {shown}, done {st['done']}: the abort met another state")
+        else:
+            assert st["done"], f"{what}: the operation had not finished"
+        fcov.sample_operation(c, "abort", fcov.state_name(int(self.dut.analog__ev_kind.value),
+                                                          not st["done"]))
+        await self.resync(registers=False)
+        await self.check_state()
+        self.count(what)
+
+
+@cocotb.test(timeout_time=2_000, timeout_unit="ms")
+async def abort_short_states(dut):
+    """CMD.abort timed into every one- and two-cycle state reachable at the pins."""
+    t = InterruptTB(dut)
+    await t.tb.init()
+    t.tb.start()
+    try:
+        for state, c, cycle in targets():
+            await t.timed_abort(state, c, cycle)
+            # A complete operation after the recovery must agree with the golden model.
+            await t.operation(None)
+        # The unused CTRL.dir code 3 runs as FWD (CoreConfig.direction, the RTL's decode).
+        await t.complete(dataclasses.replace(STOCH, dir=3, stoch=0), "MVM dir code 3")
+        await t.check_err()
+        t.tb.check_adapters()
+    except AssertionError as e:
+        raise AssertionError(f"seed {t.seed} (COCOTB_RANDOM_SEED={cocotb.RANDOM_SEED}): {e}") from e
+    fcov.export()
+    dut._log.info("timed aborts: %s", dict(sorted(t.stats.items())))
