@@ -8,19 +8,22 @@ step unless a proof assumes otherwise.
 
 from __future__ import annotations
 
+import sys
+
 from amaranth.hdl import (Assert, Assume, Cat, ClockDomain, ClockSignal, Const, Elaboratable,
                           Module, Mux, ResetSignal, Signal)
-from amaranth.lib import data
 
 import rtl.controller
-import rtl.regfile
 from rtl.analog_bus import N_LINES, Mode
 from rtl.controller import CONFIG_LAYOUT, ENTRY_BITS, CfgErr, Controller, CoreConfig, mvm_cycles
-from rtl.regfile import RegisterFile
 
 from . import probe
 from .mutate import patched, resized
 from .sby import Proof
+
+# The onehot proof assumes the frame decoder's burst interlock (proved by frame_regblock);
+# its mutant switches the assumption off to show the proof needs it.
+DECODER_INTERLOCK = True
 
 PROG_STATES = ("PDEC", "PWAIT", "PDRV", "PULSE", "PEND")
 MVM_STATES = ("RESET", "SETUP", "WL", "SAMPLE", "INTEG", "NOISE", "NGAP", "COMPARE", "CWAIT",
@@ -45,14 +48,12 @@ def documented_error(c) -> "Value":
 
 
 class ControllerHarness(Elaboratable):
-    """Free-input controller; ``with_files`` adds the BL/SL register files wired as in
-    :class:`rtl.core.Core` (decoder and write-back ports), their host ports free."""
+    """Free-input controller: configuration, commands, register-file contents, comparator
+    bits, delay-line taps, and ``host_commit`` (a host register-file commit, used by the
+    proofs that reason about the files' contents)."""
 
-    def __init__(self, *, with_files: bool = False, config: CoreConfig | None = None,
-                 host_commits_while_busy: bool = False):
-        self.with_files = with_files
+    def __init__(self, *, config: CoreConfig | None = None):
         self.config = config
-        self.host_commits_while_busy = host_commits_while_busy
         self.cfg = Signal(CONFIG_LAYOUT)
         self.start = Signal()
         self.abort = Signal()
@@ -61,10 +62,9 @@ class ControllerHarness(Elaboratable):
         self.sl_q = Signal(ENTRY_BITS * N_LINES)
         self.taps = Signal(10)
         self.cmp = Signal(N_LINES)
-        self.host = Signal(2 * (8 + ENTRY_BITS + 3))     # index, wdata, stage, commit, abort
+        self.host_commit = Signal()
         self.ports = [self.cfg.as_value(), self.start, self.abort, self.lfsr_load, self.taps,
-                      self.cmp]
-        self.ports += [self.host] if with_files else [self.bl_q, self.sl_q]
+                      self.cmp, self.host_commit, self.bl_q, self.sl_q]
 
     def elaborate(self, platform):
         m = Module()
@@ -82,38 +82,13 @@ class ControllerHarness(Elaboratable):
             dut.cfg.eq(self.cfg), dut.start.eq(self.start), dut.abort.eq(self.abort),
             dut.lfsr_load.eq(self.lfsr_load), dut.delay_taps.eq(self.taps),
             dut.analog.cmp.eq(self.cmp),
+            dut.bl_q.as_value().eq(self.bl_q), dut.sl_q.as_value().eq(self.sl_q),
         ]
-        if self.with_files:
-            self._files(m, dut)
-        else:
-            m.d.comb += [dut.bl_q.as_value().eq(self.bl_q), dut.sl_q.as_value().eq(self.sl_q)]
         if self.config is not None:
             m.d.comb += Assume(self.cfg.as_value() == Const.cast(
                 CONFIG_LAYOUT.const({k: getattr(self.config, k) for k in
                                      CONFIG_LAYOUT.members})).value)
         return m
-
-    def _files(self, m, dut):
-        files = []
-        host = self.host
-        w = 8 + ENTRY_BITS + 3
-        for k, dec_addr in ((0, dut.dec_row), (1, dut.dec_col)):
-            f = RegisterFile()
-            m.submodules[f"file{k}"] = f
-            h = host[w * k: w * (k + 1)]
-            m.d.comb += [
-                f.index.eq(h[:8]), f.wdata.eq(h[8:8 + ENTRY_BITS]),
-                f.stage_we.eq(h[w - 3]), f.commit.eq(h[w - 2]), f.abort.eq(h[w - 1]),
-                f.dec_load.eq(dut.dec_load), f.dec_addr.eq(dec_addr),
-                f.wr_mask.eq((1 << N_LINES) - 1),
-                f.wr_clear.eq(dut.wr_clear & (dut.wr_file == k)),
-                f.wr_en.eq(dut.wr_en & (dut.wr_file == k)),
-                f.wr_bit.eq(dut.wr_bit), f.wr_data.eq(dut.wr_data),
-            ]
-            if not self.host_commits_while_busy:
-                m.d.comb += Assume(~(f.commit & dut.busy))
-            files.append(f)
-        m.d.comb += [dut.bl_q.eq(files[0].q), dut.sl_q.eq(files[1].q)]
 
 
 def _with_past(m, sig, n, name):
@@ -211,13 +186,19 @@ class _Checks(Elaboratable):
     def _onehot(self, m, h, dut, p):
         # The register files' guarantee (proof regfile_decoder_isolation): from the cycle
         # after a decoder load until a commit, a decoder load or a write-back, bit 0 of
-        # the BL / SL entries is one-hot at the loaded address. Programming writes nothing
-        # back, and the host does not commit while the core is busy (assumed).
+        # the BL / SL entries is one-hot at the loaded address (a decoder load wins over
+        # a commit in the same cycle). Programming writes nothing back. Host commits are
+        # free but for the frame decoder's interlock (proof frame_regblock): a commit
+        # reaches a core only in the cycle after one in which the core was not busy.
         run = p["run"]
+        busy1 = Signal()
+        m.d.obs += busy1.eq(dut.busy)
+        if DECODER_INTERLOCK:
+            m.d.comb += Assume(~(h.host_commit & busy1))
         loaded, row, col = Signal(), Signal(8), Signal(8)
         with m.If(dut.dec_load):
             m.d.obs += [loaded.eq(1), row.eq(dut.dec_row), col.eq(dut.dec_col)]
-        with m.Elif(~dut.busy):
+        with m.Elif(h.host_commit | ~dut.busy):
             m.d.obs += loaded.eq(0)
         bit0 = lambda q: Cat(*[q[ENTRY_BITS * i] for i in range(N_LINES)])
         m.d.comb += [
@@ -325,8 +306,11 @@ PROOFS = [
           mutants={"neuron_test_code": _wrong_neuron_test_code}),
     Proof("ctrl_prog_onehot", _checked("onehot"), "prove", 8,
           "a programming pulse enables exactly the WL PROG_ADDR.row, given the register "
-          "files' one-hot decoder load (assumes no host commit while the core is busy)",
-          mutants={"row_mask_255_lines": lambda: resized(rtl.controller, "row_mask", 255)}),
+          "files' one-hot decoder load and the frame decoder's burst interlock (no commit "
+          "the cycle after the core was busy; both proved separately)",
+          mutants={"row_mask_255_lines": lambda: resized(rtl.controller, "row_mask", 255),
+                   "no_decoder_interlock": lambda: patched(
+                       sys.modules[__name__], "DECODER_INTERLOCK", False)}),
 ] + [
     Proof(f"ctrl_len_{k}", _checked("mvm_length", config=c), "bmc", mvm_cycles(c) + 4,
           f"a started legal {k} is busy from 2 to mvm_cycles(cfg) = {mvm_cycles(c)} cycles "

@@ -17,7 +17,7 @@ from amaranth.hdl import (Assert, Assume, Cat, ClockDomain, ClockSignal, Const, 
 
 import rtl.frame
 from rtl import regmap
-from rtl.frame import HEADER_RF, Op
+from rtl.frame import HEADER_RF, Op, SpiErr
 from rtl.regblock import RegBlock
 
 from .mutate import patched, resized
@@ -131,6 +131,11 @@ class FrameHarness(Elaboratable):
                   & Cat(b4, b3)[chip_cmd.field("clear_err").lsb])
         waddr = [Signal(8, name=f"waddr{k}") for k in range(4)]
         wdata = [Signal(16, name=f"wdata{k}") for k in range(4)]
+        # The interlock: the decoder finishes a burst in cycle 1 and refuses it when the
+        # core is busy then (``refused[0]`` in cycle 2, with the commit it replaces).
+        refused = Signal(2)
+        busy1 = Signal()
+        m.d.obs += [refused.eq(Cat(rf_commit[0] & self.busy, refused[:-1])), busy1.eq(self.busy)]
         m.d.obs += [
             ended.eq(Cat(cs_end, ended[:-1])),
             bad.eq(Cat(cs_end & ~good, bad[:-1])),
@@ -174,22 +179,28 @@ class FrameHarness(Elaboratable):
                                  & (bus.rf_index < first + count)
                                  & (bus.rf_sel == addr[0])),
                    "register-file stage outside the addressed entries"),
-            Assert(bus.rf_commit == rf_commit[1], "commit differs from a good burst's end"),
-            Assert(bus.rf_abort == bad[1], "abort differs from a bad frame's end"),
+            Assert(bus.rf_commit == (rf_commit[1] & ~refused[0]),
+                   "commit differs from a good burst's end into an idle core"),
+            Assert(~bus.rf_commit | ~busy1, "commit into a core busy when the burst ended"),
+            Assert(bus.rf_abort == (bad[1] | refused[0]),
+                   "abort differs from a bad or refused frame's end"),
         ]
 
         # ---- SPI_ERR: sticky code of the last bad frame, count of bad frames ----------
         prev_code = Signal(4)
         prev_count = Signal(8)
         m.d.obs += [prev_code.eq(dec.err_code), prev_count.eq(dec.err_count)]
+        failed = bad[1] | refused[0]
         m.d.comb += [
             Assert(~bad[1] | (dec.err_code != 0), "a bad frame left SPI_ERR.code at 0"),
-            Assert(bad[1] | clear[3] | (dec.err_code == prev_code),
+            Assert(~refused[0] | (dec.err_code == SpiErr.CORE_BUSY),
+                   "a burst refused by the interlock did not set CORE_BUSY"),
+            Assert(failed | clear[3] | (dec.err_code == prev_code),
                    "SPI_ERR.code changed without a bad frame or clear_err"),
             Assert(~clear[3] | (dec.err_code == 0)),
-            Assert(dec.err_count == Mux(clear[3], 0, Mux(bad[1] & (prev_count != 255),
+            Assert(dec.err_count == Mux(clear[3], 0, Mux(failed & (prev_count != 255),
                                                           prev_count + 1, prev_count))),
-            Assert(~dec.done | (dec.done_err == 0) == ~bad[1]),
+            Assert(~dec.done | (dec.done_err == 0) == ~failed),
         ]
         return m
 
@@ -215,8 +226,10 @@ PROOFS = [
     Proof("frame_regblock", _harness, "bmc", 26,
           "every register of the core's block changes only when a good frame wrote it, to "
           "that frame's data; register-file stages hit only the burst's entries; commit / "
-          "abort exactly at a good burst's / a bad frame's end; SPI_ERR changes only on a "
-          "bad frame (to its non-zero code, count + 1) or clear_err",
+          "abort exactly at a good burst's / a bad frame's end, and no commit into a core "
+          "busy when the burst ended (refused: abort, SPI_ERR CORE_BUSY); SPI_ERR changes "
+          "only on a bad or refused frame (to its non-zero code, count + 1) or clear_err",
           mutants={"ro_registers_writable": _ro_registers_writable,
-                   "frame_length_2_bits": lambda: resized(rtl.frame, "flen", 2)}),
+                   "frame_length_2_bits": lambda: resized(rtl.frame, "flen", 2),
+                   "busy_interlock_dropped": lambda: resized(rtl.frame, "busy_hit", 0)}),
 ]

@@ -1,4 +1,7 @@
-"""Aborts timed to the cycle: CMD.abort landing in the controller's one- and two-cycle states.
+"""Directed interrupts and interlocks of a running core, at the pins.
+
+Aborts timed to the cycle: CMD.abort landing in the controller's one- and two-cycle states;
+and the register-file interlock: a burst into a busy core is refused.
 
 The fuzzer's abort arrives at a random time at least one SPI frame after the start, so
 the states that last one or two cycles (a noise step, the programming pulse's end, the
@@ -29,6 +32,11 @@ The states within the first four cycles of an operation (PDEC, PWAIT, PDRV, the 
 segment's RESET) cannot be met by an abort at the pins: a second CMD frame needs at least
 ``5 * 8`` SCLK periods (160 cycles at the fastest allowed SCLK) after the first. The
 abort proof (formal/controller.py) covers them.
+
+:func:`burst_into_busy_core`: while an MVM runs, an RF_WRITE into either file (core 0 or
+broadcast) is refused with SPI_ERR CORE_BUSY and changes nothing, while register writes
+and reads are served; after the MVM the outputs equal the golden model's (the refused
+bursts never reached the files) and the same burst then lands.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from cosim.tb.spi_tests import REG_CMD
 from firmware import lowlevel as ll
 from rtl.analog_bus import EventKind, Mode, ProgOp
 from rtl.contract.config import CoreConfig, mvm_cycles, program_cycles
+from rtl.contract.registers import SpiErr
 
 # The state sequence of the last conversion of a segment (rtl/controller.py).
 CONVERSION = ("COMPARE", "CWAIT", "LATCH", "WR")
@@ -143,3 +152,47 @@ async def abort_short_states(dut):
         raise AssertionError(f"seed {t.seed} (COCOTB_RANDOM_SEED={cocotb.RANDOM_SEED}): {e}") from e
     fcov.export()
     dut._log.info("timed aborts: %s", dict(sorted(t.stats.items())))
+
+
+@cocotb.test(timeout_time=500, timeout_unit="ms")
+async def burst_into_busy_core(dut):
+    """RF_WRITE into a busy core: refused (CORE_BUSY), nothing changes; reads are served."""
+    t = InterruptTB(dut)
+    await t.tb.init()
+    t.tb.start()
+    rng = t.rng
+    core = t.golden.chip.cores[0]
+    # A long MVM (8 planes, 255 sample / integrate pairs of 257 cycles: 0.66 ms), against
+    # short bursts (20 entries, about 1,000 cycles each).
+    c = dataclasses.replace(STOCH, stoch=0, in_bits=8, integ_cyc=255)
+    try:
+        await t.configure(c)
+        await t.inputs(c)
+        await t.both(ll.encode_reg_write(0, REG_CMD, CMD["start"]))
+        # The golden model ran the MVM at once; it has no clock, so it is told that the
+        # core is busy for as long as the chip's is.
+        core.busy = True
+        for target, f in ((0, 0), (0, 1), (ll.BROADCAST, int(rng.integers(0, 2)))):
+            await t.both(ll.encode_rf_write(target, f, int(rng.integers(0, 200)),
+                                            rng.integers(0, 1024, 20), 10))
+            await t.check_err(SpiErr.CORE_BUSY)
+            t.count("burst refused while busy")
+        await t.reg_read(0, 0x02)                           # register reads are served,
+        await t.both(ll.encode_reg_write(0, 0x07, 0x0001))  # and writes (captured at start)
+        await t.tb.frame(ll.encode_rf_read(0, 1, 0, 16, 10))  # file reads change nothing
+        st = await t.status()
+        assert st["busy"], f"the MVM ended before the bursts were checked: {st}"
+        core.busy = False
+        await t.wait_idle(4 * mvm_cycles(c) * CLK_NS, "long MVM")
+        st = await t.status()
+        assert (st["done"], st["err"]) == (int(core.ctrl.done), core.ctrl.err)
+        await t.check_state()                              # the MVM's outputs, unchanged
+        await t.both(ll.encode_rf_write(0, 1, 0, rng.integers(0, 1024, 20), 10))
+        await t.check_state()
+        await t.check_err(SpiErr.CORE_BUSY)             # sticky until cleared
+        await t.clear_err()
+        await t.check_err(0)
+        t.tb.check_adapters()
+    except AssertionError as e:
+        raise AssertionError(f"seed {t.seed} (COCOTB_RANDOM_SEED={cocotb.RANDOM_SEED}): {e}") from e
+    fcov.export()
