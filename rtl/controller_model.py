@@ -17,7 +17,7 @@ from .contract.config import CoreConfig, input_levels, output_bit
 from .contract.constants import BL_FILE, CLK_NS, N_LINES, SL_FILE
 from .contract.corelet import NEURON_SL
 from .contract.events import AnalogEvent, DecrMode, EventKind, Level
-from .contract.registers import Mode, ProgOp
+from .contract.registers import CfgErr, Mode, ProgOp
 from .lfsr_model import LfsrModel
 
 __all__ = ["ControllerModel", "sequence_events", "start_taken"]
@@ -56,6 +56,12 @@ class ControllerModel:
         if pd != self.power_down:
             self.power_down = pd
             analog(AnalogEvent(EventKind.POWER, power_down=pd))
+
+    def start_while_busy(self) -> int:
+        """A start that arrives while an operation runs: refused with STATUS.err BUSY, the
+        running operation goes on (done is left as it is)."""
+        self.err = int(CfgErr.BUSY)
+        return self.err
 
     def run(self, cfg: CoreConfig, bl: np.ndarray, sl: np.ndarray,
             analog: Callable[[AnalogEvent], object]) -> int:

@@ -35,7 +35,7 @@ abort proof (formal/controller.py) covers them.
 
 :func:`burst_into_busy_core`: while an MVM runs, an RF_WRITE into either file (core 0 or
 broadcast) is refused with SPI_ERR CORE_BUSY and changes nothing, while register writes
-and reads are served; after the MVM the outputs equal the golden model's (the refused
+and reads are served and a second start is refused with STATUS.err BUSY; after the MVM the outputs equal the golden model's (the refused
 bursts never reached the files) and the same burst then lands.
 """
 
@@ -51,20 +51,22 @@ from cosim.tb.spi_tests import REG_CMD
 from firmware import lowlevel as ll
 from rtl.analog_bus import EventKind, Mode, ProgOp
 from rtl.contract.config import CoreConfig, mvm_cycles, program_cycles
-from rtl.contract.registers import SpiErr
+from rtl.contract.registers import CfgErr, SpiErr
 
 # The state sequence of the last conversion of a segment (rtl/controller.py).
 CONVERSION = ("COMPARE", "CWAIT", "LATCH", "WR")
-# The event each state's cycle shows on ev_kind (the last one announced before it).
+# The event each state's cycle shows on ev_kind (the last one announced before it; the
+# SETUP of a segment's first plane, SETUP0, shows RESET, that of a later plane INTEG).
 SHOWN = {"PULSE": "PROG_BEGIN", "PEND": "PROG_END", "NOISE": "NOISE", "NGAP": "NOISE",
          "COMPARE": "COMPARE", "CWAIT": "COMPARE", "LATCH": "LATCH", "WR": "WR",
-         "DECR": "DECR", "MINTEG": "INTEG", "RESET": "RESET", "SETUP": "RESET",
-         "IDLE": None}
+         "DECR": "DECR", "MINTEG": "INTEG", "RESET": "RESET", "SETUP0": "RESET", "SETUP": "INTEG",
+         "WL": "WL_PULSE", "SAMPLE": "SAMPLE", "IDLE": None}
 
 PROG = CoreConfig(mode=Mode.PROGRAM, prog_op=ProgOp.SET, prog_amp=60, prog_row=17,
                   prog_col=201, prog_cycles=200)
-# 4 planes of 15 sample/integrate pairs put the noise steps beyond one frame.
-STOCH = CoreConfig(mode=Mode.MVM, in_bits=4, in_signed=0, out_bits=3, sample_cyc=2,
+# 5 planes (31 sample / integrate pairs): the last plane and the noise steps lie beyond
+# one frame after the start.
+STOCH = CoreConfig(mode=Mode.MVM, in_bits=5, in_signed=0, out_bits=3, sample_cyc=2,
                    integ_cyc=12, stoch=1, noise_steps=2, vnoise=20, n_rows=256)
 TWO_PHASE = CoreConfig(mode=Mode.MVM, in_bits=7, in_signed=0, out_bits=2, two_phase=1,
                        split=2, out_bits_lsb=2, sample_cyc=1, integ_cyc=12, n_rows=256)
@@ -77,10 +79,23 @@ def first_segment_alone(c: CoreConfig) -> CoreConfig:
                                out_bits=seg.out_bits)
 
 
+def planes_end(c: CoreConfig, planes: int) -> int:
+    """Cycle (after the start input) of the last INTEG of plane ``planes - 1``: a
+    conversion (COMPARE, CWAIT, LATCH, WR) of one bit follows it in ``c`` cut to
+    ``planes`` planes, no noise, one output bit."""
+    cut = dataclasses.replace(c, in_bits=planes, in_signed=0, two_phase=0, stoch=0,
+                              out_bits=1)
+    return mvm_cycles(cut) - len(CONVERSION)
+
+
 def targets() -> list[tuple[str, CoreConfig, int]]:
     """(state, configuration, cycle after the start input at which the state is met)."""
     n = program_cycles(PROG)
     out = [("PULSE", PROG, n - 1), ("PEND", PROG, n), ("IDLE", PROG, n + 1)]
+    last = STOCH.in_bits - 1                   # the last plane: SETUP, WL, SAMPLE x s
+    setup = planes_end(STOCH, last) + 1
+    out += [("SETUP", STOCH, setup), ("WL", STOCH, setup + 1), ("SAMPLE", STOCH, setup + 2),
+            ("SAMPLE", STOCH, setup + 1 + STOCH.sample_cyc)]
     n = mvm_cycles(STOCH)
     k, i = STOCH.out_bits, STOCH.integ_cyc
     per_bit = 1 + i + len(CONVERSION)          # DECR, MINTEG (integ_cyc), a conversion
@@ -94,7 +109,7 @@ def targets() -> list[tuple[str, CoreConfig, int]]:
             ("MINTEG", STOCH, decr + i), ("WR", STOCH, n), ("IDLE", STOCH, n + 1)]
     reset2 = mvm_cycles(first_segment_alone(TWO_PHASE)) + 1
     out += [("WR", TWO_PHASE, reset2 - 1), ("RESET", TWO_PHASE, reset2),
-            ("SETUP", TWO_PHASE, reset2 + 1)]
+            ("SETUP0", TWO_PHASE, reset2 + 1)]
     return out
 
 
@@ -179,6 +194,9 @@ async def burst_into_busy_core(dut):
             t.count("burst refused while busy")
         await t.reg_read(0, 0x02)                           # register reads are served,
         await t.both(ll.encode_reg_write(0, 0x07, 0x0001))  # and writes (captured at start)
+        await t.both(ll.encode_reg_write(0, REG_CMD, CMD["start"]))   # refused: BUSY
+        st = await t.status()
+        assert (st["busy"], st["err"]) == (1, CfgErr.BUSY) == (1, core.ctrl.err), st
         await t.tb.frame(ll.encode_rf_read(0, 1, 0, 16, 10))  # file reads change nothing
         st = await t.status()
         assert st["busy"], f"the MVM ended before the bursts were checked: {st}"

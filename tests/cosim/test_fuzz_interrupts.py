@@ -23,8 +23,8 @@ def _run(testcase, tmp_path) -> dict:
 def test_abort_short_states(tmp_path):
     hit = {b for b, n in _run("abort_short_states", tmp_path)["neurram.op.interrupt"].items()
            if n}
-    for state in ("NOISE", "PROG_END", "RESET", "COMPARE", "LATCH", "WR", "DECR", "INTEG",
-                  "PROG_BEGIN", "IDLE"):
+    for state in ("NOISE", "PROG_END", "RESET", "WL_PULSE", "SAMPLE", "COMPARE", "LATCH",
+                  "WR", "DECR", "INTEG", "PROG_BEGIN", "IDLE"):
         assert any(state in b and "abort" in b for b in hit), (state, sorted(hit))
 
 

@@ -97,3 +97,11 @@ def test_start_with_abort_while_busy_aborts():
     assert running["busy"] == 1
     # Aborted: idle, not done, and the start was not refused as BUSY.
     assert after["busy"] == 0 and after["done"] == 0 and after["err"] == CfgErr.OK
+
+
+def test_golden_start_while_busy():
+    from rtl.controller import ControllerModel
+
+    m = ControllerModel()
+    m.done = True
+    assert m.start_while_busy() == CfgErr.BUSY and m.err == CfgErr.BUSY and m.done
