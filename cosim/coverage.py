@@ -59,8 +59,8 @@ SUITES = [
     ("mvm_misc", "cosim.tb.mvm_tests", ["wl_pulse_widths", "reset_mid_mvm"], {}),
     ("prog", "cosim.tb.prog_tests", ["single_cell_set_reset_read", "neuron_test_mode"], {}),
     ("fuzz", "cosim.tb.fuzz_tests", ["fuzz_frames"], {}),
-    ("interrupts", "cosim.tb.interrupt_tests", ["abort_short_states", "burst_into_busy_core"],
-     {}),
+    ("interrupts", "cosim.tb.interrupt_tests",
+     ["abort_short_states", "reset_short_states", "burst_into_busy_core"], {}),
 ]
 
 MAX_LISTED = 40

@@ -44,13 +44,14 @@ from __future__ import annotations
 import dataclasses
 
 import cocotb
+from cocotb.triggers import Timer
 
 from cosim.tb import fcov
 from cosim.tb.fuzz_tests import CLK_NS, CMD, FuzzTB
 from cosim.tb.spi_tests import REG_CMD
 from firmware import lowlevel as ll
 from rtl.analog_bus import EventKind, Mode, ProgOp
-from rtl.contract.config import CoreConfig, mvm_cycles, program_cycles
+from rtl.contract.config import CoreConfig, mvm_cycles, op_cycles, program_cycles
 from rtl.contract.registers import CfgErr, SpiErr
 
 # The state sequence of the last conversion of a segment (rtl/controller.py).
@@ -148,6 +149,59 @@ class InterruptTB(FuzzTB):
         self.count(what)
 
 
+    async def start_lead(self) -> int:
+        """Cycles from a start frame's request to the controller's start input, measured
+        on an MVM: its RESET event shows 2 cycles after the start input."""
+        c = dataclasses.replace(STOCH, stoch=0)
+        await self.configure(c)
+        await self.inputs(c)
+        c0 = self.tb.cycles()
+        seen = {}
+
+        async def first_event():
+            await self.dut.analog__ev_seq.value_change
+            seen["cycle"] = self.tb.cycles() - c0
+            seen["kind"] = EventKind(int(self.dut.analog__ev_kind.value)).name
+
+        task = cocotb.start_soon(first_event())
+        await self.both(ll.encode_reg_write(0, REG_CMD, CMD["start"]))
+        await task
+        assert seen["kind"] == "RESET", seen
+        await self.wait_idle(4 * mvm_cycles(c) * CLK_NS, "lead measurement")
+        await self.resync(registers=False)
+        return seen["cycle"] - 2
+
+    async def timed_reset(self, state: str, c: CoreConfig, t: int, lead: int) -> None:
+        """A chip reset in the cycle the controller is in the state at cycle ``t`` after
+        the start input (``lead``: see :meth:`start_lead`); it may fall in the start
+        frame's last bits (after its CMD write), so it is issued from a task of its own."""
+        what = f"reset in {state} at cycle {t} of {Mode(c.mode).name}"
+        await self.configure(c)
+        await self.inputs(c)
+        c0 = self.tb.cycles()
+        seen = {}
+
+        async def reset_at():
+            await Timer(round((lead + t + 0.5) * CLK_NS * 1000), unit="ps")
+            seen["cycle"] = self.tb.cycles() - c0 - lead
+            seen["kind"] = int(self.dut.analog__ev_kind.value)
+            await self.tb.reset()
+
+        task = cocotb.start_soon(reset_at())
+        await self.tb.frame(ll.encode_reg_write(0, REG_CMD, CMD["start"]))
+        await task
+        assert seen["cycle"] == t, f"{what}: reset at cycle {seen['cycle']}"
+        busy = t <= op_cycles(c)
+        name = fcov.state_name(seen["kind"], busy)
+        want = SHOWN[state] or "IDLE"
+        assert name == want, f"{what}: last event {EventKind(seen['kind']).name}"
+        self.golden = self._new_golden()
+        self.golden.chip.set_conductance(0, self.tb.conductance(0))
+        fcov.sample_operation(c, "reset", name)
+        await self.check_state()
+        self.count(what)
+
+
 @cocotb.test(timeout_time=2_000, timeout_unit="ms")
 async def abort_short_states(dut):
     """CMD.abort timed into every one- and two-cycle state reachable at the pins."""
@@ -210,6 +264,25 @@ async def burst_into_busy_core(dut):
         await t.check_err(SpiErr.CORE_BUSY)             # sticky until cleared
         await t.clear_err()
         await t.check_err(0)
+        t.tb.check_adapters()
+    except AssertionError as e:
+        raise AssertionError(f"seed {t.seed} (COCOTB_RANDOM_SEED={cocotb.RANDOM_SEED}): {e}") from e
+    fcov.export()
+
+
+@cocotb.test(timeout_time=2_000, timeout_unit="ms")
+async def reset_short_states(dut):
+    """The reset pin timed into the one- and two-cycle states (the first segment's RESET,
+    right after the start, included)."""
+    t = InterruptTB(dut)
+    await t.tb.init()
+    t.tb.start()
+    try:
+        lead = await t.start_lead()
+        dut._log.info("start frame request to start input: %d cycles", lead)
+        for state, c, cycle in [("RESET", STOCH, 2)] + targets():
+            await t.timed_reset(state, c, cycle, lead)
+            await t.operation(None)
         t.tb.check_adapters()
     except AssertionError as e:
         raise AssertionError(f"seed {t.seed} (COCOTB_RANDOM_SEED={cocotb.RANDOM_SEED}): {e}") from e
