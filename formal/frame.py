@@ -245,8 +245,10 @@ PROOFS = [
           mutants={"ro_registers_writable": _ro_registers_writable,
                    "frame_length_2_bits": lambda: resized(rtl.frame, "flen", 2)}),
     # The bound of frame_regblock holds no complete burst (a data byte needs 9 idle cycles
-    # after the header's 6 bytes); this one, with wide entries, holds one and its commit.
-    Proof("frame_busy_interlock", _harness(wide_bursts=True, registers=False), "bmc", 24,
+    # after the header's 6 bytes); this one, with wide entries, holds one: CS falls at step
+    # 1 at the earliest, 7 bytes at 3..15, CS rises at 17, the commit or the refusal shows
+    # at 19 (a burst of two data bytes at 21: step 21 alone took over 10 minutes here).
+    Proof("frame_busy_interlock", _harness(wide_bursts=True, registers=False), "bmc", 21,
           "register-file strobes and SPI_ERR as in frame_regblock, over frames including "
           "complete bursts (entries of 8-10 bits): a good burst commits exactly when its "
           "core was not busy at its end; into a busy core it is refused (abort, SPI_ERR "
