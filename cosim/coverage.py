@@ -60,7 +60,8 @@ SUITES = [
     ("prog", "cosim.tb.prog_tests", ["single_cell_set_reset_read", "neuron_test_mode"], {}),
     ("fuzz", "cosim.tb.fuzz_tests", ["fuzz_frames"], {}),
     ("interrupts", "cosim.tb.interrupt_tests",
-     ["abort_short_states", "reset_short_states", "burst_into_busy_core"], {}),
+     ["abort_short_states", "reset_short_states", "burst_into_busy_core", "refused_starts"],
+     {}),
 ]
 
 MAX_LISTED = 40

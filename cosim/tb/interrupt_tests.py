@@ -51,7 +51,8 @@ from cosim.tb.fuzz_tests import CLK_NS, CMD, FuzzTB
 from cosim.tb.spi_tests import REG_CMD
 from firmware import lowlevel as ll
 from rtl.analog_bus import EventKind, Mode, ProgOp
-from rtl.contract.config import CoreConfig, mvm_cycles, op_cycles, program_cycles
+from rtl.contract.config import (RANGE_CHECKS, CoreConfig, mvm_cycles, op_cycles, program_cycles,
+                                 validate)
 from rtl.contract.registers import CfgErr, SpiErr
 
 # The state sequence of the last conversion of a segment (rtl/controller.py).
@@ -283,6 +284,35 @@ async def reset_short_states(dut):
         for state, c, cycle in [("RESET", STOCH, 2)] + targets():
             await t.timed_reset(state, c, cycle, lead)
             await t.operation(None)
+        t.tb.check_adapters()
+    except AssertionError as e:
+        raise AssertionError(f"seed {t.seed} (COCOTB_RANDOM_SEED={cocotb.RANDOM_SEED}): {e}") from e
+    fcov.export()
+
+
+@cocotb.test(timeout_time=200, timeout_unit="ms")
+async def refused_starts(dut):
+    """A start with each illegal configuration (every range check of the contract, and
+    CTRL.mode IDLE) leaves the core idle with the documented STATUS.err."""
+    t = InterruptTB(dut)
+    await t.tb.init()
+    t.tb.start()
+    base = dataclasses.replace(STOCH, stoch=0, in_bits=4, integ_cyc=1)
+    bad = [(chk.code, dataclasses.replace(base, two_phase=int(chk.two_phase),
+                                          **{chk.field: chk.lo - 1}))
+           for chk in RANGE_CHECKS] + [(CfgErr.MODE_IDLE, dataclasses.replace(base, mode=0))]
+    try:
+        for code, c in bad:
+            assert validate(c) == code, (code, c)
+            await t.configure(c)
+            await t.both(ll.encode_reg_write(0, REG_CMD, CMD["start"]))
+            st = await t.status()
+            want = t.golden.chip.cores[0].ctrl
+            assert (st["busy"], st["done"], st["err"]) == (0, int(want.done), want.err) == (
+                0, 0, code), (CfgErr(code).name, st)
+            await t.check_state()
+            t.count(f"refused {CfgErr(code).name}")
+            await t.complete(base, "MVM after a refused start")
         t.tb.check_adapters()
     except AssertionError as e:
         raise AssertionError(f"seed {t.seed} (COCOTB_RANDOM_SEED={cocotb.RANDOM_SEED}): {e}") from e

@@ -37,3 +37,7 @@ def test_reset_short_states(tmp_path):
 
 def test_burst_into_busy_core(tmp_path):
     assert _run("burst_into_busy_core", tmp_path)["neurram.frame.error"]["CORE_BUSY"] == 3
+
+
+def test_refused_starts(tmp_path):
+    _run("refused_starts", tmp_path)
