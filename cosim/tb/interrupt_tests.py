@@ -203,13 +203,25 @@ class InterruptTB(FuzzTB):
         self.count(what)
 
 
-@cocotb.test(timeout_time=2_000, timeout_unit="ms")
-async def abort_short_states(dut):
-    """CMD.abort timed into every one- and two-cycle state reachable at the pins."""
+async def _directed(dut, body) -> InterruptTB:
+    """Reset, start the adapters, run ``body(tb)``; failures name the seed; the
+    functional bins are exported."""
     t = InterruptTB(dut)
     await t.tb.init()
     t.tb.start()
     try:
+        await body(t)
+        t.tb.check_adapters()
+    except AssertionError as e:
+        raise AssertionError(f"seed {t.seed} (COCOTB_RANDOM_SEED={cocotb.RANDOM_SEED}): {e}") from e
+    fcov.export()
+    return t
+
+
+@cocotb.test(timeout_time=2_000, timeout_unit="ms")
+async def abort_short_states(dut):
+    """CMD.abort timed into every one- and two-cycle state reachable at the pins."""
+    async def body(t):
         for state, c, cycle in targets():
             await t.timed_abort(state, c, cycle)
             # A complete operation after the recovery must agree with the golden model.
@@ -217,25 +229,19 @@ async def abort_short_states(dut):
         # The unused CTRL.dir code 3 runs as FWD (CoreConfig.direction, the RTL's decode).
         await t.complete(dataclasses.replace(STOCH, dir=3, stoch=0), "MVM dir code 3")
         await t.check_err()
-        t.tb.check_adapters()
-    except AssertionError as e:
-        raise AssertionError(f"seed {t.seed} (COCOTB_RANDOM_SEED={cocotb.RANDOM_SEED}): {e}") from e
-    fcov.export()
+    t = await _directed(dut, body)
     dut._log.info("timed aborts: %s", dict(sorted(t.stats.items())))
 
 
 @cocotb.test(timeout_time=500, timeout_unit="ms")
 async def burst_into_busy_core(dut):
     """RF_WRITE into a busy core: refused (CORE_BUSY), nothing changes; reads are served."""
-    t = InterruptTB(dut)
-    await t.tb.init()
-    t.tb.start()
-    rng = t.rng
-    core = t.golden.chip.cores[0]
     # A long MVM (8 planes, 255 sample / integrate pairs of 257 cycles: 0.66 ms), against
     # short bursts (20 entries, about 1,000 cycles each).
     c = dataclasses.replace(STOCH, stoch=0, in_bits=8, integ_cyc=255)
-    try:
+
+    async def body(t):
+        rng, core = t.rng, t.golden.chip.cores[0]
         await t.configure(c)
         await t.inputs(c)
         await t.both(ll.encode_reg_write(0, REG_CMD, CMD["start"]))
@@ -262,46 +268,35 @@ async def burst_into_busy_core(dut):
         await t.check_state()                              # the MVM's outputs, unchanged
         await t.both(ll.encode_rf_write(0, 1, 0, rng.integers(0, 1024, 20), 10))
         await t.check_state()
-        await t.check_err(SpiErr.CORE_BUSY)             # sticky until cleared
+        await t.check_err(SpiErr.CORE_BUSY)                # sticky until cleared
         await t.clear_err()
         await t.check_err(0)
-        t.tb.check_adapters()
-    except AssertionError as e:
-        raise AssertionError(f"seed {t.seed} (COCOTB_RANDOM_SEED={cocotb.RANDOM_SEED}): {e}") from e
-    fcov.export()
+    await _directed(dut, body)
 
 
 @cocotb.test(timeout_time=2_000, timeout_unit="ms")
 async def reset_short_states(dut):
     """The reset pin timed into the one- and two-cycle states (the first segment's RESET,
     right after the start, included)."""
-    t = InterruptTB(dut)
-    await t.tb.init()
-    t.tb.start()
-    try:
+    async def body(t):
         lead = await t.start_lead()
         dut._log.info("start frame request to start input: %d cycles", lead)
         for state, c, cycle in [("RESET", STOCH, 2)] + targets():
             await t.timed_reset(state, c, cycle, lead)
             await t.operation(None)
-        t.tb.check_adapters()
-    except AssertionError as e:
-        raise AssertionError(f"seed {t.seed} (COCOTB_RANDOM_SEED={cocotb.RANDOM_SEED}): {e}") from e
-    fcov.export()
+    await _directed(dut, body)
 
 
 @cocotb.test(timeout_time=200, timeout_unit="ms")
 async def refused_starts(dut):
     """A start with each illegal configuration (every range check of the contract, and
     CTRL.mode IDLE) leaves the core idle with the documented STATUS.err."""
-    t = InterruptTB(dut)
-    await t.tb.init()
-    t.tb.start()
     base = dataclasses.replace(STOCH, stoch=0, in_bits=4, integ_cyc=1)
     bad = [(chk.code, dataclasses.replace(base, two_phase=int(chk.two_phase),
                                           **{chk.field: chk.lo - 1}))
            for chk in RANGE_CHECKS] + [(CfgErr.MODE_IDLE, dataclasses.replace(base, mode=0))]
-    try:
+
+    async def body(t):
         for code, c in bad:
             assert validate(c) == code, (code, c)
             await t.configure(c)
@@ -313,7 +308,4 @@ async def refused_starts(dut):
             await t.check_state()
             t.count(f"refused {CfgErr(code).name}")
             await t.complete(base, "MVM after a refused start")
-        t.tb.check_adapters()
-    except AssertionError as e:
-        raise AssertionError(f"seed {t.seed} (COCOTB_RANDOM_SEED={cocotb.RANDOM_SEED}): {e}") from e
-    fcov.export()
+    await _directed(dut, body)
