@@ -59,6 +59,9 @@ SUITES = [
     ("mvm_misc", "cosim.tb.mvm_tests", ["wl_pulse_widths", "reset_mid_mvm"], {}),
     ("prog", "cosim.tb.prog_tests", ["single_cell_set_reset_read", "neuron_test_mode"], {}),
     ("fuzz", "cosim.tb.fuzz_tests", ["fuzz_frames"], {}),
+    ("interrupts", "cosim.tb.interrupt_tests",
+     ["abort_short_states", "reset_short_states", "burst_into_busy_core", "refused_starts"],
+     {}),
 ]
 
 MAX_LISTED = 40
@@ -203,9 +206,10 @@ def run(fuzz_frames: int = 2000, suites=None, out: Path = OUT) -> Path:
     for name, module, cases, env in SUITES:
         if suites and name not in suites:
             continue
-        env = dict(env, NEURRAM_COVERAGE_FILE=str(dat / f"{name}.dat"))
+        env = dict(env, NEURRAM_COVERAGE_FILE=str(dat / f"{name}.dat"),
+                   NEURRAM_FCOV_FILE=str(dat / f"{name}.yml"))
         if name == "fuzz":
-            env.update(NEURRAM_FUZZ_FRAMES=str(fuzz_frames), NEURRAM_FCOV_FILE=str(dat / "fuzz.yml"))
+            env.update(NEURRAM_FUZZ_FRAMES=str(fuzz_frames))
         t0 = time.perf_counter()
         xml = runner.run_cocotb(module, build, testcase=cases, extra_env=env,
                                 test_dir=out / "runs" / name)

@@ -31,7 +31,7 @@ from rtl.contract.constants import (CLK_NS, CORE_BROADCAST, CORE_CHIP, ENTRY_BIT
                                     PROG_AMP_LSB_V, RF_FILES)
 from rtl.contract.frames import Opcode, decode_reg_read, pack_entries, unpack_entries
 from rtl.contract.regmap import REG_BITS, Register
-from rtl.contract.registers import ENUMS, Mode
+from rtl.contract.registers import DESCRIPTIONS, ENUMS, Mode
 
 __all__ = [
     "Opcode", "RegFile", "BROADCAST", "CHIP", "N_LINES", "ENTRY_BITS", "CLK_NS",
@@ -467,7 +467,9 @@ class Chip:
         if code or count:
             errs = self.enums["SpiErr"]
             label = errs(code).name if code in errs._value2member_map_ else str(code)
-            raise SpiError(f"SPI_ERR: {count} bad frame(s), last code {code} ({label})")
+            why = DESCRIPTIONS["spi_err_e"].get(code)
+            raise SpiError(f"SPI_ERR: {count} bad frame(s), last code {code} ({label}"
+                           + (f": {why})" if why else ")"))
 
     def set_power(self, core: int, enable: bool) -> None:
         """Power-gate (``enable=False``) or power a core; its weights stay in the RRAM."""

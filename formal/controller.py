@@ -8,19 +8,22 @@ step unless a proof assumes otherwise.
 
 from __future__ import annotations
 
+import sys
+
 from amaranth.hdl import (Assert, Assume, Cat, ClockDomain, ClockSignal, Const, Elaboratable,
                           Module, Mux, ResetSignal, Signal)
-from amaranth.lib import data
 
 import rtl.controller
-import rtl.regfile
 from rtl.analog_bus import N_LINES, Mode
 from rtl.controller import CONFIG_LAYOUT, ENTRY_BITS, CfgErr, Controller, CoreConfig, mvm_cycles
-from rtl.regfile import RegisterFile
 
 from . import probe
 from .mutate import patched, resized
 from .sby import Proof
+
+# The onehot proof assumes the frame decoder's burst interlock (proved by frame_regblock);
+# its mutant switches the assumption off to show the proof needs it.
+DECODER_INTERLOCK = True
 
 PROG_STATES = ("PDEC", "PWAIT", "PDRV", "PULSE", "PEND")
 MVM_STATES = ("RESET", "SETUP", "WL", "SAMPLE", "INTEG", "NOISE", "NGAP", "COMPARE", "CWAIT",
@@ -45,14 +48,12 @@ def documented_error(c) -> "Value":
 
 
 class ControllerHarness(Elaboratable):
-    """Free-input controller; ``with_files`` adds the BL/SL register files wired as in
-    :class:`rtl.core.Core` (decoder and write-back ports), their host ports free."""
+    """Free-input controller: configuration, commands, register-file contents, comparator
+    bits, delay-line taps, and ``host_commit`` (a host register-file commit, used by the
+    proofs that reason about the files' contents)."""
 
-    def __init__(self, *, with_files: bool = False, config: CoreConfig | None = None,
-                 host_commits_while_busy: bool = False):
-        self.with_files = with_files
+    def __init__(self, *, config: CoreConfig | None = None):
         self.config = config
-        self.host_commits_while_busy = host_commits_while_busy
         self.cfg = Signal(CONFIG_LAYOUT)
         self.start = Signal()
         self.abort = Signal()
@@ -61,10 +62,9 @@ class ControllerHarness(Elaboratable):
         self.sl_q = Signal(ENTRY_BITS * N_LINES)
         self.taps = Signal(10)
         self.cmp = Signal(N_LINES)
-        self.host = Signal(2 * (8 + ENTRY_BITS + 3))     # index, wdata, stage, commit, abort
+        self.host_commit = Signal()
         self.ports = [self.cfg.as_value(), self.start, self.abort, self.lfsr_load, self.taps,
-                      self.cmp]
-        self.ports += [self.host] if with_files else [self.bl_q, self.sl_q]
+                      self.cmp, self.host_commit, self.bl_q, self.sl_q]
 
     def elaborate(self, platform):
         m = Module()
@@ -82,38 +82,13 @@ class ControllerHarness(Elaboratable):
             dut.cfg.eq(self.cfg), dut.start.eq(self.start), dut.abort.eq(self.abort),
             dut.lfsr_load.eq(self.lfsr_load), dut.delay_taps.eq(self.taps),
             dut.analog.cmp.eq(self.cmp),
+            dut.bl_q.as_value().eq(self.bl_q), dut.sl_q.as_value().eq(self.sl_q),
         ]
-        if self.with_files:
-            self._files(m, dut)
-        else:
-            m.d.comb += [dut.bl_q.as_value().eq(self.bl_q), dut.sl_q.as_value().eq(self.sl_q)]
         if self.config is not None:
             m.d.comb += Assume(self.cfg.as_value() == Const.cast(
                 CONFIG_LAYOUT.const({k: getattr(self.config, k) for k in
                                      CONFIG_LAYOUT.members})).value)
         return m
-
-    def _files(self, m, dut):
-        files = []
-        host = self.host
-        w = 8 + ENTRY_BITS + 3
-        for k, dec_addr in ((0, dut.dec_row), (1, dut.dec_col)):
-            f = RegisterFile()
-            m.submodules[f"file{k}"] = f
-            h = host[w * k: w * (k + 1)]
-            m.d.comb += [
-                f.index.eq(h[:8]), f.wdata.eq(h[8:8 + ENTRY_BITS]),
-                f.stage_we.eq(h[w - 3]), f.commit.eq(h[w - 2]), f.abort.eq(h[w - 1]),
-                f.dec_load.eq(dut.dec_load), f.dec_addr.eq(dec_addr),
-                f.wr_mask.eq((1 << N_LINES) - 1),
-                f.wr_clear.eq(dut.wr_clear & (dut.wr_file == k)),
-                f.wr_en.eq(dut.wr_en & (dut.wr_file == k)),
-                f.wr_bit.eq(dut.wr_bit), f.wr_data.eq(dut.wr_data),
-            ]
-            if not self.host_commits_while_busy:
-                m.d.comb += Assume(~(f.commit & dut.busy))
-            files.append(f)
-        m.d.comb += [dut.bl_q.eq(files[0].q), dut.sl_q.eq(files[1].q)]
 
 
 def _with_past(m, sig, n, name):
@@ -151,18 +126,22 @@ class _Checks(Elaboratable):
 
     def _abort_reset(self, m, h, dut, p):
         ab1, ab2 = _with_past(m, h.abort, 2, "abort")
-        st1, st2 = _with_past(m, h.start, 2, "start")
         rs1, = _with_past(m, ResetSignal("sync"), 1, "rst")
         quiet = (~dut.busy & (dut.analog.wl_en == 0) & ~dut.analog.wl_pulse
                  & ~dut.analog.prog_pulse & ~dut.wr_en & ~dut.wr_clear
                  & (p["row_mask"] == 0) & (dut.analog.mode == Mode.IDLE))
+        # A start captured together with an abort in IDLE changes nothing (abort wins):
+        # STATUS.done / err keep their values.
+        both_idle, done1, err1 = Signal(), Signal(), Signal(4)
+        m.d.obs += [both_idle.eq(p["start_q"] & p["abort_q"] & h.idle & ~ResetSignal("sync")),
+                    done1.eq(dut.done), err1.eq(dut.err)]
         m.d.comb += [
             # The bound: the abort is registered with the command capture (1 cycle) and
-            # acts in the next (1 cycle), from whichever state the controller is in.
-            # A start in the same cycle as the abort is excluded: IDLE takes a captured
-            # start without looking at the captured abort (the abort is then lost; the
-            # other states give the abort priority), see docs/verification.md.
-            Assert(~(ab2 & ~st2 & ~rs1) | h.idle, "abort did not reach IDLE in 2 cycles"),
+            # acts in the next (1 cycle), from whichever state the controller is in, also
+            # when a start arrives with it (in IDLE the start is then dropped).
+            Assert(~(ab2 & ~rs1) | h.idle, "abort did not reach IDLE in 2 cycles"),
+            Assert(~both_idle | ((dut.done == done1) & (dut.err == err1)),
+                   "a start with an abort changed STATUS"),
             Assert(~rs1 | h.idle, "reset did not reach IDLE in 1 cycle"),
             Assert(~h.idle | quiet, "IDLE with a line, pulse or write-back active"),
             Assert(h.idle == ~dut.busy, "busy differs from the FSM leaving IDLE"),
@@ -207,13 +186,19 @@ class _Checks(Elaboratable):
     def _onehot(self, m, h, dut, p):
         # The register files' guarantee (proof regfile_decoder_isolation): from the cycle
         # after a decoder load until a commit, a decoder load or a write-back, bit 0 of
-        # the BL / SL entries is one-hot at the loaded address. Programming writes nothing
-        # back, and the host does not commit while the core is busy (assumed).
+        # the BL / SL entries is one-hot at the loaded address (a decoder load wins over
+        # a commit in the same cycle). Programming writes nothing back. Host commits are
+        # free but for the frame decoder's interlock (proof frame_regblock): a commit
+        # reaches a core only in the cycle after one in which the core was not busy.
         run = p["run"]
+        busy1 = Signal()
+        m.d.obs += busy1.eq(dut.busy)
+        if DECODER_INTERLOCK:
+            m.d.comb += Assume(~(h.host_commit & busy1))
         loaded, row, col = Signal(), Signal(8), Signal(8)
         with m.If(dut.dec_load):
             m.d.obs += [loaded.eq(1), row.eq(dut.dec_row), col.eq(dut.dec_col)]
-        with m.Elif(~dut.busy):
+        with m.Elif(h.host_commit | ~dut.busy):
             m.d.obs += loaded.eq(0)
         bit0 = lambda q: Cat(*[q[ENTRY_BITS * i] for i in range(N_LINES)])
         m.d.comb += [
@@ -305,8 +290,12 @@ def _wrong_neuron_test_code():
 PROOFS = [
     Proof("ctrl_abort_reset", _checked("abort_reset"), "prove", 4,
           "from any state, abort reaches IDLE (busy 0, WLs, programming pulse and write-back "
-          "off) 2 cycles after the abort input, reset 1 cycle after; busy == not IDLE",
-          mutants={"abort_not_registered": lambda: resized(rtl.controller, "abort_q", 0)}),
+          "off) 2 cycles after the abort input, also with a start in the same cycle (which "
+          "then changes nothing), reset 1 cycle after; busy == not IDLE",
+          mutants={"abort_not_registered": lambda: resized(rtl.controller, "abort_q", 0),
+                   # the abort lost to a start captured with it in IDLE
+                   "idle_start_beats_abort": lambda: patched(
+                       rtl.controller, "idle_takes_start", lambda start_q, abort_q: start_q)}),
     Proof("ctrl_start_err", _checked("start"), "prove", 3,
           "a start in IDLE sets STATUS.err to the documented code of its configuration and "
           "leaves IDLE iff that code is 0 (illegal configurations never leave IDLE)",
@@ -317,8 +306,11 @@ PROOFS = [
           mutants={"neuron_test_code": _wrong_neuron_test_code}),
     Proof("ctrl_prog_onehot", _checked("onehot"), "prove", 8,
           "a programming pulse enables exactly the WL PROG_ADDR.row, given the register "
-          "files' one-hot decoder load (assumes no host commit while the core is busy)",
-          mutants={"row_mask_255_lines": lambda: resized(rtl.controller, "row_mask", 255)}),
+          "files' one-hot decoder load and the frame decoder's burst interlock (no commit "
+          "the cycle after the core was busy; both proved separately)",
+          mutants={"row_mask_255_lines": lambda: resized(rtl.controller, "row_mask", 255),
+                   "no_decoder_interlock": lambda: patched(
+                       sys.modules[__name__], "DECODER_INTERLOCK", False)}),
 ] + [
     Proof(f"ctrl_len_{k}", _checked("mvm_length", config=c), "bmc", mvm_cycles(c) + 4,
           f"a started legal {k} is busy from 2 to mvm_cycles(cfg) = {mvm_cycles(c)} cycles "

@@ -17,7 +17,7 @@ from amaranth.hdl import (Assert, Assume, Cat, ClockDomain, ClockSignal, Const, 
 
 import rtl.frame
 from rtl import regmap
-from rtl.frame import HEADER_RF, Op
+from rtl.frame import HEADER_RF, Op, SpiErr
 from rtl.regblock import RegBlock
 
 from .mutate import patched, resized
@@ -40,7 +40,13 @@ def _in_set(m, value, values, name):
 
 
 class FrameHarness(Elaboratable):
-    def __init__(self):
+    """``wide_bursts``: bursts of 8- to 10-bit entries only (at most one entry per data
+    byte), so their data bytes need the header's spacing alone and a whole burst fits in
+    a short bound; ``registers=False`` leaves out the register block's checks."""
+
+    def __init__(self, *, wide_bursts: bool = False, registers: bool = True):
+        self.wide_bursts = wide_bursts
+        self.registers = registers
         self.rx_data = Signal(8)
         self.ev = Signal(2)          # 0 none, 1 byte, 2 CS fall, 3 CS rise
         self.partial = Signal()
@@ -78,7 +84,12 @@ class FrameHarness(Elaboratable):
         m.d.obs += [gap.eq(Mux(self.ev != 0, 0, Mux(gap == 63, 63, gap + 1))),
                     since_end.eq(Mux(cs_end, 0, Mux(since_end == 63, 63, since_end + 1)))]
         is_rf = (byte[0] == Op.RF_WRITE) | (byte[0] == Op.RF_READ)
-        need = Mux(is_rf & (idx >= HEADER_RF - 1), DATA_GAP, GAP)
+        if self.wide_bursts:
+            need = GAP
+            m.d.comb += Assume(~(rx_valid & is_rf & (idx == HEADER_RF - 1))
+                               | (self.rx_data >= 8))
+        else:
+            need = Mux(is_rf & (idx >= HEADER_RF - 1), DATA_GAP, GAP)
         m.d.comb += [
             Assume(~cs_start | (~in_frame & (since_end >= CS_GAP))),
             Assume(~(rx_valid | cs_end) | in_frame),
@@ -131,6 +142,11 @@ class FrameHarness(Elaboratable):
                   & Cat(b4, b3)[chip_cmd.field("clear_err").lsb])
         waddr = [Signal(8, name=f"waddr{k}") for k in range(4)]
         wdata = [Signal(16, name=f"wdata{k}") for k in range(4)]
+        # The interlock: the decoder finishes a burst in cycle 1 and refuses it when the
+        # core is busy then (``refused[0]`` in cycle 2, with the commit it replaces).
+        refused = Signal(2)
+        busy1 = Signal()
+        m.d.obs += [refused.eq(Cat(rf_commit[0] & self.busy, refused[:-1])), busy1.eq(self.busy)]
         m.d.obs += [
             ended.eq(Cat(cs_end, ended[:-1])),
             bad.eq(Cat(cs_end & ~good, bad[:-1])),
@@ -143,7 +159,7 @@ class FrameHarness(Elaboratable):
             m.d.obs += [waddr[k].eq(waddr[k - 1]), wdata[k].eq(wdata[k - 1])]
 
         # ---- register block: each register changes only when a good frame wrote it -----
-        for r in core_map.registers:
+        for r in (core_map.registers if self.registers else ()):
             outs = [f for f in r.fields if f.kind in ("out", "pulse")]
             if not outs:
                 continue
@@ -174,29 +190,37 @@ class FrameHarness(Elaboratable):
                                  & (bus.rf_index < first + count)
                                  & (bus.rf_sel == addr[0])),
                    "register-file stage outside the addressed entries"),
-            Assert(bus.rf_commit == rf_commit[1], "commit differs from a good burst's end"),
-            Assert(bus.rf_abort == bad[1], "abort differs from a bad frame's end"),
+            Assert(bus.rf_commit == (rf_commit[1] & ~refused[0]),
+                   "commit differs from a good burst's end into an idle core"),
+            Assert(~bus.rf_commit | ~busy1, "commit into a core busy when the burst ended"),
+            Assert(bus.rf_abort == (bad[1] | refused[0]),
+                   "abort differs from a bad or refused frame's end"),
         ]
 
         # ---- SPI_ERR: sticky code of the last bad frame, count of bad frames ----------
         prev_code = Signal(4)
         prev_count = Signal(8)
         m.d.obs += [prev_code.eq(dec.err_code), prev_count.eq(dec.err_count)]
+        failed = bad[1] | refused[0]
         m.d.comb += [
             Assert(~bad[1] | (dec.err_code != 0), "a bad frame left SPI_ERR.code at 0"),
-            Assert(bad[1] | clear[3] | (dec.err_code == prev_code),
+            Assert(~refused[0] | (dec.err_code == SpiErr.CORE_BUSY),
+                   "a burst refused by the interlock did not set CORE_BUSY"),
+            Assert(failed | clear[3] | (dec.err_code == prev_code),
                    "SPI_ERR.code changed without a bad frame or clear_err"),
             Assert(~clear[3] | (dec.err_code == 0)),
-            Assert(dec.err_count == Mux(clear[3], 0, Mux(bad[1] & (prev_count != 255),
+            Assert(dec.err_count == Mux(clear[3], 0, Mux(failed & (prev_count != 255),
                                                           prev_count + 1, prev_count))),
-            Assert(~dec.done | (dec.done_err == 0) == ~bad[1]),
+            Assert(~dec.done | (dec.done_err == 0) == ~failed),
         ]
         return m
 
 
-def _harness():
-    h = FrameHarness()
-    return h, h.ports
+def _harness(**kw):
+    def build():
+        h = FrameHarness(**kw)
+        return h, h.ports
+    return build
 
 
 def _ro_registers_writable():
@@ -212,11 +236,22 @@ def _ro_registers_writable():
 
 
 PROOFS = [
-    Proof("frame_regblock", _harness, "bmc", 26,
+    Proof("frame_regblock", _harness(), "bmc", 26,
           "every register of the core's block changes only when a good frame wrote it, to "
           "that frame's data; register-file stages hit only the burst's entries; commit / "
-          "abort exactly at a good burst's / a bad frame's end; SPI_ERR changes only on a "
-          "bad frame (to its non-zero code, count + 1) or clear_err",
+          "abort exactly at a good burst's / a bad frame's end, and no commit into a core "
+          "busy when the burst ended (refused: abort, SPI_ERR CORE_BUSY); SPI_ERR changes "
+          "only on a bad or refused frame (to its non-zero code, count + 1) or clear_err",
           mutants={"ro_registers_writable": _ro_registers_writable,
                    "frame_length_2_bits": lambda: resized(rtl.frame, "flen", 2)}),
+    # The bound of frame_regblock holds no complete burst (a data byte needs 9 idle cycles
+    # after the header's 6 bytes); this one, with wide entries, holds one: CS falls at step
+    # 1 at the earliest, 7 bytes at 3..15, CS rises at 17, the commit or the refusal shows
+    # at 19 (a burst of two data bytes at 21: step 21 alone took over 10 minutes here).
+    Proof("frame_busy_interlock", _harness(wide_bursts=True, registers=False), "bmc", 21,
+          "register-file strobes and SPI_ERR as in frame_regblock, over frames including "
+          "complete bursts (entries of 8-10 bits): a good burst commits exactly when its "
+          "core was not busy at its end; into a busy core it is refused (abort, SPI_ERR "
+          "CORE_BUSY, count + 1)",
+          mutants={"busy_interlock_dropped": lambda: resized(rtl.frame, "busy_hit", 0)}),
 ]

@@ -181,6 +181,12 @@ def _keep(s: SimpleNamespace, **signals) -> None:
     vars(s).update(signals)
 
 
+def idle_takes_start(start_q, abort_q):
+    """The IDLE state's rule for a captured start: taken only without a captured abort
+    (the golden model's :func:`~rtl.controller_model.start_taken`)."""
+    return start_q & ~abort_q
+
+
 class Controller(wiring.Component):
     """Sequencer of one core (programming, neuron test, MVM).
 
@@ -540,9 +546,14 @@ class Controller(wiring.Component):
                  thermo=thermo)
 
     def _idle_state(self, m, s):
-        """IDLE: a captured start is accepted or refused; the power gate follows POWER."""
+        """IDLE: a captured start is accepted or refused; the power gate follows POWER.
+
+        Abort wins, here as in every other state: a start captured together with an abort
+        (one CMD write with both bits set) is dropped, so STATUS (done, err) keeps the
+        previous operation's values and the core stays idle.
+        """
         with m.State("IDLE"):
-            with m.If(s.start_q):
+            with m.If(idle_takes_start(s.start_q, s.abort_q)):
                 m.d.sync += [s.done.eq(0), s.err.eq(s.err_now)]
                 with m.If(s.err_now == 0):
                     m.d.sync += [s.busy.eq(1), s.mode_r.eq(s.cap.mode),

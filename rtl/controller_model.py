@@ -17,10 +17,20 @@ from .contract.config import CoreConfig, input_levels, output_bit
 from .contract.constants import BL_FILE, CLK_NS, N_LINES, SL_FILE
 from .contract.corelet import NEURON_SL
 from .contract.events import AnalogEvent, DecrMode, EventKind, Level
-from .contract.registers import Mode, ProgOp
+from .contract.registers import CfgErr, Mode, ProgOp
 from .lfsr_model import LfsrModel
 
-__all__ = ["ControllerModel", "sequence_events"]
+__all__ = ["ControllerModel", "sequence_events", "start_taken"]
+
+
+def start_taken(start: bool, abort: bool) -> bool:
+    """Does a CMD write with these ``start`` / ``abort`` bits start an operation?
+
+    Abort wins: with both bits set in one write, the start is dropped (an idle core stays
+    idle, STATUS keeps the last operation's done / err; a busy core is aborted, its start
+    neither refused with BUSY nor queued).
+    """
+    return bool(start) and not bool(abort)
 
 
 class ControllerModel:
@@ -46,6 +56,12 @@ class ControllerModel:
         if pd != self.power_down:
             self.power_down = pd
             analog(AnalogEvent(EventKind.POWER, power_down=pd))
+
+    def start_while_busy(self) -> int:
+        """A start that arrives while an operation runs: refused with STATUS.err BUSY, the
+        running operation goes on (done is left as it is)."""
+        self.err = int(CfgErr.BUSY)
+        return self.err
 
     def run(self, cfg: CoreConfig, bl: np.ndarray, sl: np.ndarray,
             analog: Callable[[AnalogEvent], object]) -> int:

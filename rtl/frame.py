@@ -4,7 +4,9 @@
 frame, drives one :class:`rtl.bus.RegBusSignature` bus per core, holds the chip control
 registers (its own :class:`rtl.regblock.RegBlock` on ``neurram_chip``) and detects every
 malformed frame. A bad frame changes nothing but ``SPI_ERR``; writes commit only when CS
-rises on an exactly complete frame.
+rises on an exactly complete frame, and a register-file burst only into cores that are not
+busy (register writes and reads, and register-file reads, are served while busy: the
+running operation uses the configuration captured at its start, and reads change nothing).
 
 :class:`~rtl.frame_model.FrameModel` (``rtl/frame_model.py``, re-exported here) is the
 golden model: ``transfer(mosi) -> miso`` on a target object that provides the per-core
@@ -64,7 +66,8 @@ class FrameDecoder(wiring.Component):
     bus : Out(RegBusSignature()).array(n_cores)
         One register bus per core (initiator side).
     busy : In(n_cores)
-        Busy flag of each core (the BUSY0-2 registers).
+        Busy flag of each core (the BUSY0-2 registers); an RF_WRITE that ends while one of
+        its cores is busy is refused (SPI_ERR.code CORE_BUSY, nothing committed).
     start : Out(n_cores)
         One-cycle start pulse of every core selected in CORE_SEL0-2, the cycle after a
         committed write of CHIP_CMD.start_sel.
@@ -389,11 +392,17 @@ class FrameDecoder(wiring.Component):
                 end_req.eq(1), end_partial.eq(self.cs_partial), packing.eq(0),
                 self.tx_data.eq(0), tx_full.eq(0), lo_valid.eq(0), rd_wait.eq(0),
             ]
+        # Interlock: a burst is not committed into a core that is running an operation
+        # (its register files hold the inputs being read, the outputs being written, the
+        # programming decoders); the whole frame is refused as a bad one instead.
+        busy_hit = Signal()
+        m.d.comb += busy_hit.eq((op == Op.RF_WRITE) & (tsel & self.busy).any())
         with m.If(end_req & ~can_emit):
             code = Signal(4)
             m.d.comb += code.eq(Mux(err != 0, err,
                                 Mux(end_partial, SpiErr.CS_MID_BYTE,
-                                    Mux((idx != 0) & (idx < flen), SpiErr.SHORT_FRAME, 0))))
+                                    Mux((idx != 0) & (idx < flen), SpiErr.SHORT_FRAME,
+                                        Mux(busy_hit, SpiErr.CORE_BUSY, 0)))))
             m.d.sync += [active.eq(0), end_req.eq(0), unpacking.eq(0),
                          self.done.eq(1), self.done_err.eq(code)]
             with m.If(code != 0):

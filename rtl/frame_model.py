@@ -39,7 +39,8 @@ class FrameTarget(Protocol):
     def rf_commit(self, core: int) -> None: ...
     def rf_abort(self, core: int) -> None: ...
     def rf_read(self, core: int, file: int, index: int) -> int: ...
-    # optional: busy(core) -> bool, start(core) -> None (CHIP_CMD.start_sel)
+    # optional: busy(core) -> bool (BUSY0-2, the burst interlock), start(core) -> None
+    # (CHIP_CMD.start_sel)
 
 
 @dataclass
@@ -96,12 +97,14 @@ class FrameModel:
     def err_count(self) -> int:
         return self.chip.get("spi_err", "count")
 
+    def _busy(self, core: int) -> bool:
+        return bool(self.target.busy(core)) if hasattr(self.target, "busy") else False
+
     # ---- chip control registers
     def _chip_read(self, addr):
         busy = 0
-        if hasattr(self.target, "busy"):
-            for c in range(self.n_cores):
-                busy |= int(bool(self.target.busy(c))) << c
+        for c in range(self.n_cores):
+            busy |= int(self._busy(c)) << c
         for k in range(3):
             self.chip.set_hw(f"BUSY{k}", "mask", (busy >> (_MASK_BITS * k)) & ((1 << _MASK_BITS) - 1))
         return self.chip.read(addr)
@@ -258,6 +261,8 @@ class FrameModel:
             code = SpiErr.CS_MID_BYTE
         elif nb != 0 and nb < f.flen:
             code = SpiErr.SHORT_FRAME
+        elif nb != 0 and f.op == Opcode.RF_WRITE and any(self._busy(c) for c in f.targets):
+            code = SpiErr.CORE_BUSY
         else:
             code = 0
         if code:

@@ -13,9 +13,10 @@ on the one-core build against the golden chip (:class:`cosim.golden.GoldenChip` 
   decode; the golden model is then resynchronised from the chip (it cannot know what a
   too-fast SCLK sampled);
 * MVMs and programming pulses, completed (codes equal the golden model's) or cut by an
-  abort or a reset at a random time: the core must be idle right after the abort frame,
-  and after recovery (golden state copied from the chip) the next operation must agree
-  with the golden model.
+  abort (a quarter of them written together with start: abort wins) or a reset at a
+  random time: the core must be idle right after the abort frame, and after recovery
+  (golden state copied from the chip) the next operation must agree with the golden model;
+* start and abort in one CMD write on an idle, configured core: nothing starts.
 
 Seeded from ``cocotb.RANDOM_SEED`` (numpy), logged, and repeated in every failure message;
 wake-ups are per frame, never per cycle. ``tests/cosim/test_fuzz.py`` runs it.
@@ -35,7 +36,8 @@ from cosim.tb import fcov
 from cosim.tb.spi_tests import CHIP_CMD, REG_CMD, REG_POWER, REG_STATUS, FrameGolden, SpiTB
 from firmware import lowlevel as ll
 from rtl.analog_bus import Mode, ProgOp
-from rtl.controller import CoreConfig, mvm_cycles, validate
+from rtl.controller import CoreConfig, validate
+from rtl.contract.config import op_cycles
 from rtl.frame import Op
 from rtl.regmap import core_map
 
@@ -57,7 +59,9 @@ class FuzzTB(SpiTB):
     gives the same codes), with the operations and recovery steps of the fuzzer."""
 
     def __init__(self, dut):
-        self.seed = int(cocotb.RANDOM_SEED) & 0xFFFF
+        # $NEURRAM_FUZZ_RNG_SEED replays a run from the seed its log names (cocotb 2.1 does
+        # not hand COCOTB_RANDOM_SEED back as cocotb.RANDOM_SEED unchanged).
+        self.seed = int(os.environ.get("NEURRAM_FUZZ_RNG_SEED", cocotb.RANDOM_SEED)) & 0xFFFF
         params = AnalogParams.ideal()
         self.params = params
         self.tb = ChipTB(dut, seed=self.seed, params=params)
@@ -220,7 +224,8 @@ class FuzzTB(SpiTB):
             in_bits = int(rng.integers(1, 9))
             out_bits = int(rng.integers(1, 11))
             two = bool(rng.random() < (0.5 if self._cut == "abort" else 0.3)) and in_bits >= 3
-            dirn, act, stoch = int(rng.integers(0, 3)), int(rng.integers(0, 4)), rng.random() < 0.3
+            # CTRL.dir code 3 (unused) included: the controller decodes it as FWD.
+            dirn, act, stoch = int(rng.integers(0, 4)), int(rng.integers(0, 4)), rng.random() < 0.3
             if complete:
                 in_bits, out_bits, (dirn, two, act, stoch) = self._next_bins()
             c = CoreConfig(mode=int(rng.choice([Mode.MVM, Mode.MVM, Mode.NEURON_TEST])),
@@ -266,28 +271,41 @@ class FuzzTB(SpiTB):
         for a, v in regs.items():
             await self.both(ll.encode_reg_write(0, a, v))
 
+    async def inputs(self, c: CoreConfig) -> None:
+        """Random inputs of an MVM / neuron test into its input file (none to program)."""
+        if c.mode != Mode.PROGRAM:
+            await self.both(ll.encode_rf_write(0, c.input_file, 0,
+                                               self.rng.integers(0, 1 << c.in_bits, 256),
+                                               c.in_bits))
+
+    async def complete(self, c: CoreConfig, what: str | None = None) -> None:
+        """Configure, start and run ``c`` to its end: STATUS and the whole state must equal
+        the golden model's."""
+        what = what or f"{Mode(c.mode).name} complete"
+        await self.configure(c)
+        await self.inputs(c)
+        await self.both(ll.encode_reg_write(0, REG_CMD, CMD["start"]))
+        await self.wait_idle(4 * op_cycles(c) * CLK_NS + 5000, what)
+        st, want = await self.status(), self.golden.chip.cores[0]
+        assert (st["done"], st["err"]) == (int(want.ctrl.done), want.ctrl.err), what
+        await self.check_state()
+        self.count(what)
+        fcov.sample_operation(c, None)
+
     async def operation(self, interrupt: str | None) -> None:
         """One MVM or programming pulse, completed or cut by ``abort`` / ``reset``."""
         rng = self.rng
         self._cut = interrupt
         c = (self.mvm_config(complete=interrupt is None) if rng.random() < 0.7
              else self.prog_config(complete=interrupt is None))
-        await self.configure(c)
-        if c.mode != Mode.PROGRAM:
-            f = 1 if c.direction == 1 else 0
-            await self.both(ll.encode_rf_write(0, f, 0, rng.integers(0, 1 << c.in_bits, 256),
-                                               c.in_bits))
-        cycles = mvm_cycles(c) if c.mode != Mode.PROGRAM else c.prog_cycles + 6
-        what = f"{Mode(c.mode).name} {interrupt or 'complete'}"
-        await self.both(ll.encode_reg_write(0, REG_CMD, CMD["start"]))
         if interrupt is None:
-            await self.wait_idle(4 * cycles * CLK_NS + 5000, what)
-            st, want = await self.status(), self.golden.chip.cores[0]
-            assert (st["done"], st["err"]) == (int(want.ctrl.done), want.ctrl.err), what
-            await self.check_state()
-            self.count(what)
-            fcov.sample_operation(c, None)
+            await self.complete(c)
             return
+        await self.configure(c)
+        await self.inputs(c)
+        cycles = op_cycles(c)
+        what = f"{Mode(c.mode).name} {interrupt}"
+        await self.both(ll.encode_reg_write(0, REG_CMD, CMD["start"]))
         # Cut at a random cycle of the operation. An abort frame takes ABORT_FRAME_CYCLES to
         # arrive, so it cannot meet the first of them (a reset can).
         started = self.tb.cycles()
@@ -297,7 +315,10 @@ class FuzzTB(SpiTB):
             at -= ABORT_FRAME_CYCLES
         await self.tb.spi.idle(max(at, 0.0) * CLK_NS)
         if interrupt == "abort":
-            await self.tb.frame(ll.encode_reg_write(0, REG_CMD, CMD["abort"]))
+            # Sometimes with start set too: abort wins (no BUSY refusal, no new operation).
+            both = rng.random() < 0.25
+            await self.tb.frame(ll.encode_reg_write(
+                0, REG_CMD, CMD["abort"] | (CMD["start"] if both else 0)))
             st = await self.status()
             assert not st["busy"], f"{what}: busy after the abort frame"
             # The abort announces nothing: the last event names the state it met, unless
@@ -313,6 +334,16 @@ class FuzzTB(SpiTB):
         self.count(what)
         fcov.sample_operation(c, interrupt, state)
         await self.check_state()
+
+    async def idle_start_abort(self) -> None:
+        """CMD with start and abort in one write on an idle core, after a legal
+        configuration: abort wins, so nothing starts and STATUS keeps its values."""
+        await self.configure(self.prog_config())
+        await self.both(ll.encode_reg_write(0, REG_CMD, CMD["start"] | CMD["abort"]))
+        st, want = await self.status(), self.golden.chip.cores[0]
+        assert (st["busy"], st["done"], st["err"]) == (0, int(want.ctrl.done), want.ctrl.err), (
+            f"start+abort on an idle core changed STATUS: {st}")
+        self.count("start+abort idle")
 
     async def check_state(self, width: int = 10) -> None:
         # SpiTB.check_state without STATUS (compared by the operation steps)
@@ -362,9 +393,11 @@ async def fuzz_frames(dut):
             elif r < 0.97:
                 await t.operation(None if rng.random() < 0.4 else
                                   str(rng.choice(["abort", "reset"])))
-            else:
+            elif r < 0.985:
                 await t.both(ll.encode_reg_write(ll.CHIP, CHIP_CMD, 0x0002))
                 t.count("clear_err")
+            else:
+                await t.idle_start_abort()
             if i % 25 == 0:
                 await t.check_err()
             if i % 200 == 0:

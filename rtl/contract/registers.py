@@ -77,6 +77,7 @@ class SpiErr(enum.IntEnum):
     READ_BROADCAST = 6  #: read from the broadcast core address 0xFF
     WRITE_RO = 7  #: write to a read-only register
     EXTRA_BYTES = 8  #: extra bytes after a complete write frame
+    CORE_BUSY = 9  #: register-file write to a busy core (refused: nothing of the burst is committed)
 
 
 ENUMS: dict[str, type[enum.IntEnum]] = {
@@ -134,6 +135,7 @@ DESCRIPTIONS: dict[str, dict[int, str]] = {
         6: 'read from the broadcast core address 0xFF',
         7: 'write to a read-only register',
         8: 'extra bytes after a complete write frame',
+        9: 'register-file write to a busy core (refused: nothing of the burst is committed)',
     },
 }
 
@@ -237,7 +239,7 @@ CMD = Register('CMD', 0x0d, title='Command', fields=(
     Field('start', lsb=0, width=1, sw='rw', hw='r', reset=0x0, singlepulse=True,
           desc='start the operation of CTRL.mode'),
     Field('abort', lsb=1, width=1, sw='rw', hw='r', reset=0x0, singlepulse=True,
-          desc='abort the running operation'),
+          desc='abort the running operation (wins over start in the same write: nothing starts)'),
     Field('lfsr_load', lsb=2, width=1, sw='rw', hw='r', reset=0x0, singlepulse=True,
           desc='load SEED_A / SEED_B into the LFSR chains'),
 ))
