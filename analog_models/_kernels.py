@@ -40,14 +40,13 @@ def settle_tail(*args):
 
 
 def _gather(idx, first, step, table, out):  # pragma: no cover - compiled
-    """``out[b, n] = table[idx[n, first + b * step]]``: one event's noise values for a
-    batch from a column-major block of stream indices (``ColumnStreams.rows``' own
-    layout: no transposed copy of the whole block)."""
+    """``out[b, n] = table[idx[first + b * step, n]]``: one event's noise values for a
+    batch from a block of stream indices (rows: vector-major events)."""
     B, N = out.shape
     for b in range(B):
         j = first + b * step
         for n in range(N):
-            out[b, n] = table[idx[n, j]]
+            out[b, n] = table[idx[j, n]]
 
 
 def _settle_tail(x, y, ca, cb, has_y, q, qs, z, has_noise, v_prev, kick, has_kick, decay,
@@ -99,9 +98,9 @@ def _convert(v_int, latch, pend_sqrt, z1, n2_idx, n2_first, n2_step, n2_table, h
 
     ``v_int`` (B, N) and ``latch`` (B, N) are updated in place; ``bits`` (B, k, N)
     receives every decision. ``pend_sqrt`` realises the pending kT/C noise with
-    ``z1`` at the first comparison (0: none); ``n2_table[n2_idx[n, n2_first + b *
-    n2_step + c]]`` (a column-major block of stream indices) is minus the comparator
-    noise (used when ``has_n2``).
+    ``z1`` at the first comparison (0: none); ``n2_table[n2_idx[n2_first + b * n2_step
+    + c, n]]`` (a block of stream indices, rows: vector-major events) is minus the
+    comparator noise (used when ``has_n2``).
     """
     B, N = v_int.shape
     K = bits.shape[1]
@@ -123,9 +122,9 @@ def _convert(v_int, latch, pend_sqrt, z1, n2_idx, n2_first, n2_step, n2_table, h
     for b in range(B):
         j = n2_first + b * n2_step
         if adc and has_n2:
-            for n in range(N):
-                for c in range(K):
-                    thr[c, n] = n2_table[n2_idx[n, j + c]] - off[c, n]
+            for c in range(K):
+                for n in range(N):
+                    thr[c, n] = n2_table[n2_idx[j + c, n]] - off[c, n]
         for n in range(N):
             v = v_int[b, n]
             if pend_sqrt != zero:

@@ -53,24 +53,27 @@ _L_GND = int(Level.GND)
 _CODE_TABLES: dict = {}
 
 
-def _codes(bits: np.ndarray, act: int) -> np.ndarray:
+def _codes(bits: np.ndarray, act: int, reorder=None) -> np.ndarray:
     """``C.output_codes`` of comparator bits (B, k, n) through a table: a neuron's code
     depends only on its own k bits, so the contract's decoding is applied once to every
-    k-bit pattern and each neuron's packed bits index the result."""
+    k-bit pattern and each neuron's packed bits index the result. ``reorder`` (e.g. the
+    route to the destination file) permutes the neurons, applied to the packed bits."""
     k = bits.shape[1]
     if k > 8 or bits.dtype != np.bool_:
-        return C.output_codes(bits, act)
+        codes = C.output_codes(bits, act)
+        return codes if reorder is None else reorder(codes)
     table = _CODE_TABLES.get((k, act))
     if table is None:
         pat = np.arange(1 << k)
         every = ((pat[:, None] >> (k - 1 - np.arange(k))) & 1).astype(bool)[:, :, None]
-        table = _CODE_TABLES[(k, act)] = C.output_codes(every, act)[:, 0]
+        # int16 holds every 8-bit code and makes the lookup cheap; the codes come out int64
+        table = _CODE_TABLES[(k, act)] = C.output_codes(every, act)[:, 0].astype(np.int16)
     u = bits.view(np.uint8)
     packed = u[:, 0].copy()           # comparison 0 (the sign) the most significant bit
     for c in range(1, k):
         packed <<= 1
         packed |= u[:, c]
-    return np.take(table, packed)
+    return np.take(table, packed if reorder is None else reorder(packed)).astype(np.int64)
 
 
 def check_conductance(g, p: AnalogParams, name="conductance_uS") -> np.ndarray:
@@ -232,10 +235,10 @@ class CoreModel:
             idx, first = self._z, self._z_first + self._zi
             self._zi += 1
             if _kernels.KERNELS:
-                z = np.empty((batch, idx.shape[0]), dtype=DT)
+                z = np.empty((batch, idx.shape[1]), dtype=DT)
                 _kernels.gather(idx, first, self._z_step, _TABLE, z)
                 return z
-            return np.take(_TABLE, idx[:, first:first + batch * self._z_step:self._z_step].T)
+            return np.take(_TABLE, idx[first:first + batch * self._z_step:self._z_step])
         return self._noise.normals(batch)
 
     def _draw_cmp(self, batch: int) -> np.ndarray:
@@ -244,7 +247,7 @@ class CoreModel:
             # a batched MVM's block of table indices, looked up as the stream would
             idx, first = self._zc, self._zc_first + self._zci
             self._zci += 1
-            return np.take(self._cmp_table(), idx[:, first:first + batch * self._zc_step:self._zc_step].T)
+            return np.take(self._cmp_table(), idx[first:first + batch * self._zc_step:self._zc_step])
         return self._cmp_noise.normals(batch, -self.p.cmp_noise_sigma)
 
     def _cmp_table(self) -> np.ndarray:
@@ -609,15 +612,15 @@ class CoreModel:
         if sel is not None:
             self.neurons = full_bank.subset(sel)
         # The noise of several chunks is drawn at once (fewer generator calls), as stream
-        # indices in the streams' own column-major layout (n_out, vectors * draws):
-        # each event's values are looked up when it happens.
+        # indices (rows: vector-major events, one transposition of the streams'
+        # column-major block): each event's values are looked up when it happens.
         per_vec = max(1, (n_draw + n_cmp) * n_out)
         block = max(chunk, self.NOISE_BLOCK // per_vec // chunk * chunk)
         try:
             for blo in range(0, B, block):
                 bhi = min(B, blo + block)
-                z_idx = self._noise.rows((bhi - blo) * n_draw, cols=sel).T
-                zc_idx = self._cmp_noise.rows((bhi - blo) * n_cmp, sel).T
+                z_idx = np.ascontiguousarray(self._noise.rows((bhi - blo) * n_draw, cols=sel))
+                zc_idx = np.ascontiguousarray(self._cmp_noise.rows((bhi - blo) * n_cmp, sel))
                 for lo in range(blo, bhi, chunk):
                     hi = min(bhi, lo + chunk)
                     self._z, self._z_first, self._z_step = z_idx, (lo - blo) * n_draw, n_draw
@@ -641,6 +644,7 @@ class CoreModel:
         mode = int(cfg.mode)
         backward = int(cfg.dir) == int(C.Direction.BWD)
         wl = C.row_mask(cfg)
+        segs = C.segments(cfg)
         vread = self.p.vread_volts(int(cfg.vread))
         vnoise = self.p.vnoise_volts(int(cfg.vnoise))
         width = float(cfg.wl_ns)
@@ -654,7 +658,7 @@ class CoreModel:
         conv = [[("COMPARE",), ("LATCH",), ("WR", g, 0)]
                 + [t for c in range(1, k) for t in (("DECR", int(cfg.vdecr) >> (c - 1)), ("INTEG",),
                                                     ("COMPARE",), ("LATCH",), ("WR", g, c))]
-                for g, k in enumerate(seg.out_bits for seg in C.segments(cfg))]
+                for g, k in enumerate(seg.out_bits for seg in segs)]
         if mode == int(Mode.NEURON_TEST):
             sgn, mag = C.line_sign_magnitude(x, cfg)
             sv = sgn.astype(DT) * DT(vread)
@@ -702,7 +706,7 @@ class CoreModel:
             if kind not in ("SAMPLE", "INTEG"):
                 self._flush_run()
             if kind == "COMPARE" and _kernels.KERNELS and st[i:i + len(conv[seg])] == conv[seg]:
-                bits = self._convert(B, C.segments(cfg)[seg].out_bits, conv[seg])
+                bits = self._convert(B, segs[seg].out_bits, conv[seg])
                 i += len(conv[seg]) - 2          # on to the segment's last WR
                 continue
             if kind == "RESET":
@@ -741,8 +745,9 @@ class CoreModel:
                 self.neurons.set_latch(cmp)
             elif kind == "DECR":
                 self.neurons.decrement(self.p.vdecr_volts(s[1]), 0)
-            elif kind == "WR" and s[2] == C.segments(cfg)[s[1]].out_bits - 1:
-                codes = _codes(bits if isinstance(bits, np.ndarray) else np.stack(bits, axis=1),
-                               int(cfg.act))
-                results.append(codes if sel is not None else C.route(codes, cfg, s[1]))
+            elif kind == "WR" and s[2] == segs[s[1]].out_bits - 1:
+                g = s[1]
+                results.append(_codes(bits if isinstance(bits, np.ndarray) else np.stack(bits, axis=1),
+                                      int(cfg.act),
+                                      None if sel is not None else lambda a, g=g: C.route(a, cfg, g)))
         return results
