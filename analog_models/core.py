@@ -14,7 +14,7 @@ taken with ``thermal`` on) from the first; a comparison also draws the comparato
 from the second (if ``adc`` is on); nothing else draws.
 Which events draw depends only on the switches and the sequence, never on data.
 The event path draws them as the events come; the vectorised path draws the block of
-all events of a chunk of vectors at once, in the same order (vector-major), so both paths
+all events of a block of vectors at once, in the same order (vector-major), so both paths
 give identical output codes for the same seed.
 """
 
