@@ -41,6 +41,7 @@ from __future__ import annotations
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from . import _kernels
 from .params import AnalogParams
 
 
@@ -369,11 +370,12 @@ def settle_drive(plan, d: np.ndarray, pairs: bool, v_prev: np.ndarray, asum_prev
     # s_p P - s_n N = (s_p + s_n)/2 (P - N) + (s_p - s_n)/2 (P + N)
     if s_p is None:
         x, _ = sums(*mats[1]) if not pairs else (e @ plan.md, None)
-        target = x * vr
+        y = None
+        ca, cb = np.full(1, vr, dtype=f32), None
     else:
         x, y = sums(*mats[1])
-        target = x * (vr * (s_p + s_n) * f32(0.5))[:, None]
-        target += y * (vr * (s_p - s_n) * f32(0.5))[:, None]
+        ca, cb = vr * (s_p + s_n) * f32(0.5), vr * (s_p - s_n) * f32(0.5)
+    q = qs = None
     if z is not None and mats[2] is not None:
         # variance: vread² (s_p² P + s_n² N) @ S, S = U V (rank r)
         if s_p is None:
@@ -388,23 +390,41 @@ def settle_drive(plan, d: np.ndarray, pairs: bool, v_prev: np.ndarray, asum_prev
         # each vector's r coefficients on a grid set by its largest one
         top = np.abs(t).max(axis=1, keepdims=True)
         scale = np.ldexp(f32(1.0), NOISE_BITS - np.frexp(top)[1]).astype(f32)
-        var = (np.rint(t * scale) @ plan.noise_vq) * (plan.noise_v_step / scale)
+        q = np.rint(t * scale) @ plan.noise_vq
+        qs = plan.noise_v_step / scale
+    decay = plan.decay(width_ns, p) if p.settling else None
+    kick = asum = None
+    if decay is not None and p.coupling and counts is not None:
+        # The coupling kick and the previous charge only survive through the residue.
+        n_pos, n_neg = counts()
+        sp = f32(1.0) if s_p is None else s_p
+        sn = f32(1.0) if s_n is None else s_n
+        asum = vr * (sp * n_pos.astype(f32) - sn * n_neg.astype(f32))
+        prev = f32(0.0) if asum_prev is None else asum_prev
+        kick = f32(p.c_cross / plan.c_out) * (asum - prev)
+    if _kernels.KERNELS and v_prev.dtype == f32 and x.dtype == f32:
+        v = np.empty(x.shape, dtype=f32)
+        none1, none2 = np.zeros(1, f32), np.zeros((1, 1), f32)
+        _kernels.settle_tail(
+            x, none2 if y is None else y, ca, none1 if cb is None else cb, y is not None,
+            none2 if q is None else q, none1 if qs is None else qs.reshape(-1),
+            none2 if q is None else z, q is not None, v_prev, none1 if kick is None else kick,
+            kick is not None, none1 if decay is None else decay, decay is not None,
+            np.asarray(plan.connected), bool(plan.all_connected), plan.wl_kick32, bool(p.coupling), v)
+        return v, s_p, s_n, asum
+    target = x * (ca[0] if cb is None else ca[:, None])
+    if y is not None:
+        target += y * cb[:, None]
+    if q is not None:
+        var = q * qs
         np.maximum(var, 0.0, out=var)
         np.sqrt(var, out=var)
         var *= z
         target += var
-    decay = plan.decay(width_ns, p) if p.settling else None
     v0 = v_prev
-    asum = None
     if decay is not None:
-        # The coupling kick and the previous charge only survive through the residue.
-        if p.coupling and counts is not None:
-            n_pos, n_neg = counts()
-            sp = f32(1.0) if s_p is None else s_p
-            sn = f32(1.0) if s_n is None else s_n
-            asum = vr * (sp * n_pos.astype(f32) - sn * n_neg.astype(f32))
-            prev = f32(0.0) if asum_prev is None else asum_prev
-            v0 = v0 + (f32(p.c_cross / plan.c_out) * (asum - prev))[:, None]
+        if kick is not None:
+            v0 = v0 + kick[:, None]
         v = v0 - target
         v *= decay
         v += target

@@ -14,7 +14,7 @@ taken with ``thermal`` on) from the first; a comparison also draws the comparato
 from the second (if ``adc`` is on); nothing else draws.
 Which events draw depends only on the switches and the sequence, never on data.
 The event path draws them as the events come; the vectorised path draws the block of
-all events of a chunk of vectors at once, in the same order (vector-major), so both paths
+all events of a block of vectors at once, in the same order (vector-major), so both paths
 give identical output codes for the same seed.
 """
 
@@ -30,7 +30,7 @@ from rtl.contract.registers import Mode, ProgOp
 
 from . import _kernels
 from . import config as C
-from ._rng import _TABLE8, ColumnStreams
+from ._rng import _TABLE, _TABLE8, ColumnStreams
 from .array import ArrayPlan, settle_drive
 from .device import RRAMDevice, write_verify
 from .neuron import DT, NeuronBank
@@ -48,6 +48,32 @@ _LEVEL_SIGN = np.zeros(max(int(v) for v in Level) + 1, dtype=np.int8)
 _LEVEL_SIGN[int(Level.VREF_P)] = 1
 _LEVEL_SIGN[int(Level.VREF_N)] = -1
 _L_GND = int(Level.GND)
+
+
+_CODE_TABLES: dict = {}
+
+
+def _codes(bits: np.ndarray, act: int, reorder=None) -> np.ndarray:
+    """``C.output_codes`` of comparator bits (B, k, n) through a table: a neuron's code
+    depends only on its own k bits, so the contract's decoding is applied once to every
+    k-bit pattern and each neuron's packed bits index the result. ``reorder`` (e.g. the
+    route to the destination file) permutes the neurons, applied to the packed bits."""
+    k = bits.shape[1]
+    if k > 8 or bits.dtype != np.bool_:
+        codes = C.output_codes(bits, act)
+        return codes if reorder is None else reorder(codes)
+    table = _CODE_TABLES.get((k, act))
+    if table is None:
+        pat = np.arange(1 << k)
+        every = ((pat[:, None] >> (k - 1 - np.arange(k))) & 1).astype(bool)[:, :, None]
+        # int16 holds every 8-bit code and makes the lookup cheap; the codes come out int64
+        table = _CODE_TABLES[(k, act)] = C.output_codes(every, act)[:, 0].astype(np.int16)
+    u = bits.view(np.uint8)
+    packed = u[:, 0].copy()           # comparison 0 (the sign) the most significant bit
+    for c in range(1, k):
+        packed <<= 1
+        packed |= u[:, c]
+    return np.take(table, packed if reorder is None else reorder(packed)).astype(np.int64)
 
 
 def check_conductance(g, p: AnalogParams, name="conductance_uS") -> np.ndarray:
@@ -92,6 +118,8 @@ class CoreModel:
 
     #: Vectors processed together in :meth:`mvm` (cache-sized chunks of the batch).
     CHUNK = 512
+    #: Noise values (physics and comparator, per vector and output) drawn ahead at most.
+    NOISE_BLOCK = 1 << 22
 
     def __init__(self, conductance_uS, params: AnalogParams | None = None, seed: int = 0):
         self.p = params if params is not None else AnalogParams()
@@ -203,18 +231,23 @@ class CoreModel:
 
     def _draw(self, batch: int) -> np.ndarray:
         if self._z is not None:
-            z = self._z[:, self._zi, :]
+            # one event's normals of a batched MVM's block of stream indices
+            idx, first = self._z, self._z_first + self._zi
             self._zi += 1
-            return z
+            if _kernels.KERNELS:
+                z = np.empty((batch, idx.shape[1]), dtype=DT)
+                _kernels.gather(idx, first, self._z_step, _TABLE, z)
+                return z
+            return np.take(_TABLE, idx[first:first + batch * self._z_step:self._z_step])
         return self._noise.normals(batch)
 
     def _draw_cmp(self, batch: int) -> np.ndarray:
         """Minus the comparator noise in volts (its own stream, 256-level Gaussian)."""
         if self._zc is not None:
             # a batched MVM's block of table indices, looked up as the stream would
-            z = np.take(self._cmp_table(), self._zc[:, self._zci, :], mode="wrap")
+            idx, first = self._zc, self._zc_first + self._zci
             self._zci += 1
-            return z
+            return np.take(self._cmp_table(), idx[first:first + batch * self._zc_step:self._zc_step])
         return self._cmp_noise.normals(batch, -self.p.cmp_noise_sigma)
 
     def _cmp_table(self) -> np.ndarray:
@@ -334,17 +367,18 @@ class CoreModel:
         nb = self.neurons
         pend = nb.pend_var
         z1 = self._draw(batch) if pend else np.zeros((1, 1), dtype=DT)
+        n2_first = n2_step = 0
         if self._cmp_draws:
-            n2 = self._zc[:, self._zci:self._zci + k, :]
+            n2, n2_first, n2_step = self._zc, self._zc_first + self._zci, self._zc_step
             self._zci += k
         else:
-            n2 = np.zeros((1, 1, 1), dtype=np.uint8)
+            n2 = np.zeros((1, 1), dtype=np.uint8)
         vdecr = np.array([DT(self.p.vdecr_volts(t[1], t[2])) for t in steps if t[0] == "DECR"] or [0.0],
                          dtype=DT)
         bits = np.empty((batch, k, nb.n), dtype=bool)
         latch = np.array(np.broadcast_to(nb.latch, nb.v_int.shape), dtype=bool)   # own, writable
-        _kernels.convert(nb.v_int, latch, DT(np.sqrt(pend)) if pend else DT(0.0), z1, n2,
-                         self._cmp_table(), self._cmp_draws, nb.offset, nb.inj, int(nb.n_integ), bool(self.p.adc),
+        _kernels.convert(nb.v_int, latch, DT(np.sqrt(pend)) if pend else DT(0.0), z1, n2, n2_first,
+                         n2_step, self._cmp_table(), self._cmp_draws, nb.offset, nb.inj, int(nb.n_integ), bool(self.p.adc),
                          DT(self.p.gain), vdecr, DT(self.p.integ_headroom), bits)
         nb.pend_var = 0.0
         nb.latch = latch
@@ -579,15 +613,23 @@ class CoreModel:
         full_bank = self.neurons
         if sel is not None:
             self.neurons = full_bank.subset(sel)
+        # The noise of several chunks is drawn at once (fewer generator calls), as stream
+        # indices (rows: vector-major events, one transposition of the streams'
+        # column-major block): each event's values are looked up when it happens.
+        per_vec = max(1, (n_draw + n_cmp) * n_out)
+        block = max(chunk, self.NOISE_BLOCK // per_vec // chunk * chunk)
         try:
-            for lo in range(0, B, chunk):
-                hi = min(B, lo + chunk)
-                self._z = self._noise.normals((hi - lo) * n_draw, cols=sel).reshape(hi - lo, n_draw, n_out)
-                # comparator noise as table indices: the compiled conversion looks them up
-                self._zc = self._cmp_noise.rows((hi - lo) * n_cmp, sel).reshape(hi - lo, n_cmp, n_out)
-                self._zi = self._zci = 0
-                parts.append(self._run_steps(x[lo:hi], cfg, st,
-                                             None if noise is None else noise[lo:hi], sel))
+            for blo in range(0, B, block):
+                bhi = min(B, blo + block)
+                z_idx = np.ascontiguousarray(self._noise.rows((bhi - blo) * n_draw, cols=sel))
+                zc_idx = np.ascontiguousarray(self._cmp_noise.rows((bhi - blo) * n_cmp, sel))
+                for lo in range(blo, bhi, chunk):
+                    hi = min(bhi, lo + chunk)
+                    self._z, self._z_first, self._z_step = z_idx, (lo - blo) * n_draw, n_draw
+                    self._zc, self._zc_first, self._zc_step = zc_idx, (lo - blo) * n_cmp, n_cmp
+                    self._zi = self._zci = 0
+                    parts.append(self._run_steps(x[lo:hi], cfg, st,
+                                                 None if noise is None else noise[lo:hi], sel))
         finally:
             self._z = self._zc = None
             self.neurons = full_bank
@@ -604,6 +646,7 @@ class CoreModel:
         mode = int(cfg.mode)
         backward = int(cfg.dir) == int(C.Direction.BWD)
         wl = C.row_mask(cfg)
+        segs = C.segments(cfg)
         vread = self.p.vread_volts(int(cfg.vread))
         vnoise = self.p.vnoise_volts(int(cfg.vnoise))
         width = float(cfg.wl_ns)
@@ -617,7 +660,7 @@ class CoreModel:
         conv = [[("COMPARE",), ("LATCH",), ("WR", g, 0)]
                 + [t for c in range(1, k) for t in (("DECR", int(cfg.vdecr), c - 1), ("INTEG",),
                                                     ("COMPARE",), ("LATCH",), ("WR", g, c))]
-                for g, k in enumerate(seg.out_bits for seg in C.segments(cfg))]
+                for g, k in enumerate(seg.out_bits for seg in segs)]
         if mode == int(Mode.NEURON_TEST):
             sgn, mag = C.line_sign_magnitude(x, cfg)
             sv = sgn.astype(DT) * DT(vread)
@@ -665,7 +708,7 @@ class CoreModel:
             if kind not in ("SAMPLE", "INTEG"):
                 self._flush_run()
             if kind == "COMPARE" and _kernels.KERNELS and st[i:i + len(conv[seg])] == conv[seg]:
-                bits = self._convert(B, C.segments(cfg)[seg].out_bits, conv[seg])
+                bits = self._convert(B, segs[seg].out_bits, conv[seg])
                 i += len(conv[seg]) - 2          # on to the segment's last WR
                 continue
             if kind == "RESET":
@@ -704,8 +747,9 @@ class CoreModel:
                 self.neurons.set_latch(cmp)
             elif kind == "DECR":
                 self.neurons.decrement(self.p.vdecr_volts(s[1], s[2]), 0)
-            elif kind == "WR" and s[2] == C.segments(cfg)[s[1]].out_bits - 1:
-                codes = C.output_codes(bits if isinstance(bits, np.ndarray) else np.stack(bits, axis=1),
-                                       int(cfg.act))
-                results.append(codes if sel is not None else C.route(codes, cfg, s[1]))
+            elif kind == "WR" and s[2] == segs[s[1]].out_bits - 1:
+                g = s[1]
+                results.append(_codes(bits if isinstance(bits, np.ndarray) else np.stack(bits, axis=1),
+                                      int(cfg.act),
+                                      None if sel is not None else lambda a, g=g: C.route(a, cfg, g)))
         return results

@@ -1,9 +1,11 @@
 """Rules for cores started together: one set of bias voltages for the whole chip.
 
-The read, decrement and noise voltages of every core come from one set of bias sources
-(board DACs; Methods, "multi-core parallel MVM": the shared bias voltages cannot be
-optimised for each core separately). Cores that run an MVM together must therefore use
-the same Vread and Vdecr codes, and those with stochastic activation the same Vnoise:
+The read and noise voltages of every core come from one set of bias sources (board DACs
+and the shared read rails; Methods, "multi-core parallel MVM": the read voltage cannot
+be optimised for each core separately). Cores that run an MVM together must therefore
+use the same Vread code, and those with stochastic activation the same Vnoise. Vdecr is
+not a shared bias: each core's neurons take their decrement levels from the core's own
+DAC (SPEC §4: one DAC shared by the neurons of the core; the VDECR register is per core).
 :func:`check_shared_bias` refuses a parallel start that asks for per-core values, and
 :func:`can_share_bias` tells a scheduler which jobs may be grouped.
 """
@@ -18,7 +20,7 @@ class SharedBiasError(ValueError):
 
 
 def _biases(cfg) -> dict[str, int]:
-    out = {"vread": int(cfg.vread), "vdecr": int(cfg.vdecr)}
+    out = {"vread": int(cfg.vread)}
     if int(cfg.noise_steps) > 0:
         out["vnoise"] = int(cfg.vnoise)
     return out
@@ -32,7 +34,7 @@ def can_share_bias(a, b) -> bool:
 
 def check_shared_bias(configs: Mapping[int, object]) -> None:
     """Raise :class:`SharedBiasError` unless every core's configuration uses the same bias
-    codes (``vread``, ``vdecr``; ``vnoise`` among the stochastic ones).
+    codes (``vread``; ``vnoise`` among the stochastic ones).
 
     Parameters
     ----------
@@ -42,7 +44,7 @@ def check_shared_bias(configs: Mapping[int, object]) -> None:
     if not isinstance(configs, Mapping):
         raise TypeError(f"configs must map core -> configuration, not {configs!r}")
     per_core = {core: _biases(cfg) for core, cfg in configs.items()}
-    for name in ("vread", "vdecr", "vnoise"):
+    for name in ("vread", "vnoise"):
         values = {core: b[name] for core, b in per_core.items() if name in b}
         if len(set(values.values())) > 1:
             raise SharedBiasError(

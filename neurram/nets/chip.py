@@ -187,15 +187,30 @@ class ChipNet:
 
     # ------------------------------------------------------------------ calibration
     def calibrate(self, name: str, x_in, *, n_vectors: int = CALIB_VECTORS,
-                  shared_vread: bool = True, seed: int = 0) -> dict:
+                  shared_vread: bool = True, vread_groups: int = 1, shared_choice: str = "joint",
+                  seed: int = 0) -> dict:
         """Model-driven calibration of one layer on ``x_in`` (activations entering it, NHWC
         or (N, features)): per-block Vread / Vdecr grid and ADC offsets (SPEC §8a).
 
         ``shared_vread``: the blocks of a layer run on several cores in one parallel MVM,
-        and Vread is a bias voltage shared by those cores; after the per-block search every
-        block is re-calibrated at one common Vread (the lowest, so no block leaves its
-        headroom). Returns a summary (per-block points and RMSEs, both ways).
+        and Vread comes from a bias rail those cores share (Vdecr comes from each core's
+        own DAC, the ADC offsets are per output): after the per-block search every block
+        is re-calibrated (Vdecr, offsets, gain) at one common Vread. ``shared_choice``
+        picks it: ``"joint"`` measures every block at each block's own best Vread and
+        takes the one with the lowest summed squared error over the blocks; ``"lowest"``
+        the lowest of them (no block beyond its own headroom estimate).
+
+        ``vread_groups`` > 1 starts the layer's blocks in that many groups one after
+        another (each group its own Vread, chosen as above; the blocks are grouped by
+        their own best Vread): closer to per-block operating points at ``vread_groups``
+        times the layer's latency. ``shared_vread=False``: every block at its own Vread
+        (as many groups as distinct Vreads). Returns a summary (per-block points and
+        RMSEs, the groups and their Vreads).
         """
+        if shared_choice not in ("joint", "lowest"):
+            raise ValueError(f"shared_choice must be 'joint' or 'lowest', got {shared_choice!r}")
+        if isinstance(vread_groups, bool) or not isinstance(vread_groups, int) or vread_groups < 1:
+            raise ValueError(f"vread_groups must be a positive integer, got {vread_groups!r}")
         op = self.graph.ops[self.op_index(name)]
         x_in = np.asarray(x_in)
         per = 1
@@ -209,18 +224,47 @@ class ChipNet:
         cal = self.dep.calibrate(name, x_c)
         out = {"vectors": int(n_img * per),
                "per_block": [dict(c.summary(), core=b.core) for b, c in cal]}
-        vreads = {c.vread for _, c in cal}
-        if shared_vread and len(vreads) > 1:
-            v = min(vreads)
-            cal2 = self.dep.calibrate(name, x_c, vread_codes=[v])
-            out["shared_vread"] = v
-            out["shared"] = [dict(c.summary(), core=b.core) for b, c in cal2]
-        elif vreads:
-            out["shared_vread"] = next(iter(vreads))
+        own = [c.vread for _, c in cal]
+        if not shared_vread or len(set(own)) == 1:
+            out["groups"] = _groups_of(own)
+            vs = sorted(set(own))
+            out["shared_vread"] = vs[0] if len(vs) == 1 else vs
+            return out
+        # group the blocks by their own best Vread (contiguous in sorted order: the split
+        # with the smallest summed squared spread of log-Vread)
+        groups = _vread_groups(own, vread_groups)
+        # each candidate Vread measured once for every block (Vdecr, offsets, gain re-fit)
+        cands = sorted(set(own)) if shared_choice == "joint" else sorted({min(own[i] for i in g) for g in groups})
+        err = {}
+        for v in cands:
+            for j, (b, c) in enumerate(self.dep.calibrate(name, x_c, vread_codes=[v])):
+                err[(v, j)] = (c.rmse, c)
+        chosen, summary = [], []
+        for g in groups:
+            if shared_choice == "lowest":
+                v = min(own[i] for i in g)
+            else:
+                v = min((vv for vv in cands), key=lambda vv: sum(err[(vv, i)][0] ** 2 for i in g))
+            chosen.append(v)
+            for i in g:
+                # restore block i's calibration at its group's Vread (the last call left
+                # every block at the last candidate)
+                b = cal[i][0]
+                c = err[(v, i)][1]
+                self.dep.block_cfg[(b.core, b.row0, b.col0, "FWD")] = self.dep.layer_cfg[name].replace(
+                    direction="FWD", vread=c.vread, vdecr=c.vdecr)
+                self.mid.offsets[(b.core, (b.row0, 2 * b.n_rows), (b.col0, b.n_cols), "FWD")] = (c.offset, c.gain)
+                summary.append((i, dict(c.summary(), core=b.core)))
+        out["groups"] = [[int(i) for i in g] for g in groups]
+        out["shared_vread"] = chosen[0] if len(chosen) == 1 else chosen
+        out["shared"] = [s_ for _, s_ in sorted(summary)]
+        out["shared_choice"] = shared_choice
+        out["candidates"] = {int(v): float(sum(err[(v, i)][0] ** 2 for i in range(len(cal)))) for v in cands}
         return out
 
     def calibrate_all(self, images, *, kind: str = "train", n_vectors: int = CALIB_VECTORS,
-                      shared_vread: bool = True, seed: int = 0) -> dict:
+                      shared_vread: bool = True, vread_groups: int = 1, shared_choice: str = "joint",
+                      seed: int = 0) -> dict:
         """Calibrate every layer in order, each on the activations ``images`` produce through
         the (already calibrated) chip layers in front of it.
 
@@ -240,13 +284,38 @@ class ChipNet:
                 r = np.random.default_rng(seed + 11 + i)
                 levels = (1 << op.in_bits) - 1
                 x_c = r.integers(0, levels + 1, size=a.shape) * (op.in_range / levels)
-            out[op.name] = self.calibrate(op.name, x_c, n_vectors=n_vectors,
-                                          shared_vread=shared_vread, seed=seed)
+            out[op.name] = self.calibrate(op.name, x_c, n_vectors=n_vectors, shared_vread=shared_vread,
+                                          vread_groups=vread_groups, shared_choice=shared_choice,
+                                          seed=seed)
         return out
 
     def vread_of(self, name: str) -> list[int]:
         return sorted({self.dep.block_cfg[(b.core, b.row0, b.col0, "FWD")].vread
                        for b in self._blocks([name]) if (b.core, b.row0, b.col0, "FWD") in self.dep.block_cfg})
+
+
+def _groups_of(vreads) -> list[list[int]]:
+    """Blocks with equal Vread form one group (they can be started together)."""
+    return [[i for i, v in enumerate(vreads) if v == u] for u in sorted(set(vreads))]
+
+
+def _vread_groups(vreads, n_groups: int) -> list[list[int]]:
+    """Split the blocks into at most ``n_groups`` groups, contiguous in the order of their
+    own Vreads, with the smallest summed squared spread of log-Vread (exhaustive: layers
+    have a handful of blocks)."""
+    from itertools import combinations
+
+    order = sorted(range(len(vreads)), key=lambda i: vreads[i])
+    lv = np.log([vreads[i] for i in order])
+    k = min(n_groups, len(set(vreads)))
+    best = None
+    for cuts in combinations(range(1, len(order)), k - 1):
+        edges = (0, *cuts, len(order))
+        cost = sum(float(np.sum((lv[a:b] - lv[a:b].mean()) ** 2)) for a, b in zip(edges, edges[1:]))
+        if best is None or cost < best[0] - 1e-12:
+            best = (cost, edges)
+    edges = best[1]
+    return [[order[j] for j in range(a, b)] for a, b in zip(edges, edges[1:])]
 
 
 def _shape_after(op, shape):

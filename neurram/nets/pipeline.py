@@ -157,13 +157,14 @@ class Experiment:
         mid = make_mid(self.backend, 48, self.params(only_relax_adc), seed)
         return ChipNet(graph, mid, out_bits=self.out_bits)
 
-    def calibrate(self, net: ChipNet, kind: str = "train", shared_vread: bool = True, seed: int = 0) -> dict:
+    def calibrate(self, net: ChipNet, kind: str = "train", shared_vread: bool = True, seed: int = 0,
+                  vread_groups: int = 1) -> dict:
         """Calibrate every layer on ``calib_images`` training images (or random inputs)."""
         s = self.split()
         rng = np.random.default_rng(seed + 7)
         idx = np.sort(rng.choice(len(s.x_train), min(self.calib_images, len(s.x_train)), replace=False))
         return net.calibrate_all(s.x_train[idx], kind=kind, n_vectors=self.calib_vectors,
-                                 shared_vread=shared_vread, seed=seed)
+                                 shared_vread=shared_vread, vread_groups=vread_groups, seed=seed)
 
     def evaluate(self, net: ChipNet, *, record: bool = False) -> dict:
         """Test accuracy of the deployed network (every layer on the chip)."""
@@ -210,8 +211,14 @@ class Experiment:
             if ablate:
                 self.calibrate(net, "random", True, seed)
                 res["cal_random_inputs"] = self.evaluate(net)["acc"]
+                # the layer's blocks at their own Vreads, i.e. started in as many groups as
+                # there are distinct Vreads, and in two groups: accuracy against latency
                 self.calibrate(net, "train", False, seed)
                 res["best_cal_per_core_vread"] = self.evaluate(net)["acc"]
+                res["latency_per_core_vread_us"] = self.energy(net)["latency_per_image_us"]
+                self.calibrate(net, "train", True, seed, vread_groups=2)
+                res["best_cal_vread_groups2"] = self.evaluate(net)["acc"]
+                res["latency_vread_groups2_us"] = self.energy(net)["latency_per_image_us"]
             cal = self.calibrate(net, "train", True, seed)
             ev = self.evaluate(net, record=True)
             res["best_cal"] = ev["acc"]
@@ -322,6 +329,7 @@ class Experiment:
         """Energy and latency per image from :func:`analog_models.energy.mvm_energy`,
         at each block's operating point and programmed conductances."""
         from analog_models.energy import mvm_energy
+        from firmware.parallel import can_share_bias
 
         layers = {}
         shape = tuple(net.graph.input_shape)
@@ -332,7 +340,8 @@ class Experiment:
                 n_vec = nxt[1] * nxt[2] if op.kind == "conv" else 1
                 blocks = net._blocks([op.name])
                 n_rep = 1 + max(b.replica for b in blocks)
-                e = lat = 0.0
+                e = 0.0
+                groups = []          # blocks that can start together (one set of bias voltages)
                 for b in blocks:
                     key = (b.core, b.row0, b.col0, "FWD")
                     cfg = net.dep.block_cfg.get(key, net.cfg[op.name])
@@ -340,8 +349,15 @@ class Experiment:
                     r = mvm_energy(cfg.core_config(2 * b.n_rows), 2 * b.n_rows, b.n_cols, G=np.nan_to_num(g))
                     # every vector of the image visits each segment once, on one of the replicas
                     e += r["energy_J"] * n_vec / n_rep
-                    lat = max(lat, r["latency_s"])
+                    grp = next((gr for gr in groups if can_share_bias(gr[0], cfg)), None)
+                    if grp is None:
+                        groups.append([cfg, r["latency_s"]])
+                    else:
+                        grp[1] = max(grp[1], r["latency_s"])
+                # groups with different biases start one after the other
+                lat = sum(gr[1] for gr in groups)
                 layers[op.name] = {"energy_nJ": e * 1e9, "mvms": n_vec, "replicas": n_rep,
+                                   "bias_groups": len(groups),
                                    "latency_us": lat * np.ceil(n_vec / n_rep) * 1e6}
             shape = nxt
         e = sum(v["energy_nJ"] for v in layers.values())
@@ -364,7 +380,7 @@ class Experiment:
             if self.ablation(s):
                 r["only_relax_adc"] = self.only_relax_adc(s)["acc"]
         for key in ("n0", "n0_cal", "best", "best_cal", "best_cal_ft", "best_cal_per_core_vread",
-                    "cal_random_inputs", "only_relax_adc"):
+                    "best_cal_vread_groups2", "cal_random_inputs", "only_relax_adc"):
             v = [r[key] for r in runs if key in r]
             rep[f"acc.chip.{key}"] = float(np.mean(v))
             rep[f"acc.chip.{key}.std"] = float(np.std(v)) if len(v) > 1 else None
@@ -376,6 +392,10 @@ class Experiment:
             d = [r[a] - r[b] for r in runs if a in r and b in r]
             return 100 * float(np.mean(d)) if d else None
         rep["cal.shared_vread_cost_pp"] = paired("best_cal_per_core_vread", "best_cal")
+        rep["cal.vread_groups2_gain_pp"] = paired("best_cal_vread_groups2", "best_cal")
+        for key in ("latency_per_core_vread_us", "latency_vread_groups2_us"):
+            v = [r[key] for r in runs if key in r]
+            rep[f"latency.{key[8:-3]}.per_image_us"] = float(np.mean(v)) if v else None
         rep["cal.random_vs_train_pp"] = paired("cal_random_inputs", "best_cal")
         rep["nrt.chip_gain_calibrated_pp"] = paired("best_cal", "n0_cal")
         rep["sim.only_relax_adc_overestimate_pp"] = paired("only_relax_adc", "best_cal")

@@ -290,3 +290,17 @@ def test_set_params_changes_the_live_core():
         core.set_params({"vref": 1.0})
     core.parallel_cores = 3
     assert core.p.n_parallel_cores == 3 and core.neurons.p is core.p
+
+
+def test_code_table_equals_the_contracts_decoding():
+    """The batched path decodes comparator bits through a table of the contract's own
+    ``output_codes``, optionally after permuting the neurons: same codes for every width
+    and activation."""
+    from analog_models.core import _codes
+    for k in range(1, 9):
+        bits = RNG.integers(0, 2, (7, k, 256)).astype(bool)
+        for act in range(4):
+            ref = C.output_codes(bits, act)
+            np.testing.assert_array_equal(_codes(bits, act), ref)
+            np.testing.assert_array_equal(_codes(bits, act, lambda a: a[:, ::-1]), ref[:, ::-1])
+            assert _codes(bits, act).dtype == ref.dtype

@@ -1,5 +1,5 @@
 """Cores started together share one set of bias voltages: the firmware refuses per-core
-Vread / Vdecr / Vnoise in a parallel MVM, before any frame."""
+Vread / Vnoise in a parallel MVM, before any frame; Vdecr is each core's own DAC."""
 
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ def test_equal_biases_pass_and_noise_only_counts_when_used():
                            1: cfg.replace(noise_steps=2, vnoise=6)})
     with pytest.raises(TypeError):
         check_shared_bias([cfg, cfg])
+    check_shared_bias({0: cfg, 1: cfg.replace(vdecr=1500)})  # per-core decrement DAC
+    with pytest.raises(SharedBiasError, match="vread"):
+        check_shared_bias({0: cfg, 1: cfg.replace(vread=101, vdecr=1500)})
 
 
 def test_parallel_mvm_with_per_core_vread_is_refused():

@@ -64,3 +64,12 @@ def test_calibration_on_training_data_improves_the_layer(digits_graph, digits_sp
     assert err1 < err0
     # conv1 sits on several cores (replicas); they share one Vread after calibration
     assert len(net.vread_of("conv1")) == 1 and cal["shared_vread"] == net.vread_of("conv1")[0]
+
+
+def test_vread_groups_split_blocks_by_their_own_vread():
+    from neurram.nets.chip import _groups_of, _vread_groups
+    v = [100, 150, 104, 148, 99]
+    assert sorted(_vread_groups(v, 1)[0]) == [0, 1, 2, 3, 4]
+    assert sorted(map(sorted, _vread_groups(v, 2))) == [[0, 2, 4], [1, 3]]
+    assert len(_vread_groups([120, 120, 120], 3)) == 1          # no more groups than Vreads
+    assert _groups_of([5, 7, 5]) == [[0, 2], [1]]
