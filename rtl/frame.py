@@ -68,6 +68,9 @@ class FrameDecoder(wiring.Component):
     start : Out(n_cores)
         One-cycle start pulse of every core selected in CORE_SEL0-2, the cycle after a
         committed write of CHIP_CMD.start_sel.
+    start_next : Out(n_cores)
+        ``start`` one cycle ahead (what it will be in the next cycle), from flops: the
+        chip's per-core clock gates open a cycle before a start reaches the core.
     err_code : Out(4), err_count : Out(8)
         The SPI_ERR register (sticky code of the last bad frame, bad-frame count).
     done : Out(1)
@@ -94,6 +97,7 @@ class FrameDecoder(wiring.Component):
             "bus": Out(RegBusSignature()).array(n_cores),
             "busy": In(n_cores),
             "start": Out(n_cores),
+            "start_next": Out(n_cores),
             "err_code": Out(4),
             "err_count": Out(8),
             "done": Out(1),
@@ -187,6 +191,15 @@ class FrameDecoder(wiring.Component):
             chip.hw.busy2.mask.eq(busy48[32:48]),
             core_sel.eq(Cat(chip.hw.core_sel0.mask, chip.hw.core_sel1.mask, chip.hw.core_sel2.mask)),
             self.start.eq(Mux(chip.hw.chip_cmd.start_sel, core_sel[:n], 0)),
+        ]
+        # The RegBlock's singlepulse rule (pulse <= we & hit & wdata bit) one cycle early;
+        # CORE_SEL cannot change in between (one register write per frame).
+        start_sel = chip_map.reg("CHIP_CMD").field("start_sel")
+        start_write = Signal()
+        m.d.comb += [
+            start_write.eq(chip.we & (addr == chip_map.reg("CHIP_CMD").addr)
+                           & wdata[start_sel.lsb]),
+            self.start_next.eq(Mux(start_write, core_sel[:n], 0)),
         ]
         with m.If(chip.hw.chip_cmd.clear_err):
             m.d.sync += [err_code.eq(0), err_count.eq(0)]
