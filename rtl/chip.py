@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from amaranth.hdl import Cat, ClockDomain, DomainRenamer, Module, ResetSignal, Shape
+from amaranth.hdl import Cat, ClockDomain, DomainRenamer, Module, ResetSignal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -62,17 +62,19 @@ class Chip(wiring.Component):
     Per-core clock gating (``gate_cores``, default: on for a multi-core chip whose cores
     have a ``clk_req`` output): each core runs on its own clock, ``clk`` through a
     :class:`~rtl.clockgate.ClockGate` (the core's own latch-based gate, proven
-    glitch-free in ``formal/clockgate.py``) that passes an edge only when the core will
-    act on it: a register-bus strobe to it, a start in the next cycle
+    glitch-free in ``formal/clockgate.py``) that passes an edge only while the core may
+    act on it: a frame that may strobe or start it is being received
+    (``FrameDecoder.frame_cores``), a bus strobe to it, a start in the next cycle
     (``FrameDecoder.start_next``), or its ``clk_req`` (busy, a command pending, reset, a
-    POWER change). The gate's falling-edge crossing relaunches the bus strobes, the bus
-    data (zero unless a strobe is present, so an idle core's inputs never change) and
-    the reset; the core samples them at the next rising edge exactly as it would sample
-    the decoder's flops, so every core acts in the same cycle as with the free-running
-    clock. ``start_ext`` stays on the rising-edge launch: the core samples it only on
-    falling edges (its own gate). An idle core then sees no clock edge and no input
-    change at all; a simulator skips it (a hierarchically verilated core tile is not
-    called).
+    POWER change). Every input of the core comes from a flop of the core's own clock: the
+    bus strobes, the bus data (zero unless a strobe is present), ``start_ext`` and the
+    reset are relaunched on its falling edge (the core samples them at the next rising
+    edge exactly as it would sample the decoder's flops, and its own gate samples
+    ``start_ext`` on that falling edge as it would sample the decoder's start), and the
+    comparator outputs ``analog[i].cmp`` are registered on its rising edge (a one-cycle
+    synchroniser; the testbench then adds none). An idle core therefore sees no clock
+    edge and none of its inputs is even scheduled for evaluation (Verilator evaluates a
+    hierarchical block's wrapper whenever the clock domain of one of its inputs ticks).
     """
 
     def __init__(self, n_cores: int, core_factory: Callable | None = None,
@@ -100,37 +102,45 @@ class Chip(wiring.Component):
         if gate_cores and not can_gate:
             raise ValueError("gate_cores needs cores with a clk_req output")
         self.gate_cores = can_gate and n_cores > 1 if gate_cores is None else gate_cores
-        self.core_gates = [ClockGate(n_xfer=self._xfer_bits()) for _ in self.cores] \
-            if self.gate_cores else []
-
-    @staticmethod
-    def _xfer_bits() -> int:
-        members = RegBusSignature().members
-        return len(BUS_STROBES) + sum(Shape.cast(members[n].shape).width for n in BUS_DATA) + 1   # + rst
+        # The gate's own falling-edge crossing is not used (one dummy bit): the core's
+        # inputs are relaunched on the falling edge of the core's own clock instead.
+        self.core_gates = [ClockGate(n_xfer=1) for _ in self.cores] if self.gate_cores else []
 
     def _gate_core(self, m: Module, i: int, core, dec):
         """Core ``i`` on its own gated clock domain ``core<i>`` (see the class docstring)."""
         domain = f"core{i}"
         cd = ClockDomain(domain, local=True)
-        m.domains += cd
+        # The relaunch of the core's inputs: the falling edge of the core's clock.
+        neg = ClockDomain(f"core{i}_neg", clk_edge="neg", reset_less=True, local=True)
+        m.domains += [cd, neg]
         m.submodules[f"core{i}"] = DomainRenamer(domain)(core)
         m.submodules[f"core{i}_clockgate"] = cg = self.core_gates[i]
         ini, tgt = dec.bus[i], core.bus
         strobes = Cat(*(getattr(ini, n) for n in BUS_STROBES))
         data = Cat(*(getattr(ini, n) for n in BUS_DATA))
         m.d.comb += [
-            cg.xfer_i.eq(Cat(strobes, data & strobes.any().replicate(len(data)), ResetSignal())),
-            cg.en.eq(strobes.any() | dec.start_next[i] | core.clk_req),
+            cg.xfer_i.eq(0),
+            cg.en.eq(dec.frame_cores[i] | strobes.any() | dec.start_next[i] | core.clk_req),
             # no power gate at this level: the core's own gate reports it
             cg.power_enable.eq(1), cg.power_down.eq(0),
             cd.clk.eq(cg.gclk),
+            neg.clk.eq(cg.gclk),
         ]
-        out = Cat(*(getattr(tgt, n) for n in BUS_STROBES), *(getattr(tgt, n) for n in BUS_DATA),
-                  cd.rst)
-        m.d.comb += out.eq(cg.xfer_o)
+        relaunched = Cat(*(getattr(tgt, n) for n in BUS_STROBES),
+                         *(getattr(tgt, n) for n in BUS_DATA), core.start_ext, cd.rst)
+        m.d[neg.name] += relaunched.eq(Cat(strobes, data & strobes.any().replicate(len(data)),
+                                           dec.start_next[i], ResetSignal()))
         for name, member in RegBusSignature().members.items():
             if member.flow == In:
                 m.d.comb += getattr(ini, name).eq(getattr(tgt, name))
+        # The comparator outputs (asynchronous to the chip) registered on the core's clock.
+        m.d[domain] += core.analog.cmp.eq(self._analog(i).cmp)
+        for name, member in AnalogBusSignature().members.items():
+            if member.flow == Out:
+                m.d.comb += getattr(self._analog(i), name).eq(getattr(core.analog, name))
+
+    def _analog(self, i: int):
+        return self.analog[i] if self.n_cores > 1 else self.analog
 
     def elaborate(self, platform):
         m = Module()
@@ -155,10 +165,7 @@ class Chip(wiring.Component):
             else:
                 m.submodules[f"core{i}"] = core
                 wiring.connect(m, dec.bus[i], core.bus)
-            analog = self.analog[i] if self.n_cores > 1 else self.analog
-            wiring.connect(m, wiring.flipped(analog), core.analog)
-            m.d.comb += [
-                core.start_ext.eq(dec.start[i]),
-                dec.busy[i].eq(core.busy),
-            ]
+                wiring.connect(m, wiring.flipped(self._analog(i)), core.analog)
+                m.d.comb += core.start_ext.eq(dec.start[i])
+            m.d.comb += dec.busy[i].eq(core.busy)
         return m

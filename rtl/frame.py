@@ -71,6 +71,12 @@ class FrameDecoder(wiring.Component):
     start_next : Out(n_cores)
         ``start`` one cycle ahead (what it will be in the next cycle), from flops: the
         chip's per-core clock gates open a cycle before a start reaches the core.
+    frame_cores : Out(n_cores)
+        The cores the frame being received may strobe or start: while a frame is active,
+        the cores it addresses (every core for a broadcast), or for a chip-register frame
+        the cores selected in CORE_SEL0-2 (its CHIP_CMD.start_sel write starts them). Every
+        bus strobe and every ``start_next`` of a core comes in a cycle after one in which
+        this bit was set.
     err_code : Out(4), err_count : Out(8)
         The SPI_ERR register (sticky code of the last bad frame, bad-frame count).
     done : Out(1)
@@ -98,6 +104,7 @@ class FrameDecoder(wiring.Component):
             "busy": In(n_cores),
             "start": Out(n_cores),
             "start_next": Out(n_cores),
+            "frame_cores": Out(n_cores),
             "err_code": Out(4),
             "err_count": Out(8),
             "done": Out(1),
@@ -200,6 +207,7 @@ class FrameDecoder(wiring.Component):
             start_write.eq(chip.we & (addr == chip_map.reg("CHIP_CMD").addr)
                            & wdata[start_sel.lsb]),
             self.start_next.eq(Mux(start_write, core_sel[:n], 0)),
+            self.frame_cores.eq(Mux(active, Mux(is_chip, core_sel[:n], tsel), 0)),
         ]
         with m.If(chip.hw.chip_cmd.clear_err):
             m.d.sync += [err_code.eq(0), err_count.eq(0)]
