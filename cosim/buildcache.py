@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -65,6 +66,16 @@ MAKE_FLAGS = list(VERILATED_MAKE_VARS) + [
 # not depend on the design: they are compiled once per flag set and copied into every
 # new build directory (set NEURRAM_COSIM_NO_RUNTIME_CACHE=1 for a fully cold build).
 RUNTIME_CACHE = "runtime"
+#: The compiled core tile (hierarchical block) does not depend on the core count: its
+#: objects are kept under ``<cosim root>/tiles/<hash of the tile's generated C++>`` and
+#: copied into every build that verilates the same tile (a 48-core build after a 4-core
+#: one compiles only its root). Keyed on the generated sources themselves, so a changed
+#: tile can never pick up stale objects.
+TILE_CACHE = "tiles"
+#: C++ optimisation of the root model of a hierarchical build (``$NEURRAM_ROOT_OPT``, e.g.
+#: ``-O1``): the root of a 48-core chip is most of its C++ and runs only the frame
+#: decoder, the clock gates and the testbench; the tile keeps ``OPT_FAST`` of MAKE_FLAGS.
+ROOT_OPT_ENV = "NEURRAM_ROOT_OPT"
 SIM_MAIN = HDL_DIR / "sim_main.cpp"
 LZ4_DIR = HDL_DIR / "lz4"
 
@@ -85,6 +96,9 @@ class Build:
     build_s: float = 0.0      # Verilator + C++ compile time when built now
     elapsed_s: float = 0.0    # wall time of the build_* call
     verilate_s: float = 0.0   # of build_s: the verilator step (the rest is the C++ compile)
+    tile_s: float = 0.0       # of build_s: the core tile's C++ (hierarchical builds)
+    tile_cached: bool = False  # the tile's objects came from the tile cache
+    root_opt: str = ""        # $NEURRAM_ROOT_OPT of the root's C++ (hierarchical builds)
 
     @property
     def ports(self) -> dict[str, Port]:
@@ -131,7 +145,9 @@ def _load_build(bdir: Path) -> Build | None:
     d = json.loads(meta.read_text())
     return Build(dir=bdir, name=d["name"], n_cores=d["n_cores"], waves=d["waves"],
                  tb_ports=[Port(*p) for p in d["tb_ports"]], dut_top=d["dut_top"],
-                 build_s=d.get("build_s", 0.0), verilate_s=d.get("verilate_s", 0.0))
+                 build_s=d.get("build_s", 0.0), verilate_s=d.get("verilate_s", 0.0),
+                 tile_s=d.get("tile_s", 0.0), tile_cached=d.get("tile_cached", False),
+                 root_opt=d.get("root_opt", ""))
 
 
 def build_lz4(bdir: Path, logf) -> Path:
@@ -170,9 +186,104 @@ def verilator_command(bdir: Path, sources: list[Path], waves: bool,
     return cmd + VERILATOR_FLAGS + [str(SIM_MAIN)] + [str(s) for s in sources]
 
 
-def make_command(bdir: Path, waves: bool) -> list[str]:
+def make_command(bdir: Path, waves: bool, target: str | None = None,
+                 extra: tuple[str, ...] = ()) -> list[str]:
     return (["make", "-j", str(build_jobs()), "-C", str(bdir), "-f", "Vtop.mk",
-             f"VM_TRACE={int(waves)}"] + MAKE_FLAGS)
+             f"VM_TRACE={int(waves)}"] + MAKE_FLAGS + list(extra) + ([target] if target else []))
+
+
+def split_tile(verilog: str) -> tuple[str, str]:
+    """(the Verilog without the core tile's modules, the tile's modules), each with the
+    text's leading directives (the timescale)."""
+    starts = [m.start() for m in re.finditer(r"^module\s", verilog, re.M)]
+    if not starts:
+        return verilog, ""
+    head, rest, tile = verilog[:starts[0]], [], []
+    for a, b in zip(starts, starts[1:] + [len(verilog)]):
+        chunk = verilog[a:b]
+        name = re.match(r"module\s+\\?([\w$.]+)", chunk).group(1)
+        (tile if name == CORE_TILE or name.startswith(CORE_TILE + ".") else rest).append(chunk)
+    return head + "".join(rest), head + "".join(tile)
+
+
+def _tile_source(tile_text: str) -> Path:
+    """The tile's Verilog at a path that depends only on its text: Verilator writes the
+    source path into the generated C++ (and the block's interface hash), so the same
+    tile verilated in any build gives identical C++ and can share compiled objects."""
+    path = cosim_root() / TILE_CACHE / "src" / _sha(tile_text) / f"{CORE_TILE}.v"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".v.{os.getpid()}.tmp")
+        tmp.write_text(tile_text)
+        tmp.replace(path)
+    return path
+
+
+def _root_opt() -> str:
+    return os.environ.get(ROOT_OPT_ENV, "")
+
+
+def _tile_dir(bdir: Path) -> Path:
+    return bdir / f"V{CORE_TILE}"
+
+
+def _tile_lib(bdir: Path) -> Path:
+    return _tile_dir(bdir) / f"lib{CORE_TILE}.a"
+
+
+def _tile_cache_dir(bdir: Path) -> Path:
+    """The cache entry of the tile this build verilated: a hash of its generated model
+    sources (build paths taken out), the make flags and the Verilator version.
+
+    Not of the block's DPI glue (``<tile>.cpp`` and the wrapper ``<tile>.sv``): they
+    carry an interface hash that Verilator derives per build directory, whatever the
+    sources (and ``--protect-key``), so the glue is compiled in every build (seconds)
+    and only the model's objects are shared."""
+    tdir = _tile_dir(bdir)
+    h = hashlib.sha256()
+    for f in sorted(tdir.iterdir()):
+        if f.suffix in (".cpp", ".h", ".mk") and f.stem != CORE_TILE:
+            h.update(f.name.encode())
+            h.update(f.read_bytes().replace(str(bdir).encode(), b"<build>"))
+    h.update(" ".join(MAKE_FLAGS).encode() + verilator_version().encode())
+    return cosim_root() / TILE_CACHE / h.hexdigest()[:16]
+
+
+def _tile_objects(tdir: Path) -> list[Path]:
+    # Precompiled headers, then the model's objects: the order make's timestamps must
+    # have (each newer than what it is built from). Not the glue's object nor the
+    # library, which make then rebuilds.
+    return sorted(tdir.glob("*.gch")) + sorted(tdir.glob(f"V{CORE_TILE}*.o"))
+
+
+def tile_seed(bdir: Path) -> bool:
+    """Copy a cached compile of this build's tile into it (newer than its sources, so
+    make skips the tile); True on a hit."""
+    cdir = _tile_cache_dir(bdir)
+    if not (cdir / "ok").exists():
+        return False
+    now = time.time()
+    for f in _tile_objects(cdir):
+        dst = _tile_dir(bdir) / f.name
+        shutil.copyfile(f, dst)
+        stamp = now + 1 + (f.suffix == ".o")
+        os.utime(dst, (stamp, stamp))
+    return True
+
+
+def tile_save(bdir: Path) -> None:
+    cdir = _tile_cache_dir(bdir)
+    if (cdir / "ok").exists():
+        return
+    tmp = cdir.with_name(cdir.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for f in _tile_objects(_tile_dir(bdir)):
+        shutil.copy2(f, tmp / f.name)
+    (tmp / "ok").write_text("")
+    try:
+        tmp.rename(cdir)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)   # another process saved it first
 
 
 def _run(cmd: list[str], cwd: Path, logf) -> None:
@@ -210,7 +321,8 @@ def build_design(name: str, verilog: str, waves: bool | None = None, n_cores: in
     harness = [p.read_text() for p in harness_files()]
     key = _sha(verilog, tb_text, vlt, *harness, " ".join(VERILATOR_FLAGS), " ".join(MAKE_FLAGS),
                str(waves), verilator_version(), *([" ".join(HIER_FLAGS)] if blocks else []),
-               *([" ".join(COVERAGE_FLAGS)] if coverage else []))
+               *([" ".join(COVERAGE_FLAGS)] if coverage else []),
+               *([f"root {_root_opt()}"] if blocks and _root_opt() else []))
     root = cosim_root()
     tag = ("-waves" if waves else "") + ("-cov" if coverage else "")
     bdir = Path(build_dir) if build_dir else root / f"{name}{tag}-{key}"
@@ -223,10 +335,15 @@ def build_design(name: str, verilog: str, waves: bool | None = None, n_cores: in
             shutil.rmtree(bdir)
         src = bdir / "src"
         src.mkdir(parents=True)
+        tile_src = []
+        if blocks:
+            verilog, tile_text = split_tile(verilog)
+            tile_src = [_tile_source(tile_text)]
         (src / "dut.v").write_text(verilog)
         (src / f"{TB_TOP}.v").write_text(tb_text)
         (src / "tb.vlt").write_text(vlt)
-        sources = [src / "tb.vlt"] + _harness_hdl() + [src / "dut.v", src / f"{TB_TOP}.v"]
+        sources = ([src / "tb.vlt"] + _harness_hdl() + tile_src
+                   + [src / "dut.v", src / f"{TB_TOP}.v"])
         log.info("building %s in %s", name, bdir)
         tb0 = time.perf_counter()
         with open(bdir / "build.log", "w") as logf:
@@ -236,21 +353,37 @@ def build_design(name: str, verilog: str, waves: bool | None = None, n_cores: in
                  bdir, logf)
             verilate_s = time.perf_counter() - tb0
             cache_runtime = os.environ.get("NEURRAM_COSIM_NO_RUNTIME_CACHE", "0") in ("", "0")
+            tile_cached = False
             if cache_runtime:
                 runtime_seed(bdir)
-            _run(make_command(bdir, waves), bdir, logf)
+            if blocks:
+                tile_cached = cache_runtime and tile_seed(bdir)
+                # The tile first, at the make flags' optimisation; then the root, at
+                # $NEURRAM_ROOT_OPT if set.
+                _run(make_command(bdir, waves, target=str(_tile_lib(bdir).relative_to(bdir))),
+                     bdir, logf)
+                tile_s = time.perf_counter() - tb0 - verilate_s
+                root_opt = _root_opt()
+                _run(make_command(bdir, waves, extra=(f"OPT_FAST={root_opt}",) if root_opt else ()),
+                     bdir, logf)
+                tile_save(bdir)
+            else:
+                tile_s = 0.0
+                _run(make_command(bdir, waves), bdir, logf)
             if cache_runtime:
                 runtime_save(bdir)
         build_s = time.perf_counter() - tb0
         (bdir / "build.json").write_text(json.dumps({
             "name": name, "n_cores": n_cores, "waves": waves, "dut_top": dut_top,
             "tb_ports": [[p.name, p.direction, p.width] for p in tb_ports], "build_s": build_s,
-            "verilate_s": verilate_s,
+            "verilate_s": verilate_s, "tile_s": tile_s, "tile_cached": tile_cached,
+            "root_opt": _root_opt() if blocks else "",
         }))
     b = _load_build(bdir)
     b.built_now = True
     b.elapsed_s = time.perf_counter() - t0
-    log.info("built %s in %.1f s (verilator %.1f s)", name, build_s, verilate_s)
+    log.info("built %s in %.1f s (verilator %.1f s, tile C++ %.1f s%s)", name, build_s,
+             verilate_s, tile_s, ", cached" if tile_cached else "")
     return b
 
 
@@ -310,7 +443,7 @@ def _input_key(n_cores: int, waves: bool, coverage: bool = False) -> str:
     for f in _input_files():
         h.update(str(f.relative_to(REPO)).encode())
         h.update(f.read_bytes())
-    h.update(f"{n_cores}|{waves}|{verilator_version()}".encode())
+    h.update(f"{n_cores}|{waves}|{verilator_version()}|{_root_opt()}".encode())
     if coverage:
         h.update(b"|coverage")
     return h.hexdigest()[:16]

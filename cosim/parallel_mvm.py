@@ -65,14 +65,15 @@ async def run_parallel_async(tb, setups: Sequence[MvmSetup], xs, timeout_ns: flo
 
     ``phases`` (optional) accumulates the wall time of the three phases: ``load_s``
     (input frames), ``run_s`` (select, start, BUSY polls) and ``read_s`` (output frames),
-    and gets ``first_busy``, the BUSY0-2 mask of the first poll.
+    their clock cycles (``load_cycles``, ``run_cycles``, ``read_cycles``), and gets
+    ``first_busy``, the BUSY0-2 mask of the first poll.
     """
     _check(setups)
     clock = time.perf_counter
-    t0 = clock()
+    t0, k0 = clock(), tb.cycles()
     for f in load_frames(setups, xs):
         await tb.frame(f)
-    t1 = clock()
+    t1, k1 = clock(), tb.cycles()
     for f in select_frames([s.core for s in setups]):
         await tb.frame(f)
     await tb.frame(start_sel_frame())
@@ -98,12 +99,14 @@ async def run_parallel_async(tb, setups: Sequence[MvmSetup], xs, timeout_ns: flo
     if key not in _wait_ns:
         # Calibrate the first wait on the operation's duration, as a host does.
         _wait_ns[key] = max(0.0, (tb.cycles() - c0) * 10.0 - 300.0 * len(regs))
-    t2 = clock()
+    t2, k2 = clock(), tb.cycles()
     out = [ll.decode_rf_read(await tb.frame(f), 256, s.out_bits)
            for s, f in zip(setups, read_frames(setups))]
     if phases is not None:
-        for k, v in (("load_s", t1 - t0), ("run_s", t2 - t1), ("read_s", clock() - t2)):
-            phases[k] = phases.get(k, 0.0) + v
+        t3, k3 = clock(), tb.cycles()
+        for k, v in (("load_s", t1 - t0), ("run_s", t2 - t1), ("read_s", t3 - t2),
+                     ("load_cycles", k1 - k0), ("run_cycles", k2 - k1), ("read_cycles", k3 - k2)):
+            phases[k] = phases.get(k, 0) + v
         phases["first_busy"] = first_busy
     return out
 

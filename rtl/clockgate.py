@@ -56,6 +56,10 @@ class ClockGate(wiring.Component):
         The controller's current ``power_down`` output.
     gclk : Out(1)
         Gated clock ``clk & en_l``.
+    wake : Out(1)
+        The enable before the latch (``en | rst | power change pending``): the block
+        needs the next clock edge. A gate in front of this block's whole clock (the chip
+        gating an idle core) opens on it.
     clk_gated : Out(1)
         Status: the gated clock is stopped (``~en_l``).
     pwr_gated : Out(1)
@@ -77,6 +81,7 @@ class ClockGate(wiring.Component):
             "power_enable": In(1),
             "power_down": In(1),
             "gclk": Out(1),
+            "wake": Out(1),
             "clk_gated": Out(1),
             "pwr_gated": Out(1),
             "xfer_i": In(n_xfer),
@@ -88,7 +93,7 @@ class ClockGate(wiring.Component):
         m.domains.cg_neg = ClockDomain("cg_neg", clk_edge="neg", reset_less=True, local=True)
         m.d.comb += ClockSignal("cg_neg").eq(ClockSignal(self._domain))
 
-        wake = Signal()
+        wake = self.wake
         en_l = Signal()
         m.d.comb += wake.eq(self.en | ResetSignal(self._domain)
                             | (self.power_enable == self.power_down))

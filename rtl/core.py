@@ -50,6 +50,11 @@ class Core(wiring.Component):
         Chip-level start (CHIP_CMD.start_sel with this core selected), same as CMD.start.
     busy : Out(1)
         The controller is running (for the chip's BUSY mask).
+    clk_req : Out(1)
+        The core needs the next edge of its clock: its controller's clock gate is about
+        to open (busy, a command pending or held, reset, a POWER change pending). With
+        no register-bus strobe and no ``start_ext``, a core whose ``clk_req`` is 0 does
+        not change state on a clock edge, so the chip may stop its clock.
     delay_a : Out(1)
         Only with ``macro=False``: the delay line's input.
     delay_taps : In(10)
@@ -76,6 +81,7 @@ class Core(wiring.Component):
             "analog": Out(AnalogBusSignature()),
             "start_ext": In(1),
             "busy": Out(1),
+            "clk_req": Out(1),
         }
         if not macro:
             members["delay_a"] = Out(1)
@@ -138,6 +144,7 @@ class Core(wiring.Component):
             hw.status.clk_gated.eq(cg.clk_gated),
             hw.status.pwr_gated.eq(cg.pwr_gated),
             self.busy.eq(ctrl.busy),
+            self.clk_req.eq(cg.wake),
         ]
 
         # ---- register files' hardware ports --------------------------------------------

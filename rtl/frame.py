@@ -71,6 +71,15 @@ class FrameDecoder(wiring.Component):
     start : Out(n_cores)
         One-cycle start pulse of every core selected in CORE_SEL0-2, the cycle after a
         committed write of CHIP_CMD.start_sel.
+    start_next : Out(n_cores)
+        ``start`` one cycle ahead (what it will be in the next cycle), from flops: the
+        chip's per-core clock gates open a cycle before a start reaches the core.
+    frame_cores : Out(n_cores)
+        The cores the frame being received may strobe or start: while a frame is active,
+        the cores it addresses (every core for a broadcast), or for a chip-register frame
+        the cores selected in CORE_SEL0-2 (its CHIP_CMD.start_sel write starts them). Every
+        bus strobe and every ``start_next`` of a core comes in a cycle after one in which
+        this bit was set.
     err_code : Out(4), err_count : Out(8)
         The SPI_ERR register (sticky code of the last bad frame, bad-frame count).
     done : Out(1)
@@ -97,6 +106,8 @@ class FrameDecoder(wiring.Component):
             "bus": Out(RegBusSignature()).array(n_cores),
             "busy": In(n_cores),
             "start": Out(n_cores),
+            "start_next": Out(n_cores),
+            "frame_cores": Out(n_cores),
             "err_code": Out(4),
             "err_count": Out(8),
             "done": Out(1),
@@ -190,6 +201,16 @@ class FrameDecoder(wiring.Component):
             chip.hw.busy2.mask.eq(busy48[32:48]),
             core_sel.eq(Cat(chip.hw.core_sel0.mask, chip.hw.core_sel1.mask, chip.hw.core_sel2.mask)),
             self.start.eq(Mux(chip.hw.chip_cmd.start_sel, core_sel[:n], 0)),
+        ]
+        # The RegBlock's singlepulse rule (pulse <= we & hit & wdata bit) one cycle early;
+        # CORE_SEL cannot change in between (one register write per frame).
+        start_sel = chip_map.reg("CHIP_CMD").field("start_sel")
+        start_write = Signal()
+        m.d.comb += [
+            start_write.eq(chip.we & (addr == chip_map.reg("CHIP_CMD").addr)
+                           & wdata[start_sel.lsb]),
+            self.start_next.eq(Mux(start_write, core_sel[:n], 0)),
+            self.frame_cores.eq(Mux(active, Mux(is_chip, core_sel[:n], tsel), 0)),
         ]
         with m.If(chip.hw.chip_cmd.clear_err):
             m.d.sync += [err_code.eq(0), err_count.eq(0)]

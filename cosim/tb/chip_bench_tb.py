@@ -82,5 +82,5 @@ async def parallel_mvms(dut):
     write_results({"n_cores": n, "n_mvm": N_MVM, "cosim_s": t_cosim, "golden_s": t_gold,
           "wakeups": wakes, "cycles": cycles, "python_s": py_s, "raw_cycles": raw_n,
           "raw_s": raw_s, "golden_match": bool(match), "seed": seed,
-          **{k: v for k, v in phases.items() if k.endswith("_s")}})
+          **{k: v for k, v in phases.items() if k.endswith(("_s", "_cycles"))}})
     assert match, "cosim and golden output codes differ"

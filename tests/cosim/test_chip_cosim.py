@@ -34,6 +34,22 @@ def test_core_is_one_hierarchical_block(chip4):
     assert "controller" not in root                        # ... and none of its logic
 
 
+def test_tile_verilated_from_its_own_source(chip4):
+    # The tile's modules are split off into a file whose path depends only on its text,
+    # so every build of any core count verilates the same tile to the same C++ and can
+    # take its compiled objects from the tile cache.
+    from cosim.buildcache import TILE_CACHE, split_tile
+    from rtl.generate import TILE_NAME
+
+    dut = (chip4.dir / "src" / "dut.v").read_text()
+    assert f"module {TILE_NAME}(" not in dut and "module neurram_chip4(" in dut
+    args = (chip4.dir / f"V{TILE_NAME}__hierMkArgs.f").read_text()
+    tile_src = next(line.strip() for line in args.splitlines() if line.strip().endswith(f"{TILE_NAME}.v"))
+    assert f"/{TILE_CACHE}/src/" in tile_src
+    rest, tile = split_tile(runner.core_verilog(4))
+    assert rest.replace("\n", "") and tile == open(tile_src).read()
+
+
 def test_one_core_build_is_flat():
     b = runner.build_core(1)
     assert "hier_block" not in _vlt(b) and core_models(b.dir) == 0
