@@ -271,19 +271,24 @@ def tile_seed(bdir: Path) -> bool:
     return True
 
 
-def tile_save(bdir: Path) -> None:
-    cdir = _tile_cache_dir(bdir)
+def _publish(cdir: Path, files) -> None:
+    """Copy ``files`` into the cache directory ``cdir`` unless it is complete: into a
+    temporary directory first, renamed when whole, so a reader never sees half of it."""
     if (cdir / "ok").exists():
         return
     tmp = cdir.with_name(cdir.name + f".tmp{os.getpid()}")
     tmp.mkdir(parents=True, exist_ok=True)
-    for f in _tile_objects(_tile_dir(bdir)):
+    for f in files:
         shutil.copy2(f, tmp / f.name)
     (tmp / "ok").write_text("")
     try:
         tmp.rename(cdir)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)   # another process saved it first
+
+
+def tile_save(bdir: Path) -> None:
+    _publish(_tile_cache_dir(bdir), _tile_objects(_tile_dir(bdir)))
 
 
 def _run(cmd: list[str], cwd: Path, logf) -> None:
@@ -407,21 +412,9 @@ def runtime_seed(bdir: Path) -> None:
 
 
 def runtime_save(bdir: Path) -> None:
-    rdir = _runtime_dir(bdir)
-    if (rdir / "ok").exists():
-        return
-    tmp = rdir.with_name(rdir.name + f".tmp{os.getpid()}")
-    tmp.mkdir(parents=True, exist_ok=True)
-    for f in bdir.glob("verilated*.o"):
-        shutil.copy2(f, tmp / f.name)
-        d = f.with_suffix(".d")
-        if d.exists():
-            shutil.copy2(d, tmp / d.name)
-    (tmp / "ok").write_text("")
-    try:
-        tmp.rename(rdir)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)   # another process saved it first
+    objects = sorted(bdir.glob("verilated*.o"))
+    _publish(_runtime_dir(bdir), objects + [d for d in (f.with_suffix(".d") for f in objects)
+                                            if d.exists()])
 
 
 # --------------------------------------------------------------------------------------
