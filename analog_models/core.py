@@ -20,6 +20,7 @@ give identical output codes for the same seed.
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -190,6 +191,32 @@ class CoreModel:
         if n:
             self._version += 1
         return n
+
+    def save_state(self) -> dict:
+        """A copy of what this core carries from one operation to the next besides its
+        fixed variation: the cells (conductances, which are fresh), the device's random
+        generator (every programming pulse and read draws from it, even on the ideal
+        core) and the positions of the noise streams.
+
+        A transaction-level model cannot know how much of an interrupted operation ran
+        (whether a cut programming pulse drew its step); :meth:`load_state` on its own
+        model of the same seed makes it continue exactly as this one.
+        """
+        d = self.device
+        return {"G": d.G.copy(), "fresh": d.fresh.copy(), "any_fresh": d.any_fresh,
+                "device_rng": copy.deepcopy(d.rng.bit_generator.state),
+                "noise": copy.deepcopy(self._noise), "cmp_noise": copy.deepcopy(self._cmp_noise)}
+
+    def load_state(self, state: dict) -> None:
+        """Continue from ``state`` (:meth:`save_state` of a core of the same seed)."""
+        d = self.device
+        d.G[...] = check_conductance(state["G"], self.p, "state['G']")
+        d.fresh[...] = state["fresh"]
+        d.any_fresh = bool(state["any_fresh"])
+        d.rng.bit_generator.state = copy.deepcopy(state["device_rng"])
+        self._noise = copy.deepcopy(state["noise"])
+        self._cmp_noise = copy.deepcopy(state["cmp_noise"])
+        self._version += 1
 
     def invalidate(self) -> None:
         """The conductances changed behind the model's back (direct device access):

@@ -121,9 +121,17 @@ class FuzzTB(SpiTB):
             core.files[f].live[:] = await self.chip_file(f)
         st = await self.status()
         core.ctrl.done, core.ctrl.err = bool(st["done"]), st["err"]
-        self.tb.flush()
-        self.golden.chip.set_conductance(0, self.tb.conductance(0))
+        self.sync_analog()
         await self.both(ll.encode_reg_write(0, REG_CMD, CMD["lfsr_load"]))
+
+    def sync_analog(self) -> None:
+        """Give the golden model's analog core the chip's: the cells and the random
+        streams. The golden model played the interrupted operation to its end (or was
+        rebuilt after a reset), so both differ: a programming pulse draws its step from
+        the device's generator even on the ideal core, and whether the cut pulse drew it
+        depends on where it was cut."""
+        self.tb.flush()
+        self.golden.chip.models[0].load_state(self.tb.models[0].save_state())
 
     async def wait_idle(self, bound_ns: float, what: str) -> None:
         waited = 0.0
@@ -330,7 +338,7 @@ class FuzzTB(SpiTB):
                                     self.tb.cycles() - started < cycles)
             await self.tb.reset()
             self.golden = self._new_golden()
-            self.golden.chip.set_conductance(0, self.tb.conductance(0))
+            self.sync_analog()
         self.count(what)
         fcov.sample_operation(c, interrupt, state)
         await self.check_state()

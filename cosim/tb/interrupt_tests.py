@@ -197,7 +197,7 @@ class InterruptTB(FuzzTB):
         want = SHOWN[state] or "IDLE"
         assert name == want, f"{what}: last event {EventKind(seen['kind']).name}"
         self.golden = self._new_golden()
-        self.golden.chip.set_conductance(0, self.tb.conductance(0))
+        self.sync_analog()
         fcov.sample_operation(c, "reset", name)
         await self.check_state()
         self.count(what)

@@ -21,20 +21,29 @@ def core1():
     return runner.build_core(1)
 
 
-def _fuzz(build, n, tmp_path):
+def _fuzz(build, n, tmp_path, extra_env=None):
     report = tmp_path / "fuzz.json"
     seed = os.environ.get("NEURRAM_FUZZ_SEED")
     seed = int(seed) if seed else None
     runner.run_cocotb("cosim.tb.fuzz_tests", build, testcase="fuzz_frames", seed=seed,
                       extra_env={"NEURRAM_FUZZ_FRAMES": str(n),
                                  "NEURRAM_FUZZ_REPORT": str(report),
-                                 "NEURRAM_FCOV_FILE": str(tmp_path / "fcov.yml")})
+                                 "NEURRAM_FCOV_FILE": str(tmp_path / "fcov.yml"),
+                                 **(extra_env or {})})
     return json.loads(report.read_text())
 
 
 def test_fuzz_short(core1, tmp_path):
     rep = _fuzz(core1, int(os.environ.get("NEURRAM_FUZZ_SHORT", "300")), tmp_path)
     assert rep["frames"] >= rep["transactions"]
+
+
+def test_fuzz_replay_reset_then_program(core1, tmp_path):
+    """Seed 39008: programming pulses, a reset (the golden model is rebuilt), another
+    SET pulse, then a backward two-phase MVM read BL entry 190 one LSB off when the
+    recovery copied only the conductances, not the device's random generator."""
+    rep = _fuzz(core1, 195, tmp_path, {"NEURRAM_FUZZ_RNG_SEED": "39008"})
+    assert rep["seed"] == 39008 and rep["kinds"].get("PROGRAM reset", 0) > 0
 
 
 @pytest.mark.slow
