@@ -7,15 +7,16 @@ regression can run transactions without a thread per call.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from firmware import lowlevel as ll
-from rtl.contract.config import CoreConfig, mvm_cycles
+from rtl.contract.config import CoreConfig, mvm_cycles, two_phase_plan
 from rtl.contract.constants import BL_FILE, CLK_NS, SL_FILE
-from rtl.contract.registers import CORE
+from rtl.contract.registers import CORE, Dir, Mode
 
 RF_BL, RF_SL = BL_FILE, SL_FILE
 
@@ -38,7 +39,7 @@ class MvmSetup:
     signed inputs, no activation). :meth:`core_config` is the register view."""
 
     core: int = 0
-    direction: int = 0          # 0 FWD, 1 BWD, 2 REC
+    direction: int = Dir.FWD
     in_bits: int = 4
     out_bits: int = 6
     act: int = 0
@@ -46,24 +47,33 @@ class MvmSetup:
     diff_in: bool = False
     in_signed: bool = True
     two_phase: bool = False
-    split: int = 3
-    out_bits_lsb: int = 5
+    split: int | None = None           #: None: the contract's two-phase plan
+    out_bits_lsb: int | None = None    #: None: the contract's two-phase plan
     n_rows: int = 256
     wl_ns: int = 10
-    mode: int = 3               # 3 MVM, 2 NEURON_TEST
+    mode: int = Mode.MVM
     vread: int = 100
     vdecr: int = 2048
     noise_steps: int = 0
     vnoise: int = 0
 
     def core_config(self) -> CoreConfig:
-        """The register fields of this job (TypeError / ValueError if one does not fit)."""
-        return CoreConfig(
-            mode=self.mode, dir=self.direction, act=self.act, stoch=int(self.stoch),
+        """The register fields of this job (TypeError / ValueError if one does not fit).
+
+        A two-phase job without ``split`` / ``out_bits_lsb`` takes them from
+        :func:`rtl.contract.config.two_phase_plan`; a single-phase one leaves the
+        registers at their reset values."""
+        cfg = CoreConfig(
+            mode=int(self.mode), dir=int(self.direction), act=self.act, stoch=int(self.stoch),
             diff_in=int(self.diff_in), in_signed=int(self.in_signed), two_phase=int(self.two_phase),
-            in_bits=self.in_bits, out_bits=self.out_bits, split=self.split,
-            out_bits_lsb=self.out_bits_lsb, n_rows=self.n_rows, wl_ns=self.wl_ns,
+            in_bits=self.in_bits, out_bits=self.out_bits, n_rows=self.n_rows, wl_ns=self.wl_ns,
             vread=self.vread, vdecr=self.vdecr, noise_steps=self.noise_steps, vnoise=self.vnoise)
+        split, lsb = self.split, self.out_bits_lsb
+        if self.two_phase and (split is None or lsb is None):
+            plan = two_phase_plan(cfg.mag_bits, self.out_bits, split)
+            split, lsb = plan.split, plan.out_bits_lsb if lsb is None else lsb
+        fields = {k: v for k, v in (("split", split), ("out_bits_lsb", lsb)) if v is not None}
+        return dataclasses.replace(cfg, **fields) if fields else cfg
 
     @property
     def in_file(self) -> int:

@@ -46,7 +46,7 @@ def test_models_are_seeded_per_core():
 ])
 def test_mvm_matches_vectorised_analog_model(case):
     """Golden chip (event path through the controller model) == CoreModel.mvm."""
-    from analog_models import CoreConfig, CoreModel
+    from analog_models import CoreModel
     from analog_models.params import AnalogParams
 
     seed = 11
@@ -61,9 +61,7 @@ def test_mvm_matches_vectorised_analog_model(case):
 
     ref = CoreModel(initial_conductance(AnalogParams(), core_seed(seed, 0)), AnalogParams(),
                     seed=core_seed(seed, 0))
-    cfg = CoreConfig(dir=s.direction, act=s.act, in_bits=s.in_bits, out_bits=s.out_bits,
-                     two_phase=s.two_phase, split=s.split, out_bits_lsb=s.out_bits_lsb)
-    want = ref.mvm(input_codes(s, x), cfg)
+    want = ref.mvm(input_codes(s, x), s.core_config())
     want = list(want) if isinstance(want, tuple) else [want]
     for g, w in zip(got, want):
         assert np.array_equal(g, np.asarray(w).reshape(-1)), "golden chip != CoreModel.mvm"
