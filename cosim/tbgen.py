@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rtl.contract.constants import CLK_NS
+from rtl.contract.constants import CLK_NS, SYNCHRONISED_INPUT_ATTR
 
 TB_TOP = "tb_top"
 CLK_HALF_NS = int(CLK_NS // 2)  # the verilated testbench toggles clk every half period
@@ -25,12 +25,15 @@ class Port:
     name: str
     direction: str  # "input" | "output" | "inout"
     width: int
+    attrs: frozenset = frozenset()   # Verilog attribute names on the declaration
 
 
 _MODULE_RE = re.compile(r"^\s*module\s+\\?([\w$.]+)", re.M)
 _DECL_RE = re.compile(
-    r"^\s*(input|output|inout)\s+(?:wire\s+|reg\s+|logic\s+)?(?:signed\s+)?"
+    r"^\s*((?:\(\*[^*]*\*\)\s*)*)(input|output|inout)\s+(?:wire\s+|reg\s+|logic\s+)?(?:signed\s+)?"
     r"(?:\[(\d+)\s*:\s*(\d+)\]\s*)?\\?([\w$.]+)\s*[;,]", re.M)
+
+_ATTR_RE = re.compile(r"(?:\(\*|,)\s*\\?([\w$.]+)")
 
 
 def module_bodies(verilog: str) -> dict[str, str]:
@@ -58,9 +61,9 @@ def parse_ports(verilog: str, module: str) -> list[Port]:
     body = module_bodies(verilog)[module]
     ports = []
     for m in _DECL_RE.finditer(body):
-        msb, lsb = m.group(2), m.group(3)
+        attrs, direction, msb, lsb, name = m.groups()
         width = abs(int(msb) - int(lsb)) + 1 if msb is not None else 1
-        ports.append(Port(m.group(4), m.group(1), width))
+        ports.append(Port(name, direction, width, frozenset(_ATTR_RE.findall(attrs))))
     return ports
 
 
@@ -132,12 +135,6 @@ def event_log_ports(prefix: str) -> list[Port]:
             Port(t + "wl_falls", "output", 8)]
 
 
-#: Chip inputs the chip itself registers: the multi-core chip takes each core's
-#: comparator outputs through a flop of that core's gated clock (rtl/chip.py), so the
-#: testbench passes them straight through (the same one cycle in all).
-CHIP_REGISTERED = re.compile(r"^analog__\d+__cmp$")
-
-
 def _decl(p: Port) -> str:
     rng = f"[{p.width - 1}:0] " if p.width > 1 else ""
     return f"{p.direction} {rng}{p.name}"
@@ -160,7 +157,10 @@ def make_tb_top(dut_top: str, dut_ports: list[Port]) -> tuple[str, list[Port]]:
     # The chip's other inputs (the analog side's comparator outputs) pass through a flop,
     # for the same reason as rst; the comparator answer then reaches the chip one cycle
     # after the adapter drives it, inside the bus contract's two-cycle settling time.
-    ins = [p for p in passthrough if p.direction == "input" and not CHIP_REGISTERED.match(p.name)]
+    # Inputs the chip marks as synchronised by itself (a gated multi-core chip's
+    # comparator outputs, rtl/chip.py) already take that one cycle inside the chip.
+    ins = [p for p in passthrough
+           if p.direction == "input" and SYNCHRONISED_INPUT_ATTR not in p.attrs]
     conns += [f".{p.name}({p.name}_q)" if p in ins else f".{p.name}({p.name})" for p in passthrough]
     flops = []
     for p in ins:

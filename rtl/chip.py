@@ -13,6 +13,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .analog_bus import AnalogBusSignature
+from .contract.constants import SYNCHRONISED_INPUT_ATTR
 from .bus import RegBusSignature
 from .clockgate import ClockGate
 from .frame import FrameDecoder, _check_n_cores
@@ -105,6 +106,9 @@ class Chip(wiring.Component):
         # The gate's own falling-edge crossing is not used (one dummy bit): the core's
         # inputs are relaunched on the falling edge of the core's own clock instead.
         self.core_gates = [ClockGate(n_xfer=1) for _ in self.cores] if self.gate_cores else []
+        for i in range(n_cores if self.gate_cores else 0):
+            # registered on the core's own clock in _gate_core: the testbench adds no flop
+            self._analog(i).cmp.attrs[SYNCHRONISED_INPUT_ATTR] = 1
 
     def _gate_core(self, m: Module, i: int, core, dec):
         """Core ``i`` on its own gated clock domain ``core<i>`` (see the class docstring)."""

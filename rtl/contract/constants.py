@@ -17,6 +17,12 @@ MAX_CORES = N_CORES
 #: BLs, SLs, WLs and neurons per core; also the entries of each register file.
 N_LINES = 256
 
+#: Verilog attribute on a chip input the chip synchronises itself (a flop of the clock
+#: that consumes it): a testbench passes such an input straight through instead of
+#: registering it, so every input reaches the logic the same one cycle after it is
+#: driven. Set by rtl/chip.py, read by cosim/tbgen.py from the generated Verilog.
+SYNCHRONISED_INPUT_ATTR = "neurram_synchronised"
+
 #: Bits of one register-file entry (the widest input / output code).
 ENTRY_BITS = 10
 
