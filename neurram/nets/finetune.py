@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from .graph import ActOp, FlattenOp, MvmOp, NetGraph, PoolOp
 from .software import _q
+from .train import training_threads
 
 __all__ = ["Tail", "finetune"]
 
@@ -92,17 +93,18 @@ def finetune(graph: NetGraph, start: int, x_in, y, *, epochs: int = 3, lr: float
     yt = torch.as_tensor(np.asarray(y, np.int64))
     tail.train()
     losses = []
-    for _ in tqdm(range(epochs), desc=f"fine-tune from op {start}", disable=not progress, leave=False):
-        tot = 0.0
-        order = rng.permutation(len(xt))
-        for i in range(0, len(xt), batch):
-            idx = order[i:i + batch]
-            opt.zero_grad()
-            loss = F.cross_entropy(tail(xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-            tot += loss.item() * len(idx)
-        losses.append(tot / len(xt))
+    with training_threads():
+        for _ in tqdm(range(epochs), desc=f"fine-tune from op {start}", disable=not progress, leave=False):
+            tot = 0.0
+            order = rng.permutation(len(xt))
+            for i in range(0, len(xt), batch):
+                idx = order[i:i + batch]
+                opt.zero_grad()
+                loss = F.cross_entropy(tail(xt[idx]), yt[idx])
+                loss.backward()
+                opt.step()
+                tot += loss.item() * len(idx)
+            losses.append(tot / len(xt))
     tail.eval()
     tail.write_back()
     return losses

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from tqdm.auto import tqdm
 from .model import MnistCNN
 
 __all__ = ["TrainConfig", "checkpoint_key", "train", "load_or_train", "predict", "set_threads",
-           "DEFAULT_CACHE"]
+           "training_threads", "DEFAULT_CACHE", "TRAIN_THREADS"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,26 @@ def set_threads(n: int | None = None) -> int:
     n = n or 1
     torch.set_num_threads(n)
     return n
+
+
+#: Intra-op threads of every gradient step (training and fine-tuning), whatever the caller set.
+TRAIN_THREADS = 1
+
+
+@contextmanager
+def training_threads():
+    """Run the block on :data:`TRAIN_THREADS` intra-op threads, then restore the caller's.
+
+    torch's CPU kernels split their reductions by thread count, so the same seed trained
+    on one thread and on two gives different weights; a checkpoint cached under its key,
+    or a layer fine-tuned on the chip, must not depend on who ran it with which setting.
+    """
+    n = torch.get_num_threads()
+    torch.set_num_threads(TRAIN_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 @dataclass(frozen=True)
@@ -92,17 +113,18 @@ def train(model: MnistCNN, x, y, cfg: TrainConfig, *, progress: bool = True,
     model.set_noise(cfg.noise)
     model.train()
     losses = []
-    for _ in tqdm(range(cfg.epochs), desc=desc, unit="epoch", disable=not progress, leave=False):
-        tot, n = 0.0, 0
-        for idx in _batches(len(xt), cfg.batch, rng):
-            opt.zero_grad()
-            loss = F.cross_entropy(model(xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot += loss.item() * len(idx)
-            n += len(idx)
-        losses.append(tot / n)
+    with training_threads():
+        for _ in tqdm(range(cfg.epochs), desc=desc, unit="epoch", disable=not progress, leave=False):
+            tot, n = 0.0, 0
+            for idx in _batches(len(xt), cfg.batch, rng):
+                opt.zero_grad()
+                loss = F.cross_entropy(model(xt[idx]), yt[idx])
+                loss.backward()
+                opt.step()
+                sched.step()
+                tot += loss.item() * len(idx)
+                n += len(idx)
+            losses.append(tot / n)
     model.eval()
     return losses
 

@@ -60,3 +60,21 @@ def test_train_config_validation():
         TrainConfig(noise=-0.1).validate()
     with pytest.raises(ValueError, match="epochs"):
         TrainConfig(epochs=0).validate()
+
+
+def test_training_does_not_depend_on_the_callers_thread_count(digits_split):
+    """A checkpoint is a function of its key: the same config trained while the caller runs
+    torch on two threads gives the weights of one thread (the reductions split by thread count)."""
+    cfg = TrainConfig(noise=0.1, epochs=1, batch=32)
+    states = []
+    before = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            model, _ = load_or_train(digits_split, cfg, cache_dir=None, progress=False)
+            assert torch.get_num_threads() == n            # the caller's setting is restored
+            states.append(model.state_dict())
+    finally:
+        torch.set_num_threads(before)
+    for name, a in states[0].items():
+        assert torch.equal(a, states[1][name]), name
