@@ -194,9 +194,9 @@ class CoreModel:
 
     def save_state(self) -> dict:
         """A copy of what this core carries from one operation to the next besides its
-        fixed variation: the cells (conductances, which are fresh), the device's random
-        generator (every programming pulse and read draws from it, even on the ideal
-        core) and the positions of the noise streams.
+        fixed variation: the cells (conductances, which are fresh), how far each cell's
+        own random streams have been drawn (every programming pulse, read and relaxation
+        draws from them, even on the ideal core) and the positions of the noise streams.
 
         A transaction-level model cannot know how much of an interrupted operation ran
         (whether a cut programming pulse drew its step); :meth:`load_state` on its own
@@ -204,7 +204,7 @@ class CoreModel:
         """
         d = self.device
         return {"G": d.G.copy(), "fresh": d.fresh.copy(), "any_fresh": d.any_fresh,
-                "device_rng": copy.deepcopy(d.rng.bit_generator.state),
+                "device_draws": d.draws.copy(),
                 "noise": copy.deepcopy(self._noise), "cmp_noise": copy.deepcopy(self._cmp_noise)}
 
     def load_state(self, state: dict) -> None:
@@ -213,7 +213,7 @@ class CoreModel:
         d.G[...] = check_conductance(state["G"], self.p, "state['G']")
         d.fresh[...] = state["fresh"]
         d.any_fresh = bool(state["any_fresh"])
-        d.rng.bit_generator.state = copy.deepcopy(state["device_rng"])
+        d.draws[...] = state["device_draws"]
         self._noise = copy.deepcopy(state["noise"])
         self._cmp_noise = copy.deepcopy(state["cmp_noise"])
         self._version += 1

@@ -9,6 +9,13 @@ Physics (compact, phenomenological; parameters in :class:`~analog_models.params.
   ``reset_k0``, ``reset_v0`` and ``h_reset = 2 ((G - g_floor) / (g_ceil - g_floor)) ** 0.5``
   (a nearly reset cell has little filament left to remove, so RESET steps shrink near
   gmin). Both are exponential in voltage (field-driven ion hopping).
+* **Every cell draws its own randomness**: the ``n``-th pulse, read or relaxation of a
+  cell takes its Gaussian draws from a counter-based stream keyed by (seed, kind, cell,
+  ``n``), not from one generator shared in programming order. Programming a slightly
+  different matrix on the same chip instance (a fine-tuned layer) therefore changes only
+  the cells whose pulse sequence changes; the others land exactly where they did, so two
+  techniques compared on one seed differ by what the techniques change, not by a
+  reshuffled chip.
 * **Cycle-to-cycle stochasticity**: every step is multiplied by a lognormal factor
   (``step_sigma``) and receives an additive Gaussian jitter (``step_jitter``), so a cell
   can overshoot and the write-verify loop bounces, as in the paper's Extended Data Fig. 3b.
@@ -36,6 +43,31 @@ from .params import AnalogParams
 from .programming import WriteVerifyConfig, program_passes, write_verify_cells
 
 
+# splitmix64's finaliser (Steele, Lea & Flood 2014), vectorised on uint64 arrays: a
+# bijective mix with full avalanche, so hashing (key, cell, count) gives independent words.
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_S30, _S27, _S31, _S32 = (np.uint64(k) for k in (30, 27, 31, 32))
+_PULSE, _READ, _RELAX = 0, 1, 2          # the kinds of draw, each with its own counter
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    x = (x ^ (x >> _S30)) * _MIX1
+    x = (x ^ (x >> _S27)) * _MIX2
+    return x ^ (x >> _S31)
+
+
+def cell_normals(key, cells: np.ndarray, counts: np.ndarray):
+    """Two standard normals per cell: draw ``counts`` of the cells ``cells`` (flat indices)
+    in the stream ``key`` (a uint64), by Box-Muller from the two 32-bit halves of one hash."""
+    with np.errstate(over="ignore"):
+        h = _mix(np.uint64(key) ^ _mix(cells.astype(np.uint64) * _GOLDEN + counts.astype(np.uint64)))
+    u1 = ((h >> _S32).astype(np.float64) + 0.5) * 2.0**-32
+    u2 = ((h & np.uint64(0xFFFFFFFF)).astype(np.float64) + 0.5) * 2.0**-32
+    r = np.sqrt(-2.0 * np.log(u1))
+    return r * np.cos(2.0 * np.pi * u2), r * np.sin(2.0 * np.pi * u2)
+
+
 def _finite_array(x, name):
     a = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(a)):
@@ -52,7 +84,8 @@ class RRAMDevice:
         Initial conductances in µS, each within ``[g_floor, g_ceil]`` of ``params``.
     params : AnalogParams, optional
     seed : int
-        Seed of the device's random generator (pulse responses, reads, relaxation).
+        Seed (int, sequence of ints or SeedSequence) of the device-to-device variation and
+        of every cell's own streams of pulse responses, reads and relaxation.
     """
 
     def __init__(self, g_init, params: AnalogParams | None = None, seed: int = 0):
@@ -60,7 +93,12 @@ class RRAMDevice:
         g = _finite_array(g_init, "g_init")
         self._check_range(g, "g_init")
         self.G = g.copy()
-        self.rng = np.random.default_rng(seed)
+        seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        self.rng = np.random.default_rng(seq)
+        # keys of the per-cell streams (a spawned child: independent of ``rng``'s words)
+        self._keys = seq.spawn(1)[0].generate_state(3, np.uint64)
+        self._cell = np.arange(g.size, dtype=np.uint64).reshape(g.shape)
+        self.draws = np.zeros((3,) + g.shape, dtype=np.uint32)   # per kind: draws so far
         # Device-to-device variation: each cell has its own switching speed and its own
         # saturated-SET conductance; the slowest / lowest-ceiling cells are the ones that
         # time out (the paper's 1% outside the window).
@@ -70,6 +108,13 @@ class RRAMDevice:
                                    np.maximum(g, p.g_floor + 1.0), p.g_ceil + 3 * p.g_ceil_sigma)
         self.fresh = np.zeros(g.shape, dtype=bool)  # programmed since the last relaxation
         self.any_fresh = False                      # cheap test before scanning ``fresh``
+
+    def _normals(self, kind: int, idx):
+        """The next pair of normals of every cell ``idx`` in stream ``kind``."""
+        count = self.draws[kind][idx]
+        z = cell_normals(self._keys[kind], self._cell[idx], count)
+        self.draws[kind][idx] = count + 1
+        return z
 
     def _check_range(self, g, name):
         lo, hi = self.p.g_floor, self.p.g_ceil
@@ -115,8 +160,9 @@ class RRAMDevice:
         mean = self.step_mean(op, amplitude, g, width_ns, self.k_cell[idx], gc)
         # Multiplicative lognormal spread with unit mean, plus additive jitter.
         s = self.p.step_sigma
-        mult = np.exp(s * self.rng.standard_normal(np.shape(g)) - 0.5 * s * s)
-        jitter = self.p.step_jitter * self.rng.standard_normal(np.shape(g))
+        z_mult, z_jitter = self._normals(_PULSE, idx)
+        mult = np.exp(s * z_mult - 0.5 * s * s)
+        jitter = self.p.step_jitter * z_jitter
         # Jitter scales with the pulse strength, so a sub-threshold pulse does nothing.
         strength = np.minimum(np.abs(mean) / max(self.p.set_k0, 1e-12), 1.0)
         new = g + mean * mult + np.sign(mean) * jitter * strength
@@ -136,7 +182,7 @@ class RRAMDevice:
         g = np.asarray(self.G[idx], dtype=np.float64)
         if noisy and self.p.read_noise:
             sd = np.hypot(self.p.board_noise_rel * g, self.p.board_noise_abs)
-            g = g + sd * self.rng.standard_normal(np.shape(g))
+            g = g + sd * self._normals(_READ, idx)[0]
         if self.p.board_adc_lsb > 0:
             g = np.round(g / self.p.board_adc_lsb) * self.p.board_adc_lsb
         return g
@@ -160,7 +206,7 @@ class RRAMDevice:
         n = int(mask.sum())
         if n and self.p.relaxation:
             g0 = self.G[mask]
-            d = self.p.relax_mean_shift + self.relax_std(g0) * self.rng.standard_normal(n)
+            d = self.p.relax_mean_shift + self.relax_std(g0) * self._normals(_RELAX, mask)[0]
             # Fold at the deepest reset state: the non-Gaussian shape near gmin.
             self.G[mask] = np.minimum(self.p.g_floor + np.abs(g0 + d - self.p.g_floor),
                                       self.p.g_ceil)

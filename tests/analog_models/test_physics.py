@@ -46,6 +46,42 @@ def test_relaxation_and_iterative_programming():
     np.testing.assert_array_equal(before, d2.G)
 
 
+def test_cell_normals_are_standard_and_independent():
+    from analog_models.device import cell_normals
+    cells = np.arange(200_000) % 65536
+    counts = np.arange(200_000) // 65536
+    a, b = cell_normals(np.uint64(12345), cells, counts)
+    for z in (a, b):
+        assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01
+        assert abs(np.mean(z**4) - 3) < 0.1                  # Gaussian tails, not uniform
+    assert abs(np.corrcoef(a, b)[0, 1]) < 0.01
+    assert abs(np.corrcoef(a[:-1], a[1:])[0, 1]) < 0.01      # neighbouring cells
+    assert abs(np.corrcoef(a[:65536], a[65536:131072])[0, 1]) < 0.02   # a cell's next draw
+    other, _ = cell_normals(np.uint64(12346), cells, counts)
+    assert abs(np.corrcoef(a, other)[0, 1]) < 0.01           # another stream / seed
+
+
+def test_a_cell_lands_where_it_did_whatever_the_other_cells_do():
+    """Common random numbers: each cell draws its own pulse, read and relaxation
+    randomness, so programming a matrix that differs in a few cells on the same chip
+    instance (seed) leaves every other cell exactly where it was."""
+    p = AnalogParams()
+    rng = np.random.default_rng(5)
+    g0 = rng.uniform(p.g_min, p.g_max, (16, 16))
+    t = rng.uniform(p.g_min, p.g_max, (16, 16))
+    t2 = t.copy()
+    t2[3, :4] = rng.uniform(p.g_min, p.g_max, 4)
+    runs = []
+    for targets in (t, t2):
+        dev = RRAMDevice(g0, p, seed=[7, 3])
+        iterative_program(dev, targets, passes=3)
+        runs.append(dev.G.copy())
+    same = np.ones(t.shape, bool)
+    same[3, :4] = False
+    np.testing.assert_array_equal(runs[0][same], runs[1][same])
+    assert np.all(runs[0][~same] != runs[1][~same])
+
+
 def test_device_bad_input():
     dev = RRAMDevice(np.full(4, 5.0))
     with pytest.raises(ValueError, match="targets"):

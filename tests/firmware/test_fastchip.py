@@ -150,11 +150,18 @@ def test_calibration_and_board_reads_equal_golden():
 def test_write_verify_programs_a_layer_and_relaxes_it():
     fast = FastChip(2, P, seed=9)
     net = _dense(fast, n_in=20, n_out=8)          # backdoor first: then reprogram properly
+    for core in range(2):                         # from an as-formed state, not the targets
+        fast.backdoor_load_matrix(core, np.random.default_rng(core).uniform(1, 40, (256, 256)))
     reports = net.program("write-verify")
     (blk, rep), = reports
     s = rep.summary()
-    assert s["cells"] == 2 * 21 * 8 and s["passes"] >= 2
-    assert rep.success_rate > 0.9          # the paper: ~99 % inside the window
+    assert s["cells"] == 2 * 21 * 8 and s["mean_pulses"] > 1
+    # the cells relax after the first pass (many leave the window) and are programmed again
+    assert s["passes"] >= 2 and s["reprogrammed_per_pass"][1] > s["cells"] // 4
+    # the paper: 99 % of cells inside the window at the end of write-verify; the final
+    # reads come after one more relaxation (SPEC §5: relaxation widens the spread again)
+    assert s["in_window_after_write_verify"] > 0.95 * s["cells"]
+    assert 0.3 < rep.success_rate < s["in_window_after_write_verify"] / s["cells"]
     # what the host knows is the relaxed state: its final board-ADC reads, within the
     # read noise of the truth
     true = fast.conductance(blk.core)[rep.rows, rep.cols]
