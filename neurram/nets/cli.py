@@ -39,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--test-images", type=int, default=None, help="first N test images (default all)")
     p.add_argument("--calib-images", type=int, default=200)
     p.add_argument("--calib-vectors", type=int, default=1024)
-    p.add_argument("--ft-images", type=int, default=1000, help="training images measured for fine-tuning")
+    p.add_argument("--ft-images", type=int, default=None,
+                   help="training images measured for fine-tuning (default: the whole training split, as Methods)")
     p.add_argument("--ft-epochs", type=int, default=10)
     p.add_argument("--backend", choices=("fast", "golden"), default="fast")
     p.add_argument("--program", choices=("write-verify", "backdoor"), default="write-verify")

@@ -42,7 +42,9 @@ class Experiment:
     test_images: int | None = None     #: None: the whole test split
     calib_images: int = 200            #: training images the calibration draws vectors from
     calib_vectors: int = 1024          #: MVM input vectors per layer calibration
-    ft_images: int = 1000              #: training images measured on the chip for fine-tuning
+    #: training images measured on the chip for fine-tuning (None: the whole training split;
+    #: Methods: a subset would be overfitted)
+    ft_images: int | None = None
     ft_epochs: int = 10
     ft_lr: float | None = None         #: None: the training learning rate / 100
     ft_noise: float | None = None      #: None: the deployed model's training noise
@@ -287,13 +289,15 @@ class Experiment:
         s = self.split()
         x, y = self.test_set()
         rng = np.random.default_rng(seed + 3)
-        idx = np.sort(rng.choice(len(s.x_train), min(self.ft_images, len(s.x_train)), replace=False))
+        n_ft = len(s.x_train) if self.ft_images is None else min(self.ft_images, len(s.x_train))
+        idx = np.sort(rng.choice(len(s.x_train), n_ft, replace=False))
         xa, ya = s.x_train[idx], s.y_train[idx]
         lr = self.ft_lr if self.ft_lr is not None else self.train_cfg(best).lr / 100
         noise = self.ft_noise if self.ft_noise is not None else best
         curve = [sw.accuracy(g, x, y)]
         a_tr, a_te, pos = xa, x, None
         losses = {}
+        train_curve = []
         mvm = g.mvm_ops()
         for k, op in enumerate(mvm):
             i = net.op_index(op.name)
@@ -313,15 +317,21 @@ class Experiment:
                 a_tr = net.forward(a_tr, start=pos, upto=j, batch=len(a_tr))
                 a_te = net.forward(a_te, start=pos, upto=j)
                 pos = j
+                # ED Fig. 8a: the training accuracy the chip layers cost, and what fine-tuning
+                # the rest on their measured outputs wins back
+                before = float(np.mean(sw.forward(g, a_tr, start=j).argmax(1) == ya))
                 losses[op.name] = finetune(g, j, a_tr, ya, epochs=self.ft_epochs, lr=lr, noise=noise,
                                            seed=seed + k)
+                after = float(np.mean(sw.forward(g, a_tr, start=j).argmax(1) == ya))
+                train_curve.append({"layer": op.name, "before_ft": before, "after_ft": after})
                 logits = sw.forward(g, a_te, start=j)
             else:
                 logits = net.forward(a_te, start=pos) if pos < len(g.ops) else a_te
             curve.append(float(np.mean(logits.argmax(1) == y)))
             log.info("seed %d: %s programmed, accuracy %.4f", seed, op.name, curve[-1])
         return {"best_cal_ft": curve[-1], "best_cal_ft_pred": logits.argmax(1).tolist(),
-                "ft_curve": curve, "ft_losses": losses,
+                "ft_curve": curve, "ft_losses": losses, "ft_train_curve": train_curve,
+                "ft_train_software": float(np.mean(sw.forward(self.graph(best), xa).argmax(1) == ya)),
                 "ft_settings": {"lr": lr, "noise": noise, "epochs": self.ft_epochs, "images": len(idx)}}
 
     # ------------------------------------------------------------------ energy
@@ -400,6 +410,7 @@ class Experiment:
         rep["nrt.chip_gain_calibrated_pp"] = paired("best_cal", "n0_cal")
         rep["sim.only_relax_adc_overestimate_pp"] = paired("only_relax_adc", "best_cal")
         rep["finetune.gain_pp"] = paired("best_cal_ft", "best_cal")
+        rep["finetune.gain_pp.seeds"] = [round(100 * (r["best_cal_ft"] - r["best_cal"]), 2) for r in runs]
         rep["target.ft_gap_to_sw_4bit_pp"] = 100 * (rep["acc.sw_4bit"] - rep["acc.chip.best_cal_ft"])
         rep["target.cal_gap_to_sw_4bit_pp"] = 100 * (rep["acc.sw_4bit"] - rep["acc.chip.best_cal"])
         rep["nrt.best_train_noise"] = float(best)
@@ -412,6 +423,13 @@ class Experiment:
                                      "without_ft": float(nft[:, i].mean()),
                                      "without_ft.std": float(nft[:, i].std())}
                                  for i, n in enumerate(names)}
+        # training accuracy of the software rest on the chip layers' measured outputs,
+        # before and after fine-tuning it (ED Fig. 8a), and of the whole model in software
+        rep["finetune.train_curve"] = {
+            step["layer"]: {k: float(np.mean([r["ft_train_curve"][i][k] for r in runs]))
+                            for k in ("before_ft", "after_ft")}
+            for i, step in enumerate(runs[0]["ft_train_curve"])}
+        rep["finetune.train_software"] = float(np.mean([r["ft_train_software"] for r in runs]))
         en = runs[0]["energy"]
         rep["energy.per_image_nJ"] = en["per_image_nJ"]
         rep["latency.per_image_us"] = en["latency_per_image_us"]
