@@ -16,10 +16,20 @@ KERNELS = importlib.util.find_spec("numba") is not None
 _compiled: dict = {}
 
 
+# Plain functions the kernels call: numba resolves a kernel's calls through the module
+# globals when it compiles it, so they become compiled functions on the first compilation
+# (importing this module stays free of numba).
+_HELPERS = ("_mulhi", "_mul128", "_add128", "_pcg_step", "_pcg_output", "_pcg_advance")
+
+
 def _jit(name, fn):
     f = _compiled.get(name)
     if f is None:
         from numba import njit
+        g = globals()
+        for h in _HELPERS:
+            if not hasattr(g[h], "py_func"):
+                g[h] = njit(cache=True, nogil=True)(g[h])
         f = _compiled[name] = njit(cache=True, nogil=True)(fn)
     return f
 
@@ -152,3 +162,133 @@ def _convert(v_int, latch, pend_sqrt, z1, n2_idx, n2_first, n2_step, n2_table, h
         for n in range(N):
             v_int[b, n] = vs[n]
             latch[b, n] = lats[n]
+
+
+def column_rows(*args):
+    """:func:`_column_rows` compiled (see there)."""
+    return _jit("column_rows", _column_rows)(*args)
+
+
+# PCG64 (numpy's ``np.random.PCG64``): a 128-bit LCG, state = state * MULT + inc, each
+# step followed by the XSL-RR output of the new state; 128-bit values as (high, low)
+# uint64 halves.
+_PCG_MULT_HI = np.uint64(0x2360ED051FC65DA4)
+_PCG_MULT_LO = np.uint64(0x4385DF649FCCF645)
+_U32 = np.uint64(0xFFFFFFFF)
+_S32 = np.uint64(32)
+
+
+def _mulhi(a, b):  # pragma: no cover - compiled
+    """High 64 bits of the 128-bit product ``a * b`` (uint64), by 32-bit halves."""
+    a0, a1, b0, b1 = a & _U32, a >> _S32, b & _U32, b >> _S32
+    p01, p10 = a0 * b1, a1 * b0
+    mid = ((a0 * b0) >> _S32) + (p01 & _U32) + (p10 & _U32)
+    return a1 * b1 + (p01 >> _S32) + (p10 >> _S32) + (mid >> _S32)
+
+
+def _mul128(ah, al, bh, bl):  # pragma: no cover - compiled
+    """``a * b`` mod 2**128 as (high, low)."""
+    return _mulhi(al, bl) + al * bh + ah * bl, al * bl
+
+
+def _add128(ah, al, bh, bl):  # pragma: no cover - compiled
+    """``a + b`` mod 2**128 as (high, low)."""
+    lo = al + bl
+    return ah + bh + (np.uint64(1) if lo < al else np.uint64(0)), lo
+
+
+def _pcg_step(sh, sl, ih, il):  # pragma: no cover - compiled
+    """One LCG step: ``state * MULT + inc``."""
+    h, l = _mul128(sh, sl, _PCG_MULT_HI, _PCG_MULT_LO)
+    return _add128(h, l, ih, il)
+
+
+def _pcg_output(sh, sl):  # pragma: no cover - compiled
+    """XSL-RR: (high ^ low) rotated right by the top 6 bits of the state."""
+    x = sh ^ sl
+    rot = sh >> np.uint64(58)
+    return (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
+
+
+def _pcg_advance(sh, sl, ih, il, delta):  # pragma: no cover - compiled
+    """The state ``delta`` steps on (``PCG64.advance``), by squaring: O(log delta)."""
+    one, zero = np.uint64(1), np.uint64(0)
+    mh, ml = _PCG_MULT_HI, _PCG_MULT_LO          # the step's multiplier to the 2**k
+    ph, pl = ih, il                              # ... and its increment
+    ah, al, bh, bl = zero, one, zero, zero       # the accumulated jump
+    while delta > 0:
+        if delta & 1:
+            ah, al = _mul128(ah, al, mh, ml)
+            bh, bl = _mul128(bh, bl, mh, ml)
+            bh, bl = _add128(bh, bl, ph, pl)
+        m1h, m1l = _add128(mh, ml, zero, one)
+        ph, pl = _mul128(m1h, m1l, ph, pl)
+        mh, ml = _mul128(mh, ml, mh, ml)
+        delta >>= 1
+    h, l = _mul128(ah, al, sh, sl)
+    return _add128(h, l, bh, bl)
+
+
+def _column_rows(pcg, last, word, cols, start, bits, out):  # pragma: no cover - compiled
+    """Values ``start .. start + n - 1`` of the column streams ``cols`` into ``out``
+    (n, len(cols)), row-major, as :class:`analog_models._rng.ColumnStreams` defines them:
+    value ``i`` of column ``c`` is lane ``i % (64 // bits)`` (low bits first) of word
+    ``i // (64 // bits)`` of the column's PCG64.
+
+    Per column ``c``: ``pcg[:, c]`` = (state high, state low, inc high, inc low) after
+    producing word ``last[c]`` (-1: none yet), whose value ``word[c]`` keeps the lanes
+    not read yet; all three are updated. A column that skipped words jumps over them.
+    Returns -1 (nothing changed) if a column would be read backwards, else 0.
+    """
+    n, m = out.shape
+    if n == 0 or m == 0:
+        return 0
+    lanes = 64 // bits
+    mask = np.uint64((1 << bits) - 1)
+    w0 = start // lanes
+    w1 = (start + n - 1) // lanes
+    for j in range(m):
+        if last[cols[j]] > w0:
+            return -1
+    sh = np.empty(m, np.uint64)
+    sl = np.empty(m, np.uint64)
+    ih = np.empty(m, np.uint64)
+    il = np.empty(m, np.uint64)
+    wd = np.empty(m, np.uint64)
+    # the first word: kept from the last read, or the columns jump to it
+    for j in range(m):
+        c = cols[j]
+        h, l, a, b = pcg[0, c], pcg[1, c], pcg[2, c], pcg[3, c]
+        if last[c] == w0:
+            wd[j] = word[c]
+        else:
+            skip = w0 - last[c] - 1
+            if skip > 0:
+                h, l = _pcg_advance(h, l, a, b, skip)
+            h, l = _pcg_step(h, l, a, b)
+            wd[j] = _pcg_output(h, l)
+        sh[j], sl[j], ih[j], il[j] = h, l, a, b
+    w = w0
+    while True:
+        base = w * lanes - start          # row of lane 0 of word w
+        l0 = max(0, -base)
+        l1 = min(lanes, n - base)
+        for q in range(l0, l1):
+            s = np.uint64(q * bits)
+            r = base + q
+            for j in range(m):
+                out[r, j] = (wd[j] >> s) & mask
+        if w == w1:
+            break
+        w += 1
+        # every column steps once: independent across columns (the compiler vectorises)
+        for j in range(m):
+            h, l = _pcg_step(sh[j], sl[j], ih[j], il[j])
+            sh[j], sl[j] = h, l
+            wd[j] = _pcg_output(h, l)
+    for j in range(m):
+        c = cols[j]
+        pcg[0, c], pcg[1, c] = sh[j], sl[j]
+        last[c] = w1
+        word[c] = wd[j]
+    return 0

@@ -641,15 +641,15 @@ class CoreModel:
         if sel is not None:
             self.neurons = full_bank.subset(sel)
         # The noise of several chunks is drawn at once (fewer generator calls), as stream
-        # indices (rows: vector-major events, one transposition of the streams'
-        # column-major block): each event's values are looked up when it happens.
+        # indices (rows: vector-major events): each event's values are looked up when it
+        # happens.
         per_vec = max(1, (n_draw + n_cmp) * n_out)
         block = max(chunk, self.NOISE_BLOCK // per_vec // chunk * chunk)
         try:
             for blo in range(0, B, block):
                 bhi = min(B, blo + block)
-                z_idx = np.ascontiguousarray(self._noise.rows((bhi - blo) * n_draw, cols=sel))
-                zc_idx = np.ascontiguousarray(self._cmp_noise.rows((bhi - blo) * n_cmp, sel))
+                z_idx = self._noise.rows((bhi - blo) * n_draw, cols=sel)
+                zc_idx = self._cmp_noise.rows((bhi - blo) * n_cmp, sel)
                 for lo in range(blo, bhi, chunk):
                     hi = min(bhi, lo + chunk)
                     self._z, self._z_first, self._z_step = z_idx, (lo - blo) * n_draw, n_draw
