@@ -59,8 +59,9 @@ def _gather(idx, first, step, table, out):  # pragma: no cover - compiled
             out[b, n] = table[idx[j, n]]
 
 
-def _settle_tail(x, y, ca, cb, has_y, q, qs, z, has_noise, v_prev, kick, has_kick, decay,
-                 has_decay, connected, all_connected, wl_kick, has_wl, out):  # pragma: no cover
+def _settle_tail(x, y, ca, cb, has_y, q, qs, z, z_idx, z_first, z_step, z_table, has_noise,
+                 v_prev, kick, has_kick, decay, has_decay, connected, all_connected, wl_kick, has_wl,
+                 out):  # pragma: no cover
     """The elementwise end of :func:`analog_models.array.settle_drive` in one pass, the
     same float32 operations in the same order as its numpy expressions:
 
@@ -68,13 +69,26 @@ def _settle_tail(x, y, ca, cb, has_y, q, qs, z, has_noise, v_prev, kick, has_kic
     ``v0 = v_prev (+ kick)``; residue ``v = (v0 - t) * decay + t`` (else ``v = t``);
     unconnected lines keep ``v0``; then the WL kick. ``ca``, ``cb``, ``qs``, ``kick``
     are per vector, ``decay``, ``connected``, ``wl_kick`` per output; ``ca`` of size 1
-    is a scalar factor.
+    is a scalar factor. The normals ``z[b, n]`` are given, or when ``z`` is empty looked
+    up as ``z_table[z_idx[z_first + b * z_step, n]]`` (a block of stream indices, rows:
+    vector-major events).
     """
     B, N = out.shape
     zero = np.float32(0.0)
     scalar_a = ca.shape[0] == 1
+    given_z = z.shape[0] > 0
+    zb = np.empty(N, dtype=np.float32)
     for b in range(B):
         a = ca[0] if scalar_a else ca[b]
+        # the vector's normals first (a lookup in the loop below would keep the compiler
+        # from vectorising it)
+        if has_noise:
+            if given_z:
+                zb[:] = z[b]
+            else:
+                j = z_first + b * z_step
+                for n in range(N):
+                    zb[n] = z_table[z_idx[j, n]]
         for n in range(N):
             t = x[b, n] * a
             if has_y:
@@ -83,7 +97,7 @@ def _settle_tail(x, y, ca, cb, has_y, q, qs, z, has_noise, v_prev, kick, has_kic
                 var = q[b, n] * qs[b]
                 var = max(var, zero)
                 var = np.sqrt(var)
-                t = t + var * z[b, n]
+                t = t + var * zb[n]
             v0 = v_prev[b, n]
             if has_kick:
                 v0 = v0 + kick[b]
@@ -100,17 +114,18 @@ def _settle_tail(x, y, ca, cb, has_y, q, qs, z, has_noise, v_prev, kick, has_kic
             out[b, n] = v
 
 
-def _convert(v_int, latch, pend_sqrt, z1, n2_idx, n2_first, n2_step, n2_table, has_n2, offset,
-             inj, n_integ, adc, gain, vdecr, h, bits):  # pragma: no cover - compiled
+def _convert(v_int, latch, pend_sqrt, z1_idx, z1_first, z1_step, z1_table, n2_idx, n2_first,
+             n2_step, n2_table, has_n2, offset, inj, n_integ, adc, gain, vdecr, h, bits):  # pragma: no cover
     """The k comparisons of one conversion (NeuronBank.compare / set_latch /
     decrement(mode 0) / integrate, in that order), per neuron: comparison ``c`` > 0
     first charges Csample to -/+ ``vdecr[c-1]`` by the latch and integrates it.
 
     ``v_int`` (B, N) and ``latch`` (B, N) are updated in place; ``bits`` (B, k, N)
-    receives every decision. ``pend_sqrt`` realises the pending kT/C noise with
-    ``z1`` at the first comparison (0: none); ``n2_table[n2_idx[n2_first + b * n2_step
-    + c, n]]`` (a block of stream indices, rows: vector-major events) is minus the
-    comparator noise (used when ``has_n2``).
+    receives every decision. ``pend_sqrt`` realises the pending kT/C noise with the
+    normals ``z1_table[z1_idx[z1_first + b * z1_step, n]]`` at the first comparison (0:
+    none); ``n2_table[n2_idx[n2_first + b * n2_step + c, n]]`` is minus the comparator
+    noise (used when ``has_n2``); both index blocks of the streams, rows: vector-major
+    events.
     """
     B, N = v_int.shape
     K = bits.shape[1]
@@ -129,16 +144,21 @@ def _convert(v_int, latch, pend_sqrt, z1, n2_idx, n2_first, n2_step, n2_table, h
                 thr[c, n] = -off[c, n]
     vs = np.empty(N, dtype=np.float32)
     lats = np.empty(N, dtype=np.bool_)
+    zb = np.empty(N, dtype=np.float32)
     for b in range(B):
         j = n2_first + b * n2_step
         if adc and has_n2:
             for c in range(K):
                 for n in range(N):
                     thr[c, n] = n2_table[n2_idx[j + c, n]] - off[c, n]
+        if pend_sqrt != zero:
+            j1 = z1_first + b * z1_step
+            for n in range(N):
+                zb[n] = z1_table[z1_idx[j1, n]]
         for n in range(N):
             v = v_int[b, n]
             if pend_sqrt != zero:
-                v = v + pend_sqrt * z1[b, n]
+                v = v + pend_sqrt * zb[n]
             vs[n] = v
             lats[n] = latch[b, n]
         for c in range(K):

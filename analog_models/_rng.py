@@ -15,6 +15,8 @@ the same value at every (event, neuron), so they agree bit for bit.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import _kernels
@@ -55,6 +57,30 @@ _TABLE = (_TABLE / np.sqrt(np.mean(_TABLE**2))).astype(np.float32)
 # (tails to ±2.9σ) suffice, and one byte per draw halves the generator and lookup cost.
 _TABLE8 = _norm_ppf((np.arange(256) + 0.5) / 256.0)
 _TABLE8 = (_TABLE8 / np.sqrt(np.mean(_TABLE8**2))).astype(np.float32)
+
+
+class StreamNormals(NamedTuple):
+    """One event's standard normals for a batch, not looked up yet: vector ``b``'s are
+    ``table[idx[first + b * step]]`` (``idx`` a block of stream indices, rows:
+    vector-major events). A compiled loop that consumes them looks them up itself."""
+
+    idx: np.ndarray
+    first: int
+    step: int
+    batch: int
+    table: np.ndarray
+
+    def values(self) -> np.ndarray:
+        """The normals, (batch, columns)."""
+        if _kernels.KERNELS:
+            z = np.empty((self.batch, self.idx.shape[1]), dtype=self.table.dtype)
+            _kernels.gather(self.idx, self.first, self.step, self.table, z)
+            return z
+        return np.take(self.table, self.idx[self.first:self.first + self.batch * self.step:self.step])
+
+
+#: No normals (a compiled loop's argument when it draws none).
+NO_NORMALS = StreamNormals(np.zeros((1, 1), dtype=np.uint16), 0, 0, 0, _TABLE)
 
 
 class ColumnStreams:

@@ -42,11 +42,13 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import _kernels
+from ._rng import NO_NORMALS, StreamNormals
 from .params import AnalogParams
 
 
 NOISE_RANK = 16
 _UNSET = object()
+_NO_Z = np.zeros((0, 0), dtype=np.float32)
 
 
 class ArrayPlan:
@@ -405,13 +407,18 @@ def settle_drive(plan, d: np.ndarray, pairs: bool, v_prev: np.ndarray, asum_prev
     if _kernels.KERNELS and v_prev.dtype == f32 and x.dtype == f32:
         v = np.empty(x.shape, dtype=f32)
         none1, none2 = np.zeros(1, f32), np.zeros((1, 1), f32)
+        # the read noise's normals given, or looked up in their stream indices in the loop
+        zs = z if isinstance(z, StreamNormals) else NO_NORMALS
         _kernels.settle_tail(
             x, none2 if y is None else y, ca, none1 if cb is None else cb, y is not None,
             none2 if q is None else q, none1 if qs is None else qs.reshape(-1),
-            none2 if q is None else z, q is not None, v_prev, none1 if kick is None else kick,
+            _NO_Z if q is None or zs is z else z, zs.idx, zs.first, zs.step, zs.table,
+            q is not None, v_prev, none1 if kick is None else kick,
             kick is not None, none1 if decay is None else decay, decay is not None,
             np.asarray(plan.connected), bool(plan.all_connected), plan.wl_kick32, bool(p.coupling), v)
         return v, s_p, s_n, asum
+    if isinstance(z, StreamNormals):
+        z = z.values()
     target = x * (ca[0] if cb is None else ca[:, None])
     if y is not None:
         target += y * cb[:, None]

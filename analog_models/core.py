@@ -31,7 +31,7 @@ from rtl.contract.registers import Mode, ProgOp
 
 from . import _kernels
 from . import config as C
-from ._rng import _TABLE, _TABLE8, ColumnStreams
+from ._rng import _TABLE, _TABLE8, NO_NORMALS, ColumnStreams, StreamNormals
 from .array import ArrayPlan, settle_drive
 from .device import RRAMDevice, write_verify
 from .neuron import DT, NeuronBank
@@ -117,8 +117,10 @@ class CoreModel:
         Set by ``POWER`` events: a gated core answers comparisons with zeros.
     """
 
-    #: Vectors processed together in :meth:`mvm` (cache-sized chunks of the batch).
-    CHUNK = 512
+    #: Vectors processed together in :meth:`mvm`: chunks of the batch whose state arrays
+    #: (256 float32 per vector each) stay in a core's L2 cache (256: ~1 ms per 1000
+    #: vectors faster than 512 on this machine's Xeons).
+    CHUNK = 256
     #: Noise values (physics and comparator, per vector and output) drawn ahead at most.
     NOISE_BLOCK = 1 << 22
 
@@ -256,16 +258,13 @@ class CoreModel:
         self._pending = None
         self._run = None          # SAMPLE/INTEG pairs not yet applied (see _sample_event)
 
-    def _draw(self, batch: int) -> np.ndarray:
+    def _draw(self, batch: int, lazy: bool = False):
+        """The next event's standard normals; in a batched MVM, with ``lazy``, as the
+        :class:`StreamNormals` of its block of stream indices (looked up by the consumer)."""
         if self._z is not None:
-            # one event's normals of a batched MVM's block of stream indices
-            idx, first = self._z, self._z_first + self._zi
+            z = StreamNormals(self._z, self._z_first + self._zi, self._z_step, batch, _TABLE)
             self._zi += 1
-            if _kernels.KERNELS:
-                z = np.empty((batch, idx.shape[1]), dtype=DT)
-                _kernels.gather(idx, first, self._z_step, _TABLE, z)
-                return z
-            return np.take(_TABLE, idx[first:first + batch * self._z_step:self._z_step])
+            return z if lazy else z.values()
         return self._noise.normals(batch)
 
     def _draw_cmp(self, batch: int) -> np.ndarray:
@@ -308,7 +307,7 @@ class CoreModel:
             def counts():
                 a = signs()
                 return (a > 0).sum(axis=1), (a < 0).sum(axis=1)
-        z = self._draw(d.shape[0]) if self.p.read_noise else None
+        z = self._draw(d.shape[0], lazy=True) if self.p.read_noise else None
         r_rail = None if self.rails is None else self.rails.resistance(self.p)
         if backward:
             v, s_p, s_n, asum = settle_drive(plan, d, pairs, self._v_bl, self._asum_prev_sl,
@@ -390,10 +389,11 @@ class CoreModel:
 
     def _convert(self, batch: int, k: int, steps) -> np.ndarray:
         """A segment's k comparisons in one compiled loop (:func:`_kernels.convert`),
-        drawing the same noise vectors in the same order as the steps would."""
+        drawing the same noise vectors in the same order as the steps would (batched
+        MVMs only: the noise is looked up in their blocks of stream indices)."""
         nb = self.neurons
         pend = nb.pend_var
-        z1 = self._draw(batch) if pend else np.zeros((1, 1), dtype=DT)
+        z1 = self._draw(batch, lazy=True) if pend else NO_NORMALS
         n2_first = n2_step = 0
         if self._cmp_draws:
             n2, n2_first, n2_step = self._zc, self._zc_first + self._zci, self._zc_step
@@ -404,7 +404,8 @@ class CoreModel:
                          dtype=DT)
         bits = np.empty((batch, k, nb.n), dtype=bool)
         latch = np.array(np.broadcast_to(nb.latch, nb.v_int.shape), dtype=bool)   # own, writable
-        _kernels.convert(nb.v_int, latch, DT(np.sqrt(pend)) if pend else DT(0.0), z1, n2, n2_first,
+        _kernels.convert(nb.v_int, latch, DT(np.sqrt(pend)) if pend else DT(0.0),
+                         z1.idx, z1.first, z1.step, z1.table, n2, n2_first,
                          n2_step, self._cmp_table(), self._cmp_draws, nb.offset, nb.inj, int(nb.n_integ), bool(self.p.adc),
                          DT(self.p.gain), vdecr, DT(self.p.integ_headroom), bits)
         nb.pend_var = 0.0
