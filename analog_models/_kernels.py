@@ -115,13 +115,16 @@ def _settle_tail(x, y, ca, cb, has_y, q, qs, z, z_idx, z_first, z_step, z_table,
 
 
 def _convert(v_int, latch, pend_sqrt, z1_idx, z1_first, z1_step, z1_table, n2_idx, n2_first,
-             n2_step, n2_table, has_n2, offset, inj, n_integ, adc, gain, vdecr, h, bits):  # pragma: no cover
+             n2_step, n2_table, has_n2, offset, inj, n_integ, adc, gain, vdecr, h, bits, pack,
+             packed):  # pragma: no cover - compiled
     """The k comparisons of one conversion (NeuronBank.compare / set_latch /
     decrement(mode 0) / integrate, in that order), per neuron: comparison ``c`` > 0
     first charges Csample to -/+ ``vdecr[c-1]`` by the latch and integrates it.
 
     ``v_int`` (B, N) and ``latch`` (B, N) are updated in place; ``bits`` (B, k, N)
-    receives every decision. ``pend_sqrt`` realises the pending kT/C noise with the
+    receives every decision, or with ``pack`` (k <= 8; ``bits`` then only gives k)
+    ``packed`` (B, N) each neuron's k decisions as one integer, comparison 0 the most
+    significant bit. ``pend_sqrt`` realises the pending kT/C noise with the
     normals ``z1_table[z1_idx[z1_first + b * z1_step, n]]`` at the first comparison (0:
     none); ``n2_table[n2_idx[n2_first + b * n2_step + c, n]]`` is minus the comparator
     noise (used when ``has_n2``); both index blocks of the streams, rows: vector-major
@@ -145,6 +148,7 @@ def _convert(v_int, latch, pend_sqrt, z1_idx, z1_first, z1_step, z1_table, n2_id
     vs = np.empty(N, dtype=np.float32)
     lats = np.empty(N, dtype=np.bool_)
     zb = np.empty(N, dtype=np.float32)
+    pk = np.zeros(N, dtype=np.uint8)
     for b in range(B):
         j = n2_first + b * n2_step
         if adc and has_n2:
@@ -176,12 +180,19 @@ def _convert(v_int, latch, pend_sqrt, z1_idx, z1_first, z1_step, z1_table, n2_id
                     r = v > thr[c, n]
                 else:
                     r = v > zero
-                bits[b, c, n] = r
+                if pack:
+                    pk[n] = pk[n] * 2 + (1 if r else 0)
+                else:
+                    bits[b, c, n] = r
                 lats[n] = r
                 vs[n] = v
         for n in range(N):
             v_int[b, n] = vs[n]
             latch[b, n] = lats[n]
+        if pack:
+            for n in range(N):
+                packed[b, n] = pk[n]
+                pk[n] = 0
 
 
 def column_rows(*args):

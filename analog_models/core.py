@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
@@ -54,26 +55,37 @@ _L_GND = int(Level.GND)
 _CODE_TABLES: dict = {}
 
 
-def _codes(bits: np.ndarray, act: int, reorder=None) -> np.ndarray:
-    """``C.output_codes`` of comparator bits (B, k, n) through a table: a neuron's code
-    depends only on its own k bits, so the contract's decoding is applied once to every
-    k-bit pattern and each neuron's packed bits index the result. ``reorder`` (e.g. the
-    route to the destination file) permutes the neurons, applied to the packed bits."""
-    k = bits.shape[1]
-    if k > 8 or bits.dtype != np.bool_:
-        codes = C.output_codes(bits, act)
-        return codes if reorder is None else reorder(codes)
+class _Packed(NamedTuple):
+    """Comparator decisions of a conversion packed per neuron (B, n), comparison 0 (the
+    sign) the most significant of the k bits."""
+    packed: np.ndarray
+    k: int
+
+
+def _codes(bits, act: int, reorder=None) -> np.ndarray:
+    """``C.output_codes`` of comparator bits (B, k, n) (or :class:`_Packed`) through a
+    table: a neuron's code depends only on its own k bits, so the contract's decoding is
+    applied once to every k-bit pattern and each neuron's packed bits index the result.
+    ``reorder`` (e.g. the route to the destination file) permutes the neurons, applied
+    to the packed bits."""
+    if isinstance(bits, _Packed):
+        packed, k = bits
+    else:
+        k = bits.shape[1]
+        if k > 8 or bits.dtype != np.bool_:
+            codes = C.output_codes(bits, act)
+            return codes if reorder is None else reorder(codes)
+        u = bits.view(np.uint8)
+        packed = u[:, 0].copy()
+        for c in range(1, k):
+            packed <<= 1
+            packed |= u[:, c]
     table = _CODE_TABLES.get((k, act))
     if table is None:
         pat = np.arange(1 << k)
         every = ((pat[:, None] >> (k - 1 - np.arange(k))) & 1).astype(bool)[:, :, None]
         # int16 holds every 8-bit code and makes the lookup cheap; the codes come out int64
         table = _CODE_TABLES[(k, act)] = C.output_codes(every, act)[:, 0].astype(np.int16)
-    u = bits.view(np.uint8)
-    packed = u[:, 0].copy()           # comparison 0 (the sign) the most significant bit
-    for c in range(1, k):
-        packed <<= 1
-        packed |= u[:, c]
     return np.take(table, packed if reorder is None else reorder(packed)).astype(np.int64)
 
 
@@ -387,7 +399,7 @@ class CoreModel:
         n2 = self._draw_cmp(batch) if self._cmp_draws else None
         return self.neurons.compare(z1, n2)
 
-    def _convert(self, batch: int, k: int, steps) -> np.ndarray:
+    def _convert(self, batch: int, k: int, steps):
         """A segment's k comparisons in one compiled loop (:func:`_kernels.convert`),
         drawing the same noise vectors in the same order as the steps would (batched
         MVMs only: the noise is looked up in their blocks of stream indices)."""
@@ -402,19 +414,23 @@ class CoreModel:
             n2 = np.zeros((1, 1), dtype=np.uint8)
         vdecr = np.array([DT(self.p.vdecr_volts(t[1], t[2])) for t in steps if t[0] == "DECR"] or [0.0],
                          dtype=DT)
-        bits = np.empty((batch, k, nb.n), dtype=bool)
+        # up to 8 comparisons: the loop packs each neuron's decisions itself (the codes'
+        # table index), else it writes them all
+        pack = k <= 8
+        bits = np.empty((1, k, 1) if pack else (batch, k, nb.n), dtype=bool)
+        packed = np.empty((batch, nb.n) if pack else (1, 1), dtype=np.uint8)
         latch = np.array(np.broadcast_to(nb.latch, nb.v_int.shape), dtype=bool)   # own, writable
         _kernels.convert(nb.v_int, latch, DT(np.sqrt(pend)) if pend else DT(0.0),
                          z1.idx, z1.first, z1.step, z1.table, n2, n2_first,
                          n2_step, self._cmp_table(), self._cmp_draws, nb.offset, nb.inj, int(nb.n_integ), bool(self.p.adc),
-                         DT(self.p.gain), vdecr, DT(self.p.integ_headroom), bits)
+                         DT(self.p.gain), vdecr, DT(self.p.integ_headroom), bits, pack, packed)
         nb.pend_var = 0.0
         nb.latch = latch
         nb.v_cs = 0.0
         nb.var_cs = 0.0
         if self.p.adc:
             nb.n_integ += k - 1
-        return bits
+        return _Packed(packed, k) if pack else bits
 
     @property
     def _cmp_draws(self) -> bool:
@@ -777,7 +793,7 @@ class CoreModel:
                 self.neurons.decrement(self.p.vdecr_volts(s[1], s[2]), 0)
             elif kind == "WR" and s[2] == segs[s[1]].out_bits - 1:
                 g = s[1]
-                results.append(_codes(bits if isinstance(bits, np.ndarray) else np.stack(bits, axis=1),
+                results.append(_codes(bits if not isinstance(bits, list) else np.stack(bits, axis=1),
                                       int(cfg.act),
                                       None if sel is not None else lambda a, g=g: C.route(a, cfg, g)))
         return results
