@@ -148,7 +148,7 @@ def _convert(v_int, latch, pend_sqrt, z1_idx, z1_first, z1_step, z1_table, n2_id
     vs = np.empty(N, dtype=np.float32)
     lats = np.empty(N, dtype=np.bool_)
     zb = np.empty(N, dtype=np.float32)
-    pk = np.zeros(N, dtype=np.uint8)
+    rb = np.empty((K, N), dtype=np.uint8)          # this vector's decisions
     for b in range(B):
         j = n2_first + b * n2_step
         if adc and has_n2:
@@ -180,10 +180,7 @@ def _convert(v_int, latch, pend_sqrt, z1_idx, z1_first, z1_step, z1_table, n2_id
                     r = v > thr[c, n]
                 else:
                     r = v > zero
-                if pack:
-                    pk[n] = pk[n] * 2 + (1 if r else 0)
-                else:
-                    bits[b, c, n] = r
+                rb[c, n] = r
                 lats[n] = r
                 vs[n] = v
         for n in range(N):
@@ -191,8 +188,14 @@ def _convert(v_int, latch, pend_sqrt, z1_idx, z1_first, z1_step, z1_table, n2_id
             latch[b, n] = lats[n]
         if pack:
             for n in range(N):
-                packed[b, n] = pk[n]
-                pk[n] = 0
+                packed[b, n] = rb[0, n]
+            for c in range(1, K):
+                for n in range(N):
+                    packed[b, n] = (packed[b, n] << np.uint8(1)) | rb[c, n]
+        else:
+            for c in range(K):
+                for n in range(N):
+                    bits[b, c, n] = rb[c, n]
 
 
 def column_rows(*args):
