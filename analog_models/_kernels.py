@@ -9,6 +9,7 @@ compiled (cached on disk) on first use, so importing the analog models stays che
 from __future__ import annotations
 
 import importlib.util
+import math
 
 import numpy as np
 
@@ -47,6 +48,65 @@ def gather(*args):
 def settle_tail(*args):
     """:func:`_settle_tail` compiled (see there)."""
     return _jit("settle_tail", _settle_tail)(*args)
+
+
+def drive_factors(*args):
+    """:func:`_drive_factors` compiled (see there)."""
+    return _jit("drive_factors", _drive_factors)(*args)
+
+
+def _drive_factors(B, drop, vr, kd, rail_sum, xr, yr, noisy, v2, noise_bits, v_step, xu, yu, coupled,
+                   cc, n_pos, n_neg, has_prev, asum_prev, s_p, s_n, ca, cb, tq, qs, asum,
+                   kick):  # pragma: no cover - compiled
+    """The per-vector part of :func:`analog_models.array.settle_drive`, the same float32
+    operations in the same order as its numpy expressions, from the products of the
+    drive: the rail sums ``xr``, ``yr`` (with ``drop``) and the noise sums ``xu``, ``yu``
+    (with ``noisy``; ``xu`` only with ``drop``), each (B,) or (B, r).
+
+    Driver drop: ``g_pos, g_neg = (yr +- xr) / 2``, ``vbar``, the rail factors ``s_p``,
+    ``s_n`` and the products' factors ``ca = vr (s_p + s_n) / 2``, ``cb = vr (s_p - s_n)
+    / 2``. Read noise: the rank-r coefficients ``t`` (``yu * v2`` without drop), rounded
+    on the vector's grid to ``tq`` with the step ``qs``. Coupling: ``asum`` and the
+    ``kick`` ``cc * (asum - asum_prev)``. Outputs not enabled are left alone.
+    """
+    R = tq.shape[1]
+    zero, one, half = np.float32(0.0), np.float32(1.0), np.float32(0.5)
+    tb = np.empty(R, dtype=np.float32)
+    for b in range(B):
+        sp = sn = one
+        if drop:
+            g_pos = (yr[b] + xr[b]) * half
+            g_neg = (yr[b] - xr[b]) * half
+            vbar = vr * (g_pos - g_neg) / rail_sum
+            sp = min(max(one - kd * g_pos * max(vr - vbar, zero) / vr, zero), one)
+            sn = min(max(one - kd * g_neg * max(vr + vbar, zero) / vr, zero), one)
+            s_p[b] = sp
+            s_n[b] = sn
+            ca[b] = vr * (sp + sn) * half
+            cb[b] = vr * (sp - sn) * half
+        if noisy:
+            if drop:
+                sp2 = vr * vr * sp * sp
+                sn2 = vr * vr * sn * sn
+                a1 = (sp2 + sn2) * half
+                a2 = (sp2 - sn2) * half
+                for r in range(R):
+                    t = yu[b, r] * a1
+                    tb[r] = t + xu[b, r] * a2
+            else:
+                for r in range(R):
+                    tb[r] = yu[b, r] * v2
+            top = zero
+            for r in range(R):
+                top = max(top, abs(tb[r]))
+            scale = np.float32(math.ldexp(1.0, noise_bits - math.frexp(top)[1]))
+            for r in range(R):
+                tq[b, r] = np.float32(np.rint(tb[r] * scale))
+            qs[b] = v_step / scale
+        if coupled:
+            a = vr * (sp * np.float32(n_pos[b]) - sn * np.float32(n_neg[b]))
+            asum[b] = a
+            kick[b] = cc * (a - asum_prev[b]) if has_prev else cc * (a - zero)
 
 
 def _gather(idx, first, step, table, out):  # pragma: no cover - compiled
