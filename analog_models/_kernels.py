@@ -109,6 +109,28 @@ def _drive_factors(B, drop, vr, kd, rail_sum, xr, yr, noisy, v2, noise_bits, v_s
             kick[b] = cc * (a - asum_prev[b]) if has_prev else cc * (a - zero)
 
 
+def sample_run(*args):
+    """:func:`_sample_run` compiled (see there)."""
+    return _jit("sample_run", _sample_run)(*args)
+
+
+def _sample_run(v_int, v_line, gain_c, clip, h, deplete, keep, new_line):  # pragma: no cover
+    """:meth:`analog_models.neuron.NeuronBank.sample_run` on a batch in one pass, its
+    float32 operations in order: ``v_int += gain_c * v_line``, then (``clip``) the
+    headroom clip to ``±h``; with ``deplete`` ``new_line = v_line * keep``."""
+    B, N = v_int.shape
+    for b in range(B):
+        for n in range(N):
+            u = v_line[b, n]
+            v = v_int[b, n] + gain_c * u
+            if clip:
+                v = min(v, h)
+                v = max(v, -h)
+            v_int[b, n] = v
+            if deplete:
+                new_line[b, n] = u * keep
+
+
 def _gather(idx, first, step, table, out):  # pragma: no cover - compiled
     """``out[b, n] = table[idx[first + b * step, n]]``: one event's noise values for a
     batch from a block of stream indices (rows: vector-major events)."""
