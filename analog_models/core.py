@@ -130,8 +130,8 @@ class CoreModel:
     """
 
     #: Vectors processed together in :meth:`mvm`: chunks of the batch whose state arrays
-    #: (256 float32 per vector each) stay in a core's L2 cache (256: ~1 ms per 1000
-    #: vectors faster than 512 on this machine's Xeons).
+    #: (256 float32 per vector each) stay in a core's L2 cache (measured on this
+    #: machine's Xeons: 256 and 384 alike, 128 and 1024 slower, 512 0.5 ms per 1,000 vectors).
     CHUNK = 256
     #: Noise values (physics and comparator, per vector and output) drawn ahead at most.
     NOISE_BLOCK = 1 << 22
