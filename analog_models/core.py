@@ -131,7 +131,7 @@ class CoreModel:
 
     #: Vectors processed together in :meth:`mvm`: chunks of the batch whose state arrays
     #: (256 float32 per vector each) stay in a core's L2 cache (measured on this
-    #: machine's Xeons: 256 and 384 alike, 128 and 1024 slower, 512 0.5 ms per 1,000 vectors).
+    #: machine's Xeons: 256 and 384 alike; 512 0.5 ms per 1,000 vectors slower, 128 and 1024 more).
     CHUNK = 256
     #: Noise values (physics and comparator, per vector and output) drawn ahead at most.
     NOISE_BLOCK = 1 << 22
