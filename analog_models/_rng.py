@@ -15,7 +15,11 @@ the same value at every (event, neuron), so they agree bit for bit.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+from . import _kernels
 
 
 def _norm_ppf(p: np.ndarray) -> np.ndarray:
@@ -55,15 +59,44 @@ _TABLE8 = _norm_ppf((np.arange(256) + 0.5) / 256.0)
 _TABLE8 = (_TABLE8 / np.sqrt(np.mean(_TABLE8**2))).astype(np.float32)
 
 
+class StreamNormals(NamedTuple):
+    """One event's standard normals for a batch, not looked up yet: vector ``b``'s are
+    ``table[idx[first + b * step]]`` (``idx`` a block of stream indices, rows:
+    vector-major events). A compiled loop that consumes them looks them up itself."""
+
+    idx: np.ndarray
+    first: int
+    step: int
+    batch: int
+    table: np.ndarray
+
+    def values(self) -> np.ndarray:
+        """The normals, (batch, columns)."""
+        if _kernels.KERNELS:
+            z = np.empty((self.batch, self.idx.shape[1]), dtype=self.table.dtype)
+            _kernels.gather(self.idx, self.first, self.step, self.table, z)
+            return z
+        return np.take(self.table, self.idx[self.first:self.first + self.batch * self.step:self.step])
+
+
+#: No normals (a compiled loop's argument when it draws none).
+NO_NORMALS = StreamNormals(np.zeros((1, 1), dtype=np.uint16), 0, 0, 0, _TABLE)
+
+
 class ColumnStreams:
     """One independent stream of quantile-table indices per column (neuron), read by rows.
 
     Row ``r`` holds value ``r`` of every column's own sequence; a column's sequence is its
-    generator's raw 64-bit words split into ``64 // bits`` indices. Because each column
-    has its own generator, a caller that needs only some columns of the next rows draws
-    only theirs (a batched MVM that simulates 8 of 256 neurons), and the other columns
-    skip the rows they missed when next read (``advance``: jumps without drawing). Any
-    mix of full and partial reads therefore yields the same value at every (row, column).
+    generator's raw 64-bit words (``np.random.PCG64`` seeded from ``[*seed, c]``) split
+    into ``64 // bits`` indices, low bits first. Because each column has its own
+    generator, a caller that needs only some columns of the next rows draws only theirs
+    (a batched MVM that simulates 8 of 256 neurons), and the other columns skip the rows
+    they missed when next read (``advance``: jumps without drawing). Any mix of full and
+    partial reads therefore yields the same value at every (row, column).
+
+    The generators' states are held as arrays; with numba a compiled loop
+    (:func:`analog_models._kernels.column_rows`) runs them all and writes the rows in
+    place, else each column's ``np.random.PCG64`` draws in turn (the same words).
 
     Parameters
     ----------
@@ -82,63 +115,84 @@ class ColumnStreams:
         self.seed, self.bits, self.width, self.block = [int(s) for s in seed], bits, width, block
         self.lanes = 64 // bits
         self.dtype = np.uint16 if bits == 16 else np.uint8
-        self._gens: list = [None] * width
-        self._next_word = [0] * width             # next word each generator produces
-        self._cached = [-1] * width               # index of the last word produced
-        self._cache = [None] * width              # its values
+        # per column: PCG64 (state high, state low, inc high, inc low) after producing
+        # word ``_last`` (-1: none), and that word (its lanes not read yet)
+        self._pcg = np.zeros((4, width), dtype=np.uint64)
+        self._seeded = np.zeros(width, dtype=bool)
+        self._last = np.full(width, -1, dtype=np.int64)
+        self._word = np.zeros(width, dtype=np.uint64)
+        self._all = np.arange(width, dtype=np.int64)
         self.pos = 0                              # rows read so far
         self._buf = None                          # (rows, width) fetched ahead
         self._buf_start = self._buf_end = 0
 
-    def _take(self, c: int, start: int, n: int) -> np.ndarray:
-        """Values ``start .. start+n-1`` of column ``c`` (reads only move forward)."""
-        lanes = self.lanes
-        w0, w1 = start // lanes, (start + n - 1) // lanes
-        parts = []
-        first = w0
-        if self._cached[c] == w0:
-            parts.append(self._cache[c])
-            first = w0 + 1
-        if first <= w1:
-            gen = self._gens[c]
-            if gen is None:
-                gen = self._gens[c] = np.random.PCG64(np.random.SeedSequence(self.seed + [c]))
-            skip = first - self._next_word[c]
-            if skip < 0:
+    def _seed(self, cols: np.ndarray) -> None:
+        """Seed the generators of ``cols`` not seeded yet (on first use: a core whose
+        batched MVMs simulate a few neurons never seeds the others)."""
+        for c in cols[~self._seeded[cols]].tolist():
+            st = np.random.PCG64(np.random.SeedSequence(self.seed + [c])).state["state"]
+            self._pcg[:, c] = _halves(st["state"]) + _halves(st["inc"])
+            self._seeded[c] = True
+
+    def _fill(self, out: np.ndarray, start: int, cols: np.ndarray) -> None:
+        """Values ``start .. start + len(out) - 1`` of the columns ``cols`` into ``out``
+        (rows, len(cols)); reads only move forward."""
+        self._seed(cols)
+        if _kernels.KERNELS:
+            if _kernels.column_rows(self._pcg, self._last, self._word, cols, start, self.bits, out):
                 raise RuntimeError("column stream read backwards")
-            if skip:
-                gen.advance(skip)
-            words = gen.random_raw(w1 - first + 1).view(self.dtype)
-            self._next_word[c] = w1 + 1
-            self._cached[c] = w1
-            self._cache[c] = words[-lanes:]
-            parts.append(words)
-        vals = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            return
+        lanes, n = self.lanes, out.shape[0]
+        w0, w1 = start // lanes, (start + n - 1) // lanes
         off = start - w0 * lanes
-        return vals[off:off + n]
+        gen = np.random.PCG64(0)
+        for j, c in enumerate(cols.tolist()):
+            last = int(self._last[c])
+            if last > w0:
+                raise RuntimeError("column stream read backwards")
+            words = [self._word[c:c + 1].copy()] if last == w0 else []
+            first = max(last + 1, w0)
+            if first <= w1:
+                gen.state = {"bit_generator": "PCG64", "has_uint32": 0, "uinteger": 0,
+                             "state": {"state": _whole(self._pcg[0, c], self._pcg[1, c]),
+                                       "inc": _whole(self._pcg[2, c], self._pcg[3, c])}}
+                if first > last + 1:
+                    gen.advance(first - last - 1)
+                words.append(gen.random_raw(w1 - first + 1))
+                self._pcg[:2, c] = _halves(gen.state["state"]["state"])
+                self._last[c] = w1
+                self._word[c] = words[-1][-1]
+            vals = (words[0] if len(words) == 1 else np.concatenate(words)).view(self.dtype)
+            out[:, j] = vals[off:off + n]
 
     def rows(self, n: int, cols=None) -> np.ndarray:
-        """The next ``n`` rows, all columns or only ``cols``: shape (n, len(cols))."""
-        idx = range(self.width) if cols is None else [int(c) for c in cols]
-        out = np.empty((len(idx), n), dtype=self.dtype)
+        """The next ``n`` rows, all columns or only ``cols``: shape (n, len(cols)),
+        C-contiguous."""
+        if cols is None:
+            idx = self._all
+        else:
+            idx = np.ascontiguousarray(cols, dtype=np.int64).reshape(-1)
+            if idx.size and (idx.min() < 0 or idx.max() >= self.width):
+                raise ValueError(f"cols must be column indices in 0..{self.width - 1}, got {cols!r}")
+        out = np.empty((n, idx.size), dtype=self.dtype)
         r0 = self.pos
         k = 0
         if self._buf is not None and r0 < self._buf_end:
             k = min(n, self._buf_end - r0)
             part = self._buf[r0 - self._buf_start:r0 - self._buf_start + k]
-            out[:, :k] = (part if cols is None else part[:, cols]).T
+            out[:k] = part if cols is None else part[:, idx]
         rest = n - k
         if rest and cols is None and rest < self.block:
             # one row at a time (the event path): fetch a block of rows for every column
             start = r0 + k
-            self._buf = np.stack([self._take(c, start, self.block) for c in range(self.width)], axis=1)
+            self._buf = np.empty((self.block, self.width), dtype=self.dtype)
+            self._fill(self._buf, start, self._all)
             self._buf_start, self._buf_end = start, start + self.block
-            out[:, k:] = self._buf[:rest].T
+            out[k:] = self._buf[:rest]
         elif rest:
-            for j, c in enumerate(idx):
-                out[j, k:] = self._take(c, r0 + k, rest)
+            self._fill(out[k:], r0 + k, idx)
         self.pos += n
-        return out.T
+        return out
 
     def normals(self, n: int, scale: float = 1.0, cols=None) -> np.ndarray:
         """The next ``n`` rows as standard normals (float32) times ``scale``."""
@@ -146,3 +200,15 @@ class ColumnStreams:
         if scale != 1.0:
             table = table * np.float32(scale)
         return np.take(table, self.rows(n, cols), mode="wrap")
+
+
+_LOW64 = (1 << 64) - 1
+
+
+def _halves(v: int) -> list:
+    """A 128-bit generator value as [high, low] 64-bit halves."""
+    return [v >> 64, v & _LOW64]
+
+
+def _whole(hi, lo) -> int:
+    return (int(hi) << 64) | int(lo)

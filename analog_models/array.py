@@ -42,11 +42,14 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from . import _kernels
+from ._rng import NO_NORMALS, StreamNormals
 from .params import AnalogParams
 
 
 NOISE_RANK = 16
 _UNSET = object()
+_NO_Z = np.zeros((0, 0), dtype=np.float32)
+_NO_COUNTS = np.zeros(1, dtype=np.int64)
 
 
 class ArrayPlan:
@@ -354,12 +357,20 @@ def settle_drive(plan, d: np.ndarray, pairs: bool, v_prev: np.ndarray, asum_prev
             return p_ - n_, p_ + n_
         mats = ((plan.railq,), (plan.mq,), (None if plan.uq is None else (plan.uq,)))
     vr = f32(vread)
+    drop = bool(p.driver_drop and vread > 0)
+    k = f32((p.r_driver * p.n_parallel_cores if r_rail is None else r_rail) * 1e-6)
+    noisy = z is not None and mats[2] is not None
+    decay = plan.decay(width_ns, p) if p.settling else None
+    # The coupling kick and the previous charge only survive through the residue.
+    coupled = decay is not None and p.coupling and counts is not None
+    if _kernels.KERNELS and v_prev.dtype == f32:
+        return _settle_compiled(plan, sums, mats, pairs, e if pairs else None, v_prev, asum_prev, p,
+                                vread, z, counts, drop, k, noisy, decay, coupled)
     s_p = s_n = None
-    if p.driver_drop and vread > 0:
+    if drop:
         # Rail currents: every driven line feeds its cells, which return the current to
         # lines of the other polarity. The output lines are taken at the mean-field
         # average vbar (exact when all outputs are equal, e.g. all inputs alike).
-        k = f32((p.r_driver * p.n_parallel_cores if r_rail is None else r_rail) * 1e-6)
         xr, yr = sums(*mats[0])
         g_pos, g_neg = (yr + xr) * f32(0.5), (yr - xr) * f32(0.5)
         vbar = vr * (g_pos - g_neg) / f32(max(plan.rail_g_sum, 1e-30))
@@ -376,7 +387,7 @@ def settle_drive(plan, d: np.ndarray, pairs: bool, v_prev: np.ndarray, asum_prev
         x, y = sums(*mats[1])
         ca, cb = vr * (s_p + s_n) * f32(0.5), vr * (s_p - s_n) * f32(0.5)
     q = qs = None
-    if z is not None and mats[2] is not None:
+    if noisy:
         # variance: vread² (s_p² P + s_n² N) @ S, S = U V (rank r)
         if s_p is None:
             _, yu = sums(*mats[2], need_x=False)
@@ -392,26 +403,16 @@ def settle_drive(plan, d: np.ndarray, pairs: bool, v_prev: np.ndarray, asum_prev
         scale = np.ldexp(f32(1.0), NOISE_BITS - np.frexp(top)[1]).astype(f32)
         q = np.rint(t * scale) @ plan.noise_vq
         qs = plan.noise_v_step / scale
-    decay = plan.decay(width_ns, p) if p.settling else None
     kick = asum = None
-    if decay is not None and p.coupling and counts is not None:
-        # The coupling kick and the previous charge only survive through the residue.
+    if coupled:
         n_pos, n_neg = counts()
         sp = f32(1.0) if s_p is None else s_p
         sn = f32(1.0) if s_n is None else s_n
         asum = vr * (sp * n_pos.astype(f32) - sn * n_neg.astype(f32))
         prev = f32(0.0) if asum_prev is None else asum_prev
         kick = f32(p.c_cross / plan.c_out) * (asum - prev)
-    if _kernels.KERNELS and v_prev.dtype == f32 and x.dtype == f32:
-        v = np.empty(x.shape, dtype=f32)
-        none1, none2 = np.zeros(1, f32), np.zeros((1, 1), f32)
-        _kernels.settle_tail(
-            x, none2 if y is None else y, ca, none1 if cb is None else cb, y is not None,
-            none2 if q is None else q, none1 if qs is None else qs.reshape(-1),
-            none2 if q is None else z, q is not None, v_prev, none1 if kick is None else kick,
-            kick is not None, none1 if decay is None else decay, decay is not None,
-            np.asarray(plan.connected), bool(plan.all_connected), plan.wl_kick32, bool(p.coupling), v)
-        return v, s_p, s_n, asum
+    if isinstance(z, StreamNormals):
+        z = z.values()
     target = x * (ca[0] if cb is None else ca[:, None])
     if y is not None:
         target += y * cb[:, None]
@@ -435,6 +436,47 @@ def settle_drive(plan, d: np.ndarray, pairs: bool, v_prev: np.ndarray, asum_prev
         v = np.where(plan.connected, v, v0)
     if p.coupling:
         v += plan.wl_kick32
+    return v, s_p, s_n, asum
+
+
+def _settle_compiled(plan, sums, mats, pairs, e, v_prev, asum_prev, p, vread, z, counts, drop, k,
+                     noisy, decay, coupled) -> tuple:
+    """:func:`settle_drive` after the products, in two compiled loops (per vector, then
+    per output) with the numpy path's float32 operations."""
+    f32 = np.float32
+    B = v_prev.shape[0]
+    none1, none2 = np.zeros(1, f32), np.zeros((1, 1), f32)
+    xr = yr = y = xu = yu = None
+    if drop:
+        xr, yr = sums(*mats[0])
+        x, y = sums(*mats[1])
+    else:
+        x = e @ plan.md if pairs else sums(*mats[1])[0]
+    if noisy:
+        xu, yu = sums(*mats[2]) if drop else sums(*mats[2], need_x=False)
+    n_pos, n_neg = counts() if coupled else (_NO_COUNTS, _NO_COUNTS)
+    s_p, s_n, cb = ((np.empty(B, f32) for _ in range(3)) if drop else (None, None, None))
+    ca = np.empty(B, f32) if drop else np.full(1, vread, dtype=f32)
+    tq, qs = (np.empty((B, yu.shape[1]), f32), np.empty(B, f32)) if noisy else (none2, none1)
+    asum, kick = (np.empty(B, f32), np.empty(B, f32)) if coupled else (None, None)
+    _kernels.drive_factors(
+        B, drop, f32(vread), k, f32(max(plan.rail_g_sum, 1e-30)), none1 if xr is None else xr,
+        none1 if yr is None else yr, noisy, f32(vread * vread), NOISE_BITS,
+        f32(plan.noise_v_step if noisy else 1.0), none2 if xu is None else xu,
+        none2 if yu is None else yu, coupled, f32(p.c_cross / plan.c_out), n_pos, n_neg,
+        asum_prev is not None, none1 if asum_prev is None else asum_prev,
+        none1 if s_p is None else s_p, none1 if s_n is None else s_n, ca,
+        none1 if cb is None else cb, tq, qs, none1 if asum is None else asum,
+        none1 if kick is None else kick)
+    v = np.empty(x.shape, dtype=f32)
+    # the read noise's normals given, or looked up in their stream indices in the loop
+    zs = z if isinstance(z, StreamNormals) else NO_NORMALS
+    _kernels.settle_tail(
+        x, none2 if y is None else y, ca, none1 if cb is None else cb, y is not None,
+        tq @ plan.noise_vq if noisy else none2, qs, _NO_Z if not noisy or zs is z else z,
+        zs.idx, zs.first, zs.step, zs.table, noisy, v_prev, none1 if kick is None else kick,
+        coupled, none1 if decay is None else decay, decay is not None,
+        np.asarray(plan.connected), bool(plan.all_connected), plan.wl_kick32, bool(p.coupling), v)
     return v, s_p, s_n, asum
 
 

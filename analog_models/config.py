@@ -73,7 +73,7 @@ def check_entries(x, name="inputs") -> np.ndarray:
     elif a.dtype.kind not in "iub":
         raise ValueError(f"{name} must be integer codes 0..{top}, got dtype {a.dtype}")
     if a.dtype.kind == "b" or a.dtype.itemsize > 2:
-        a = a.astype(np.int64)    # (16-bit entries, e.g. a batch of register images, stay)
+        a = a.astype(np.int64, copy=False)    # (16-bit entries, e.g. a batch of register images, stay)
     if a.size and (a.min() < 0 or a.max() > top):
         raise ValueError(f"{name} must be within 0..{top} ({ENTRY_BITS}-bit entries), "
                          f"got [{a.min()}, {a.max()}]")

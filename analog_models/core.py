@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,7 +32,7 @@ from rtl.contract.registers import Mode, ProgOp
 
 from . import _kernels
 from . import config as C
-from ._rng import _TABLE, _TABLE8, ColumnStreams
+from ._rng import _TABLE, _TABLE8, NO_NORMALS, ColumnStreams, StreamNormals
 from .array import ArrayPlan, settle_drive
 from .device import RRAMDevice, write_verify
 from .neuron import DT, NeuronBank
@@ -54,26 +55,37 @@ _L_GND = int(Level.GND)
 _CODE_TABLES: dict = {}
 
 
-def _codes(bits: np.ndarray, act: int, reorder=None) -> np.ndarray:
-    """``C.output_codes`` of comparator bits (B, k, n) through a table: a neuron's code
-    depends only on its own k bits, so the contract's decoding is applied once to every
-    k-bit pattern and each neuron's packed bits index the result. ``reorder`` (e.g. the
-    route to the destination file) permutes the neurons, applied to the packed bits."""
-    k = bits.shape[1]
-    if k > 8 or bits.dtype != np.bool_:
-        codes = C.output_codes(bits, act)
-        return codes if reorder is None else reorder(codes)
+class _Packed(NamedTuple):
+    """Comparator decisions of a conversion packed per neuron (B, n), comparison 0 (the
+    sign) the most significant of the k bits."""
+    packed: np.ndarray
+    k: int
+
+
+def _codes(bits, act: int, reorder=None) -> np.ndarray:
+    """``C.output_codes`` of comparator bits (B, k, n) (or :class:`_Packed`) through a
+    table: a neuron's code depends only on its own k bits, so the contract's decoding is
+    applied once to every k-bit pattern and each neuron's packed bits index the result.
+    ``reorder`` (e.g. the route to the destination file) permutes the neurons, applied
+    to the packed bits."""
+    if isinstance(bits, _Packed):
+        packed, k = bits
+    else:
+        k = bits.shape[1]
+        if k > 8 or bits.dtype != np.bool_:
+            codes = C.output_codes(bits, act)
+            return codes if reorder is None else reorder(codes)
+        u = bits.view(np.uint8)
+        packed = u[:, 0].copy()
+        for c in range(1, k):
+            packed <<= 1
+            packed |= u[:, c]
     table = _CODE_TABLES.get((k, act))
     if table is None:
         pat = np.arange(1 << k)
         every = ((pat[:, None] >> (k - 1 - np.arange(k))) & 1).astype(bool)[:, :, None]
         # int16 holds every 8-bit code and makes the lookup cheap; the codes come out int64
         table = _CODE_TABLES[(k, act)] = C.output_codes(every, act)[:, 0].astype(np.int16)
-    u = bits.view(np.uint8)
-    packed = u[:, 0].copy()           # comparison 0 (the sign) the most significant bit
-    for c in range(1, k):
-        packed <<= 1
-        packed |= u[:, c]
     return np.take(table, packed if reorder is None else reorder(packed)).astype(np.int64)
 
 
@@ -117,8 +129,10 @@ class CoreModel:
         Set by ``POWER`` events: a gated core answers comparisons with zeros.
     """
 
-    #: Vectors processed together in :meth:`mvm` (cache-sized chunks of the batch).
-    CHUNK = 512
+    #: Vectors processed together in :meth:`mvm`: chunks of the batch whose state arrays
+    #: (256 float32 per vector each) stay in a core's L2 cache (measured on this
+    #: machine's Xeons: 256 and 384 alike; 512 0.5 ms per 1,000 vectors slower, 128 and 1024 more).
+    CHUNK = 256
     #: Noise values (physics and comparator, per vector and output) drawn ahead at most.
     NOISE_BLOCK = 1 << 22
 
@@ -256,16 +270,13 @@ class CoreModel:
         self._pending = None
         self._run = None          # SAMPLE/INTEG pairs not yet applied (see _sample_event)
 
-    def _draw(self, batch: int) -> np.ndarray:
+    def _draw(self, batch: int, lazy: bool = False):
+        """The next event's standard normals; in a batched MVM, with ``lazy``, as the
+        :class:`StreamNormals` of its block of stream indices (looked up by the consumer)."""
         if self._z is not None:
-            # one event's normals of a batched MVM's block of stream indices
-            idx, first = self._z, self._z_first + self._zi
+            z = StreamNormals(self._z, self._z_first + self._zi, self._z_step, batch, _TABLE)
             self._zi += 1
-            if _kernels.KERNELS:
-                z = np.empty((batch, idx.shape[1]), dtype=DT)
-                _kernels.gather(idx, first, self._z_step, _TABLE, z)
-                return z
-            return np.take(_TABLE, idx[first:first + batch * self._z_step:self._z_step])
+            return z if lazy else z.values()
         return self._noise.normals(batch)
 
     def _draw_cmp(self, batch: int) -> np.ndarray:
@@ -308,7 +319,7 @@ class CoreModel:
             def counts():
                 a = signs()
                 return (a > 0).sum(axis=1), (a < 0).sum(axis=1)
-        z = self._draw(d.shape[0]) if self.p.read_noise else None
+        z = self._draw(d.shape[0], lazy=True) if self.p.read_noise else None
         r_rail = None if self.rails is None else self.rails.resistance(self.p)
         if backward:
             v, s_p, s_n, asum = settle_drive(plan, d, pairs, self._v_bl, self._asum_prev_sl,
@@ -388,12 +399,13 @@ class CoreModel:
         n2 = self._draw_cmp(batch) if self._cmp_draws else None
         return self.neurons.compare(z1, n2)
 
-    def _convert(self, batch: int, k: int, steps) -> np.ndarray:
+    def _convert(self, batch: int, k: int, steps):
         """A segment's k comparisons in one compiled loop (:func:`_kernels.convert`),
-        drawing the same noise vectors in the same order as the steps would."""
+        drawing the same noise vectors in the same order as the steps would (batched
+        MVMs only: the noise is looked up in their blocks of stream indices)."""
         nb = self.neurons
         pend = nb.pend_var
-        z1 = self._draw(batch) if pend else np.zeros((1, 1), dtype=DT)
+        z1 = self._draw(batch, lazy=True) if pend else NO_NORMALS
         n2_first = n2_step = 0
         if self._cmp_draws:
             n2, n2_first, n2_step = self._zc, self._zc_first + self._zci, self._zc_step
@@ -402,18 +414,23 @@ class CoreModel:
             n2 = np.zeros((1, 1), dtype=np.uint8)
         vdecr = np.array([DT(self.p.vdecr_volts(t[1], t[2])) for t in steps if t[0] == "DECR"] or [0.0],
                          dtype=DT)
-        bits = np.empty((batch, k, nb.n), dtype=bool)
+        # up to 8 comparisons: the loop packs each neuron's decisions itself (the codes'
+        # table index), else it writes them all
+        pack = k <= 8
+        bits = np.empty((1, k, 1) if pack else (batch, k, nb.n), dtype=bool)
+        packed = np.empty((batch, nb.n) if pack else (1, 1), dtype=np.uint8)
         latch = np.array(np.broadcast_to(nb.latch, nb.v_int.shape), dtype=bool)   # own, writable
-        _kernels.convert(nb.v_int, latch, DT(np.sqrt(pend)) if pend else DT(0.0), z1, n2, n2_first,
+        _kernels.convert(nb.v_int, latch, DT(np.sqrt(pend)) if pend else DT(0.0),
+                         z1.idx, z1.first, z1.step, z1.table, n2, n2_first,
                          n2_step, self._cmp_table(), self._cmp_draws, nb.offset, nb.inj, int(nb.n_integ), bool(self.p.adc),
-                         DT(self.p.gain), vdecr, DT(self.p.integ_headroom), bits)
+                         DT(self.p.gain), vdecr, DT(self.p.integ_headroom), bits, pack, packed)
         nb.pend_var = 0.0
         nb.latch = latch
         nb.v_cs = 0.0
         nb.var_cs = 0.0
         if self.p.adc:
             nb.n_integ += k - 1
-        return bits
+        return _Packed(packed, k) if pack else bits
 
     @property
     def _cmp_draws(self) -> bool:
@@ -641,15 +658,15 @@ class CoreModel:
         if sel is not None:
             self.neurons = full_bank.subset(sel)
         # The noise of several chunks is drawn at once (fewer generator calls), as stream
-        # indices (rows: vector-major events, one transposition of the streams'
-        # column-major block): each event's values are looked up when it happens.
+        # indices (rows: vector-major events): each event's values are looked up when it
+        # happens.
         per_vec = max(1, (n_draw + n_cmp) * n_out)
         block = max(chunk, self.NOISE_BLOCK // per_vec // chunk * chunk)
         try:
             for blo in range(0, B, block):
                 bhi = min(B, blo + block)
-                z_idx = np.ascontiguousarray(self._noise.rows((bhi - blo) * n_draw, cols=sel))
-                zc_idx = np.ascontiguousarray(self._cmp_noise.rows((bhi - blo) * n_cmp, sel))
+                z_idx = self._noise.rows((bhi - blo) * n_draw, cols=sel)
+                zc_idx = self._cmp_noise.rows((bhi - blo) * n_cmp, sel)
                 for lo in range(blo, bhi, chunk):
                     hi = min(bhi, lo + chunk)
                     self._z, self._z_first, self._z_step = z_idx, (lo - blo) * n_draw, n_draw
@@ -776,7 +793,7 @@ class CoreModel:
                 self.neurons.decrement(self.p.vdecr_volts(s[1], s[2]), 0)
             elif kind == "WR" and s[2] == segs[s[1]].out_bits - 1:
                 g = s[1]
-                results.append(_codes(bits if isinstance(bits, np.ndarray) else np.stack(bits, axis=1),
+                results.append(_codes(bits if not isinstance(bits, list) else np.stack(bits, axis=1),
                                       int(cfg.act),
                                       None if sel is not None else lambda a, g=g: C.route(a, cfg, g)))
         return results

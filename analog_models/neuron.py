@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _kernels
 from .params import AnalogParams
 
 #: dtype of the batch state: float32 halves the memory traffic of the vectorised path;
@@ -97,17 +98,21 @@ class NeuronBank:
         """
         p = self.p
         k = c_line / (c_line + p.c_sample)
-        if p.sample_depletion:
-            c = k * (1.0 - k**n) / (1.0 - k)
-            new_line = v_line * DT(k**n)
+        c = k * (1.0 - k**n) / (1.0 - k) if p.sample_depletion else n * k
+        if (_kernels.KERNELS and self.v_int.dtype == DT and v_line.dtype == DT
+                and v_line.shape == self.v_int.shape):
+            # one compiled pass instead of three or four numpy ones, the same operations
+            new_line = np.empty_like(v_line) if p.sample_depletion else v_line
+            _kernels.sample_run(self.v_int, v_line, DT(p.gain * c), bool(p.adc), DT(p.integ_headroom),
+                                bool(p.sample_depletion), DT(k**n), new_line)
         else:
-            c = n * k
-            new_line = v_line
-        self.v_int += DT(p.gain * c) * v_line
+            new_line = v_line * DT(k**n) if p.sample_depletion else v_line
+            self.v_int += DT(p.gain * c) * v_line
+            if p.adc:
+                self._clip()
         self.pend_var = self.pend_var + n * p.gain * p.gain * (p.sample_var() if p.thermal else 0.0)
         if p.adc:
             self.n_integ += n
-            self._clip()
         self.v_cs = 0.0
         self.var_cs = 0.0
         return new_line
