@@ -282,7 +282,10 @@ def place(layers: list[Layer], n_cores: int = N_CORES, *, replicate: bool = True
             b.core = core
         if replicate:
             spare = n_cores - len(blocks)
-            order = sorted({b.layer for b in blocks}, key=lambda n: -by_name[n].intensity)
+            # the most intensive layers first; equal ones in the model's order (a set's
+            # order of names changes from one interpreter to the next with the hash seed)
+            index = {l.name: i for i, l in enumerate(layers)}
+            order = sorted({b.layer for b in blocks}, key=lambda n: (-by_name[n].intensity, index[n]))
             order = [n for n in order if by_name[n].intensity > 1]
             next_core, rep = len(blocks), {}
             while order and spare > 0:

@@ -100,3 +100,31 @@ def test_bad_layers_rejected():
         d2.place()
         d2.program(method="backdoor")
         d2.run("d", np.ones((1, 3)))
+
+
+_PLACE_EQUAL_LAYERS = """
+import numpy as np
+from firmware.highlevel import Layer, place
+layers = [Layer(f"conv{i}", np.ones((10, 8)), 0, 1.0, kind="conv", intensity=49.0) for i in range(6)]
+pl = place(layers, 20)
+print([(b.layer, b.core, b.replica) for b in pl.blocks])
+"""
+
+
+def test_replica_placement_does_not_depend_on_the_hash_seed():
+    """Layers of equal intensity get their replicas in the model's order: the placement
+    (which cores hold which layer, so every programmed chip instance) is the same in
+    every interpreter, whatever PYTHONHASHSEED orders sets of names in."""
+    import os
+    import subprocess
+    import sys
+
+    outs = {subprocess.run([sys.executable, "-c", _PLACE_EQUAL_LAYERS], capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONHASHSEED": str(h)}).stdout
+            for h in range(4)}
+    assert len(outs) == 1
+    blocks = eval(outs.pop())
+    # 6 layers on 6 cores and 14 spare: two more copies of every layer, then a third of
+    # the first two, in the model's order
+    reps = {f"conv{i}": max(r for n, _, r in blocks if n == f"conv{i}") for i in range(6)}
+    assert reps == {"conv0": 3, "conv1": 3, "conv2": 2, "conv3": 2, "conv4": 2, "conv5": 2}
