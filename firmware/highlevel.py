@@ -264,6 +264,9 @@ def place(layers: list[Layer], n_cores: int = N_CORES, *, replicate: bool = True
     for layer in layers:
         blocks += _segments(layer, MAX_LOGICAL_ROWS, N_LINES)
     by_name = {l.name: l for l in layers}
+    # position in the model: every tie below is broken in the model's order (never a
+    # set's, whose order of names changes from one interpreter to the next)
+    index = {l.name: i for i, l in enumerate(layers)}
     if split_wide and len(blocks) < n_cores:
         out = []
         spare = n_cores - len(blocks)
@@ -276,15 +279,13 @@ def place(layers: list[Layer], n_cores: int = N_CORES, *, replicate: bool = True
                 notes.append(f"{b.layer}: wide segment cols {b.cols} split across two cores")
             else:
                 out.append(b)
-        blocks = sorted(out, key=lambda b: ([l.name for l in layers].index(b.layer), b.seg_row, b.seg_col))
+        blocks = sorted(out, key=lambda b: (index[b.layer], b.seg_row, b.seg_col))
     if len(blocks) <= n_cores:
         for core, b in enumerate(blocks):
             b.core = core
         if replicate:
             spare = n_cores - len(blocks)
-            # the most intensive layers first; equal ones in the model's order (a set's
-            # order of names changes from one interpreter to the next with the hash seed)
-            index = {l.name: i for i, l in enumerate(layers)}
+            # the most intensive layers first, equal ones in the model's order
             order = sorted({b.layer for b in blocks}, key=lambda n: (-by_name[n].intensity, index[n]))
             order = [n for n in order if by_name[n].intensity > 1]
             next_core, rep = len(blocks), {}

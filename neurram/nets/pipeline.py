@@ -319,10 +319,10 @@ class Experiment:
                 pos = j
                 # ED Fig. 8a: the training accuracy the chip layers cost, and what fine-tuning
                 # the rest on their measured outputs wins back
-                before = float(np.mean(sw.forward(g, a_tr, start=j).argmax(1) == ya))
+                before = sw.accuracy(g, a_tr, ya, start=j)
                 losses[op.name] = finetune(g, j, a_tr, ya, epochs=self.ft_epochs, lr=lr, noise=noise,
                                            seed=seed + k)
-                after = float(np.mean(sw.forward(g, a_tr, start=j).argmax(1) == ya))
+                after = sw.accuracy(g, a_tr, ya, start=j)
                 train_curve.append({"layer": op.name, "before_ft": before, "after_ft": after})
                 logits = sw.forward(g, a_te, start=j)
             else:
@@ -331,7 +331,7 @@ class Experiment:
             log.info("seed %d: %s programmed, accuracy %.4f", seed, op.name, curve[-1])
         return {"best_cal_ft": curve[-1], "best_cal_ft_pred": logits.argmax(1).tolist(),
                 "ft_curve": curve, "ft_losses": losses, "ft_train_curve": train_curve,
-                "ft_train_software": float(np.mean(sw.forward(self.graph(best), xa).argmax(1) == ya)),
+                "ft_train_software": sw.accuracy(self.graph(best), xa, ya),
                 "ft_settings": {"lr": lr, "noise": noise, "epochs": self.ft_epochs, "images": len(idx)}}
 
     # ------------------------------------------------------------------ energy

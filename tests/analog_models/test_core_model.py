@@ -9,6 +9,7 @@ from analog_models import normalisation as N
 from rtl.contract.events import AnalogEvent, EventKind, Level
 from rtl.contract.registers import ProgOp
 from rtl.controller_model import ControllerModel
+from tests.analog_models.conftest import needs_kernels
 
 RNG = np.random.default_rng(1234)
 G0 = RNG.uniform(1.0, 40.0, (256, 256))
@@ -82,12 +83,11 @@ def test_event_path_equals_vectorised_on_a_subset_of_outputs(name):
                                       e[C.route(full, cfg, g) >= 0])
 
 
+@needs_kernels
 @pytest.mark.parametrize("name", ["fwd_diff_4_6", "two_phase", "stoch_sigmoid", "rec_relu"])
 def test_compiled_conversion_equals_the_numpy_steps(name, monkeypatch):
     """The numba conversion loop and the step-by-step numpy path give the same codes."""
     from analog_models import _kernels
-    if not _kernels.KERNELS:
-        pytest.skip("numba not installed")
     cfg = CoreConfig(**CONFIGS[name])
     x = RNG.integers(0, 2**cfg.in_bits, (40, 256))
     fast = CoreModel(G0, AnalogParams(), seed=3).mvm(x, cfg)

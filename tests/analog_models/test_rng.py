@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from analog_models._rng import _TABLE, _TABLE8, ColumnStreams
+from tests.analog_models.conftest import needs_kernels
 
 
 @pytest.mark.parametrize("bits", [16, 8])
@@ -66,15 +67,13 @@ def _random_reads(rng, width, total):
         r += n
 
 
-@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("compiled", [pytest.param(True, marks=needs_kernels), False])
 @pytest.mark.parametrize("bits", [16, 8])
 def test_column_streams_are_the_columns_pcg64_words(bits, compiled, monkeypatch):
     """Whatever mix of reads, with the compiled generator or numpy's, every value is the
     one numpy's PCG64 of that column gives (jumps over skipped words included, and a word
     whose lanes are read by several calls)."""
     from analog_models import _kernels
-    if compiled and not _kernels.KERNELS:
-        pytest.skip("numba not installed")
     monkeypatch.setattr(_kernels, "KERNELS", compiled)
     rng = np.random.default_rng(bits + compiled)
     width, total = 24, 700
@@ -93,6 +92,7 @@ def test_column_streams_are_the_columns_pcg64_words(bits, compiled, monkeypatch)
     np.testing.assert_array_equal(got[seen], ref[seen].astype(np.int64))
 
 
+@needs_kernels
 @pytest.mark.parametrize("bits", [16, 8])
 def test_compiled_and_numpy_streams_continue_each_other(bits, monkeypatch):
     """The generator states are the same whichever implementation advanced them: a
@@ -100,8 +100,6 @@ def test_compiled_and_numpy_streams_continue_each_other(bits, monkeypatch):
     random gives the reference values."""
     import copy
     from analog_models import _kernels
-    if not _kernels.KERNELS:
-        pytest.skip("numba not installed")
     rng = np.random.default_rng(7 + bits)
     width, total = 16, 600
     ref = _reference([2], bits, width, total)
@@ -116,13 +114,11 @@ def test_compiled_and_numpy_streams_continue_each_other(bits, monkeypatch):
         r += n
 
 
-@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("compiled", [pytest.param(True, marks=needs_kernels), False])
 def test_column_streams_jump_far_ahead_and_refuse_to_go_back(compiled, monkeypatch):
     """A column that skipped 2**40 + 3 words (the 128-bit jump-ahead) gives the words
     of ``PCG64.advance``; rows are never read backwards."""
     from analog_models import _kernels
-    if compiled and not _kernels.KERNELS:
-        pytest.skip("numba not installed")
     monkeypatch.setattr(_kernels, "KERNELS", compiled)
     s = ColumnStreams([1, 1], 16, width=4)
     s.rows(5, cols=[0])

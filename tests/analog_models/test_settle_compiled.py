@@ -8,6 +8,7 @@ from analog_models import AnalogParams, _kernels
 from analog_models._rng import _TABLE, StreamNormals
 from analog_models.array import ArrayPlan, settle_drive
 from rtl.contract.corelet import NEURON_SL
+from tests.analog_models.conftest import needs_kernels
 
 G = np.random.default_rng(11).uniform(1.0, 40.0, (256, 256))
 
@@ -23,11 +24,10 @@ def _both(fn, monkeypatch):
     return out
 
 
+@needs_kernels
 @pytest.mark.parametrize("switches", SWITCHES, ids=lambda s: ",".join(f"no_{k}" for k in s) or "all")
 @pytest.mark.parametrize("pairs", [True, False], ids=["pairs", "lines"])
 def test_compiled_settling_equals_numpy(pairs, switches, monkeypatch):
-    if not _kernels.KERNELS:
-        pytest.skip("numba not installed")
     rng = np.random.default_rng(len(switches) + 2 * pairs)
     p = AnalogParams().replace(**switches)
     wl = np.zeros(256, bool)
@@ -57,12 +57,11 @@ def test_compiled_settling_equals_numpy(pairs, switches, monkeypatch):
     assert np.std(a[0]) > 0
 
 
+@needs_kernels
 @pytest.mark.parametrize("switches", [{}, {"sample_depletion": False}, {"adc": False}])
 def test_compiled_sample_run_equals_numpy(switches, monkeypatch):
     """The closed-form sample/integrate of a bit-plane: same integrator voltages (clipped
     at the headroom) and line voltages with the compiled pass as with numpy."""
-    if not _kernels.KERNELS:
-        pytest.skip("numba not installed")
     from analog_models.neuron import NeuronBank
     p = AnalogParams().replace(**switches)
     rng = np.random.default_rng(4)

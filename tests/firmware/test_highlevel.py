@@ -115,6 +115,7 @@ def test_replica_placement_does_not_depend_on_the_hash_seed():
     """Layers of equal intensity get their replicas in the model's order: the placement
     (which cores hold which layer, so every programmed chip instance) is the same in
     every interpreter, whatever PYTHONHASHSEED orders sets of names in."""
+    import ast
     import os
     import subprocess
     import sys
@@ -123,7 +124,7 @@ def test_replica_placement_does_not_depend_on_the_hash_seed():
                            check=True, env={**os.environ, "PYTHONHASHSEED": str(h)}).stdout
             for h in range(4)}
     assert len(outs) == 1
-    blocks = eval(outs.pop())
+    blocks = ast.literal_eval(outs.pop())
     # 6 layers on 6 cores and 14 spare: two more copies of every layer, then a third of
     # the first two, in the model's order
     reps = {f"conv{i}": max(r for n, _, r in blocks if n == f"conv{i}") for i in range(6)}
